@@ -31,6 +31,8 @@ struct Tensor {
   int64_t numel() const;
   // Converts F32/F16/BF16/F64 data to float32 (InvalidArgument for other dtypes).
   Result<std::vector<float>> ToFloat32() const;
+  // store_as: F32, F16, BF16 (round to nearest even) or F64; any other dtype stores F32.
+  // values.size() should equal the shape's numel (the writer rejects a mismatch).
   static Tensor FromFloat32(std::string name, std::vector<int64_t> shape, std::span<const float> values,
                             DType store_as = DType::kF32);
 };

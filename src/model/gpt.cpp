@@ -1,0 +1,209 @@
+#include "model/gpt.h"
+
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+namespace golfpack::model {
+
+namespace F = torch::nn::functional;
+
+int64_t GPTConfig::NumParams() const {
+  const int64_t d = model_dim, kv = kv_dim(), h = static_cast<int64_t>(mlp_mult) * model_dim;
+  const int64_t per_block = d * d * 2 + 2 * kv * d + 2 * h * d + num_heads + 4 * d;
+  int64_t n = static_cast<int64_t>(vocab_size) * d + num_layers * per_block + num_skip_weights() * d;
+  if (!tie_embeddings) n += static_cast<int64_t>(vocab_size) * d;
+  return n;
+}
+
+Status GPTConfig::Validate() const {
+  auto bad = [&](const std::string& why) { return InvalidArgument("model config " + ToString() + ": " + why); };
+  if (vocab_size <= 0 || vocab_size > 65536) return bad("vocab_size must be in 1..65536 (uint16 shards)");
+  if (num_layers <= 0) return bad("num_layers must be positive");
+  if (model_dim <= 0 || num_heads <= 0 || num_kv_heads <= 0 || mlp_mult <= 0) return bad("dimensions must be positive");
+  if (model_dim % num_heads != 0) return bad("model_dim must be divisible by num_heads");
+  if (num_heads % num_kv_heads != 0) return bad("num_heads must be divisible by num_kv_heads");
+  if (head_dim() % 2 != 0) return bad("head_dim must be even for RoPE");
+  if (!(logit_softcap > 0)) return bad("logit_softcap must be positive");
+  return Status::Ok();
+}
+
+std::string GPTConfig::ToString() const {
+  std::ostringstream os;
+  os << num_layers << "L d" << model_dim << " h" << num_heads << " kv" << num_kv_heads << " mlp" << mlp_mult
+     << "x vocab" << vocab_size << (tie_embeddings ? " tied" : " untied");
+  return os.str();
+}
+
+torch::Tensor RmsNorm(const torch::Tensor& x) {
+  const double eps = std::numeric_limits<float>::epsilon();
+  return x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps);
+}
+
+bool IsControlTensorName(const std::string& name) {
+  static const char* kPatterns[] = {"attn_scale", "mlp_scale", "resid_mix", "q_gain", "skip_weight"};
+  for (const char* p : kPatterns)
+    if (name.find(p) != std::string::npos) return true;
+  return false;
+}
+
+namespace {
+
+torch::nn::Linear MakeLinear(int64_t in, int64_t out) {
+  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
+}
+
+// Rotate-half RoPE on the two halves of the head dimension, as train_gpt.py.
+torch::Tensor ApplyRotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  const int64_t half = x.size(-1) / 2;
+  auto x1 = x.narrow(-1, 0, half);
+  auto x2 = x.narrow(-1, half, half);
+  return torch::cat({x1 * cos + x2 * sin, x2 * cos - x1 * sin}, -1);
+}
+
+}  // namespace
+
+CausalSelfAttentionImpl::CausalSelfAttentionImpl(const GPTConfig& cfg)
+    : num_heads_(cfg.num_heads), num_kv_heads_(cfg.num_kv_heads), head_dim_(cfg.head_dim()) {
+  c_q = register_module("c_q", MakeLinear(cfg.model_dim, cfg.model_dim));
+  c_k = register_module("c_k", MakeLinear(cfg.model_dim, cfg.kv_dim()));
+  c_v = register_module("c_v", MakeLinear(cfg.model_dim, cfg.kv_dim()));
+  proj = register_module("proj", MakeLinear(cfg.model_dim, cfg.model_dim));
+  q_gain = register_parameter("q_gain", torch::full({cfg.num_heads}, cfg.qk_gain_init));
+}
+
+torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
+                                               const torch::Tensor& sin) {
+  const int64_t B = x.size(0), T = x.size(1), D = x.size(2);
+  // [B, T, D] -> [B, heads, T, head_dim]
+  auto q = c_q(x).view({B, T, num_heads_, head_dim_}).transpose(1, 2);
+  auto k = c_k(x).view({B, T, num_kv_heads_, head_dim_}).transpose(1, 2);
+  auto v = c_v(x).view({B, T, num_kv_heads_, head_dim_}).transpose(1, 2);
+  q = ApplyRotary(RmsNorm(q), cos, sin) * q_gain.view({1, num_heads_, 1, 1});
+  k = ApplyRotary(RmsNorm(k), cos, sin);
+  if (num_kv_heads_ != num_heads_) {
+    // GQA: query head h reads kv head h / group (what SDPA's enable_gqa does).
+    const int64_t group = num_heads_ / num_kv_heads_;
+    k = k.repeat_interleave(group, 1);
+    v = v.repeat_interleave(group, 1);
+  }
+  auto scores = torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(head_dim_)));
+  auto mask = torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool)).triu(1);
+  scores = scores.masked_fill(mask, -std::numeric_limits<float>::infinity());
+  auto y = torch::matmul(torch::softmax(scores, -1), v);  // [B, H, T, hd]
+  return proj(y.transpose(1, 2).reshape({B, T, D}));
+}
+
+MLPImpl::MLPImpl(const GPTConfig& cfg) {
+  fc = register_module("fc", MakeLinear(cfg.model_dim, static_cast<int64_t>(cfg.mlp_mult) * cfg.model_dim));
+  proj = register_module("proj", MakeLinear(static_cast<int64_t>(cfg.mlp_mult) * cfg.model_dim, cfg.model_dim));
+}
+
+torch::Tensor MLPImpl::forward(const torch::Tensor& x) { return proj(torch::relu(fc(x)).square()); }
+
+BlockImpl::BlockImpl(const GPTConfig& cfg) {
+  attn = register_module("attn", CausalSelfAttention(cfg));
+  mlp = register_module("mlp", MLP(cfg));
+  attn_scale = register_parameter("attn_scale", torch::ones({cfg.model_dim}));
+  mlp_scale = register_parameter("mlp_scale", torch::ones({cfg.model_dim}));
+  resid_mix = register_parameter("resid_mix", torch::stack({torch::ones({cfg.model_dim}), torch::zeros({cfg.model_dim})}));
+}
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& x_in, const torch::Tensor& x0, const torch::Tensor& cos,
+                                 const torch::Tensor& sin) {
+  auto x = resid_mix[0] * x_in + resid_mix[1] * x0;
+  x = x + attn_scale * attn(RmsNorm(x), cos, sin);
+  return x + mlp_scale * mlp(RmsNorm(x));
+}
+
+GPTImpl::GPTImpl(const GPTConfig& cfg) : cfg_(cfg) {
+  tok_emb = register_module("tok_emb", torch::nn::Embedding(cfg.vocab_size, cfg.model_dim));
+  blocks = register_module("blocks", torch::nn::ModuleList());
+  for (int i = 0; i < cfg.num_layers; ++i) blocks->push_back(Block(cfg));
+  skip_weights = register_parameter("skip_weights", torch::ones({cfg.num_skip_weights(), cfg.model_dim}));
+  if (!cfg.tie_embeddings) lm_head = register_module("lm_head", MakeLinear(cfg.model_dim, cfg.vocab_size));
+  const int64_t hd = cfg.head_dim();
+  inv_freq_ = 1.0 / torch::pow(cfg.rope_base, torch::arange(0, hd, 2, torch::kFloat32) / static_cast<double>(hd));
+  ResetParameters();
+}
+
+void GPTImpl::ResetParameters() {
+  torch::NoGradGuard no_grad;
+  for (auto& m : blocks->children()) {
+    auto b = std::dynamic_pointer_cast<BlockImpl>(m);
+    b->attn->c_q->reset_parameters();
+    b->attn->c_k->reset_parameters();
+    b->attn->c_v->reset_parameters();
+    b->mlp->fc->reset_parameters();
+    b->attn->proj->weight.zero_();
+    b->mlp->proj->weight.zero_();
+    b->attn->q_gain.fill_(cfg_.qk_gain_init);
+    b->attn_scale.fill_(1.0);
+    b->mlp_scale.fill_(1.0);
+    b->resid_mix[0].fill_(1.0);
+    b->resid_mix[1].fill_(0.0);
+  }
+  skip_weights.fill_(1.0);
+  if (cfg_.tie_embeddings) {
+    tok_emb->weight.normal_(0.0, cfg_.tied_embed_init_std);
+  } else {
+    tok_emb->weight.normal_(0.0, 1.0);  // nn.Embedding default
+    lm_head->weight.zero_();
+  }
+}
+
+void GPTImpl::RotaryTables(int64_t seq_len, torch::Tensor* cos, torch::Tensor* sin) {
+  if (cached_len_ != seq_len) {
+    auto t = torch::arange(seq_len, torch::kFloat32);
+    auto freqs = torch::outer(t, inv_freq_);  // [T, hd/2]
+    cos_cache_ = freqs.cos().view({1, 1, seq_len, -1});
+    sin_cache_ = freqs.sin().view({1, 1, seq_len, -1});
+    cached_len_ = seq_len;
+  }
+  *cos = cos_cache_;
+  *sin = sin_cache_;
+}
+
+torch::Tensor GPTImpl::hidden(const torch::Tensor& input_ids) {
+  torch::Tensor cos, sin;
+  RotaryTables(input_ids.size(1), &cos, &sin);
+  auto x = RmsNorm(tok_emb(input_ids));
+  const auto x0 = x;
+  std::vector<torch::Tensor> skips;
+  const int enc = cfg_.num_encoder_layers();
+  for (int i = 0; i < enc; ++i) {
+    x = blocks[i]->as<BlockImpl>()->forward(x, x0, cos, sin);
+    skips.push_back(x);
+  }
+  for (int i = 0; i < cfg_.num_decoder_layers(); ++i) {
+    // Decoder layers consume the encoder outputs in reverse order (U-Net skips).
+    if (!skips.empty()) {
+      x = x + skip_weights[i] * skips.back();
+      skips.pop_back();
+    }
+    x = blocks[enc + i]->as<BlockImpl>()->forward(x, x0, cos, sin);
+  }
+  return RmsNorm(x).reshape({-1, x.size(-1)});
+}
+
+torch::Tensor GPTImpl::logits_from_hidden(const torch::Tensor& h) {
+  auto proj = cfg_.tie_embeddings ? F::linear(h, tok_emb->weight) : lm_head(h);
+  const double cap = cfg_.logit_softcap;
+  return cap * torch::tanh(proj / cap);
+}
+
+torch::Tensor GPTImpl::forward(const torch::Tensor& input_ids) {
+  auto logits = logits_from_hidden(hidden(input_ids));
+  return logits.view({input_ids.size(0), input_ids.size(1), -1});
+}
+
+torch::Tensor GPTImpl::loss(const torch::Tensor& input_ids, const torch::Tensor& target_ids) {
+  return F::cross_entropy(logits_from_hidden(hidden(input_ids)), target_ids.reshape({-1}));
+}
+
+torch::Tensor GPTImpl::token_losses(const torch::Tensor& input_ids, const torch::Tensor& target_ids) {
+  return F::cross_entropy(logits_from_hidden(hidden(input_ids)), target_ids.reshape({-1}),
+                          F::CrossEntropyFuncOptions().reduction(torch::kNone));
+}
+
+}  // namespace golfpack::model

@@ -1,0 +1,127 @@
+// The Parameter Golf baseline GPT (train_gpt.py) in libtorch, float32 on CPU.
+// Parameter names match the PyTorch state_dict exactly, so any safetensors file
+// written from a PG model loads unchanged:
+//   tok_emb.weight, blocks.{i}.attn.{c_q,c_k,c_v,proj}.weight, blocks.{i}.attn.q_gain,
+//   blocks.{i}.mlp.{fc,proj}.weight, blocks.{i}.{attn_scale,mlp_scale,resid_mix},
+//   skip_weights, and lm_head.weight when the embedding is not tied.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace golfpack::model {
+
+struct GPTConfig {
+  int vocab_size = 1024;
+  int num_layers = 9;
+  int model_dim = 512;
+  int num_heads = 8;
+  int num_kv_heads = 4;
+  int mlp_mult = 2;
+  bool tie_embeddings = true;
+  double logit_softcap = 30.0;
+  double rope_base = 10000.0;
+  double qk_gain_init = 1.5;
+  double tied_embed_init_std = 0.005;
+
+  int head_dim() const { return model_dim / num_heads; }
+  int kv_dim() const { return num_kv_heads * head_dim(); }
+  int num_encoder_layers() const { return num_layers / 2; }
+  int num_decoder_layers() const { return num_layers - num_encoder_layers(); }
+  int num_skip_weights() const { return std::min(num_encoder_layers(), num_decoder_layers()); }
+  int64_t NumParams() const;
+  Status Validate() const;
+  std::string ToString() const;  // "9L d512 h8 kv4 mlp2x vocab1024 tied"
+
+  static GPTConfig Baseline17M() { return GPTConfig{}; }
+  // Demo: ~3.0M parameters, dims multiples of 256, trains in minutes on 2 cores.
+  static GPTConfig Demo() {
+    GPTConfig c;
+    c.num_layers = 6;
+    c.model_dim = 256;
+    c.num_heads = 4;
+    c.num_kv_heads = 2;
+    return c;
+  }
+};
+
+class CausalSelfAttentionImpl : public torch::nn::Module {
+ public:
+  explicit CausalSelfAttentionImpl(const GPTConfig& cfg);
+  // x: [B, T, D] -> [B, T, D]
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+
+  torch::nn::Linear c_q{nullptr}, c_k{nullptr}, c_v{nullptr}, proj{nullptr};
+  torch::Tensor q_gain;  // [num_heads]
+
+ private:
+  int num_heads_, num_kv_heads_, head_dim_;
+};
+TORCH_MODULE(CausalSelfAttention);
+
+class MLPImpl : public torch::nn::Module {
+ public:
+  explicit MLPImpl(const GPTConfig& cfg);
+  torch::Tensor forward(const torch::Tensor& x);  // proj(relu(fc(x))^2)
+  torch::nn::Linear fc{nullptr}, proj{nullptr};
+};
+TORCH_MODULE(MLP);
+
+class BlockImpl : public torch::nn::Module {
+ public:
+  explicit BlockImpl(const GPTConfig& cfg);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& x0, const torch::Tensor& cos,
+                        const torch::Tensor& sin);
+  CausalSelfAttention attn{nullptr};
+  MLP mlp{nullptr};
+  torch::Tensor attn_scale, mlp_scale, resid_mix;  // [D], [D], [2, D]
+};
+TORCH_MODULE(Block);
+
+class GPTImpl : public torch::nn::Module {
+ public:
+  explicit GPTImpl(const GPTConfig& cfg);
+
+  // input_ids: int64 [B, T] -> soft-capped logits [B, T, vocab] (float32).
+  torch::Tensor forward(const torch::Tensor& input_ids);
+  // Mean cross-entropy (nats) over all targets, as train_gpt.py's GPT.forward.
+  torch::Tensor loss(const torch::Tensor& input_ids, const torch::Tensor& target_ids);
+  // Per-token cross-entropy [B*T] (nats), for exact evaluation sums.
+  torch::Tensor token_losses(const torch::Tensor& input_ids, const torch::Tensor& target_ids);
+
+  // PG initialisation: tied embedding N(0, 0.005), proj layers zero, the rest
+  // libtorch's default Linear init. Seeded through torch::manual_seed.
+  void ResetParameters();
+
+  const GPTConfig& config() const { return cfg_; }
+
+  torch::nn::Embedding tok_emb{nullptr};
+  torch::nn::ModuleList blocks{nullptr};
+  torch::Tensor skip_weights;          // [num_skip_weights, D]
+  torch::nn::Linear lm_head{nullptr};  // only when !tie_embeddings
+
+ private:
+  torch::Tensor hidden(const torch::Tensor& input_ids);  // final-normed [B*T, D]
+  torch::Tensor logits_from_hidden(const torch::Tensor& h);
+  void RotaryTables(int64_t seq_len, torch::Tensor* cos, torch::Tensor* sin);
+
+  GPTConfig cfg_;
+  torch::Tensor inv_freq_;
+  int64_t cached_len_ = -1;
+  torch::Tensor cos_cache_, sin_cache_;
+};
+TORCH_MODULE(GPT);
+
+// RMSNorm over the last dimension without weight; eps = float32 machine
+// epsilon, what F.rms_norm(x, (d,)) uses when eps is None.
+torch::Tensor RmsNorm(const torch::Tensor& x);
+
+// Names of the parameters that train_gpt.py treats as control tensors (Adam,
+// kept in float in the int8 export): q_gain, attn_scale, mlp_scale, resid_mix, skip_weights.
+bool IsControlTensorName(const std::string& name);
+
+}  // namespace golfpack::model
