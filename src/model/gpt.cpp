@@ -61,6 +61,13 @@ torch::Tensor ApplyRotary(const torch::Tensor& x, const torch::Tensor& cos, cons
   return torch::cat({x1 * cos + x2 * sin, x2 * cos - x1 * sin}, -1);
 }
 
+// Upper-triangular "future" mask, cached for the last sequence length used.
+torch::Tensor CausalMask(int64_t T) {
+  thread_local torch::Tensor mask;
+  if (!mask.defined() || mask.size(0) != T) mask = torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool)).triu(1);
+  return mask;
+}
+
 }  // namespace
 
 CausalSelfAttentionImpl::CausalSelfAttentionImpl(const GPTConfig& cfg)
@@ -81,16 +88,15 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, const tor
   auto v = c_v(x).view({B, T, num_kv_heads_, head_dim_}).transpose(1, 2);
   q = ApplyRotary(RmsNorm(q), cos, sin) * q_gain.view({1, num_heads_, 1, 1});
   k = ApplyRotary(RmsNorm(k), cos, sin);
-  if (num_kv_heads_ != num_heads_) {
-    // GQA: query head h reads kv head h / group (what SDPA's enable_gqa does).
-    const int64_t group = num_heads_ / num_kv_heads_;
-    k = k.repeat_interleave(group, 1);
-    v = v.repeat_interleave(group, 1);
-  }
-  auto scores = torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(head_dim_)));
-  auto mask = torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool)).triu(1);
-  scores = scores.masked_fill(mask, -std::numeric_limits<float>::infinity());
-  auto y = torch::matmul(torch::softmax(scores, -1), v);  // [B, H, T, hd]
+  // GQA: query head h reads kv head h / group (what SDPA's enable_gqa does).
+  // Grouping the query heads of one kv head along the time axis gives one
+  // matmul per kv head without copying k and v.
+  const int64_t group = num_heads_ / num_kv_heads_;
+  auto qg = q.reshape({B, num_kv_heads_, group * T, head_dim_});
+  auto scores = torch::matmul(qg, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(head_dim_)));
+  scores = scores.view({B, num_kv_heads_, group, T, T}).masked_fill(CausalMask(T), -std::numeric_limits<float>::infinity());
+  auto probs = torch::softmax(scores, -1).view({B, num_kv_heads_, group * T, T});
+  auto y = torch::matmul(probs, v).view({B, num_heads_, T, head_dim_});
   return proj(y.transpose(1, 2).reshape({B, T, D}));
 }
 

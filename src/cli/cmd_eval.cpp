@@ -1,0 +1,69 @@
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cli/steps.h"
+#include "cli/progress_bar.h"
+#include "io/shards.h"
+#include "model/weights.h"
+
+namespace golfpack::cli {
+
+Result<eval::EvalResult> EvaluateModelFile(model::GPT& model, const EvalCli& e, const GlobalOptions& g) {
+  std::string val = e.val_files, tok_path = e.tokenizer;
+  if (!e.data_dir.empty()) {
+    if (val.empty()) val = ValPattern(e.data_dir);
+    if (tok_path.empty()) tok_path = e.data_dir + "/tokenizer.model";
+  }
+  if (val.empty()) return InvalidArgument("give --data DIR or --val-files PATTERN");
+  if (tok_path.empty()) return InvalidArgument("give --tokenizer MODEL (or --data DIR containing tokenizer.model)");
+  GP_ASSIGN_OR_RETURN(data::TokenizerModel tok, data::TokenizerModel::Load(tok_path));
+  if (tok.vocab_size() != model->config().vocab_size)
+    return InvalidArgument(tok_path + ": tokenizer vocab_size " + std::to_string(tok.vocab_size()) +
+                           " does not match the model's vocab " + std::to_string(model->config().vocab_size));
+  GP_ASSIGN_OR_RETURN(std::vector<uint16_t> tokens, io::ReadShards(val));
+  data::ByteLut lut = tok.MakeByteLut(model->config().vocab_size);
+  ProgressBar bar(g.quiet);
+  auto r = eval::EvaluateBpb(model, tokens, lut, e.opts, bar.Callback());
+  bar.Finish();
+  return r;
+}
+
+void AddEvalFlags(CLI::App* cmd, EvalCli& e) {
+  cmd->add_option("--data", e.data_dir, "directory with fineweb_val_*.bin and tokenizer.model");
+  cmd->add_option("--val-files", e.val_files, "glob of validation shards");
+  cmd->add_option("--tokenizer", e.tokenizer, "sentencepiece .model whose pieces define the byte counts");
+  cmd->add_option("--seq-len", e.opts.seq_len, "evaluation sequence length")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--batch", e.opts.batch_seqs, "sequences per forward pass")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--max-tokens", e.opts.max_tokens, "score only the first N tokens (0 = the whole val split)");
+  cmd->add_flag("--json", e.json, "print one JSON object instead of the table");
+}
+
+std::string FormatEval(const eval::EvalResult& r, bool json) {
+  char buf[512];
+  if (json) {
+    std::snprintf(buf, sizeof buf,
+                  "{\"val_loss\": %.8f, \"val_bpb\": %.8f, \"tokens\": %llu, \"bytes\": %llu, \"seconds\": %.2f}", r.val_loss,
+                  r.val_bpb, (unsigned long long)r.tokens, (unsigned long long)r.bytes, r.seconds);
+  } else {
+    std::snprintf(buf, sizeof buf, "val_loss  %.6f\nval_bpb   %.6f\ntokens    %llu\nbytes     %llu\nseconds   %.1f",
+                  r.val_loss, r.val_bpb, (unsigned long long)r.tokens, (unsigned long long)r.bytes, r.seconds);
+  }
+  return buf;
+}
+
+Runner AddEvalCommand(CLI::App& app, GlobalOptions& g) {
+  auto* cmd = app.add_subcommand("eval", "exact Parameter Golf val_bpb of a safetensors model");
+  auto e = std::make_shared<EvalCli>();
+  auto model_path = std::make_shared<std::string>();
+  cmd->add_option("model", *model_path, "model .safetensors (PG tensor names; shapes give the config)")->required();
+  AddEvalFlags(cmd, *e);
+  return [e, model_path, &g]() -> Status {
+    GP_ASSIGN_OR_RETURN(model::GPT model, model::LoadModel(*model_path));
+    if (!g.quiet) std::fprintf(stderr, "eval: %s (%s)\n", model->config().ToString().c_str(), model_path->c_str());
+    GP_ASSIGN_OR_RETURN(eval::EvalResult r, EvaluateModelFile(model, *e, g));
+    Say(g, FormatEval(r, e->json));
+    return Status::Ok();
+  };
+}
+
+}  // namespace golfpack::cli

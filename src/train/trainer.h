@@ -1,0 +1,59 @@
+// One readable training path: Parameter Golf's recipe (Muon on block matrices,
+// Adam on the embedding and control tensors, warmup + linear warmdown,
+// optional gradient clipping), seeded, with a JSON-lines log and atomic
+// safetensors checkpoints.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "core/progress.h"
+#include "core/status.h"
+#include "model/gpt.h"
+
+namespace golfpack::train {
+
+struct TrainOptions {
+  std::string train_pattern;            // ".../fineweb_train_*.bin"
+  std::string val_pattern;              // ".../fineweb_val_*.bin" (optional)
+  std::string out_path = "model.safetensors";
+  std::string log_path;                 // JSON lines; empty = none
+  int iterations = 200;
+  double max_seconds = 0;               // > 0: stop on wall clock, warmdown by time (as PG)
+  int warmup_steps = 10;                // linear LR warmup
+  int warmdown_steps = 50;              // linear decay to 0 over the last steps
+  int64_t batch_tokens = 8192;          // tokens per optimizer step
+  int seq_len = 256;
+  int micro_batch_seqs = 0;             // sequences per forward; 0 = whole batch
+  double tied_embed_lr = 0.05, embed_lr = 0.6, head_lr = 0.008, matrix_lr = 0.04, scalar_lr = 0.04;
+  double muon_momentum = 0.95, muon_momentum_warmup_start = 0.85;
+  int muon_momentum_warmup_steps = 500, muon_backend_steps = 5;
+  double beta1 = 0.9, beta2 = 0.95, adam_eps = 1e-8;
+  double grad_clip_norm = 1.0;          // 0 = off
+  uint64_t seed = 1337;
+  int val_every = 0;                    // steps between val evaluations; 0 = only at the end
+  int64_t val_tokens = 65536;           // tokens of the val split used during training
+  int checkpoint_every = 0;             // steps; 0 = only the final save
+};
+
+struct TrainResult {
+  int steps = 0;
+  double seconds = 0;
+  double tokens_per_second = 0;
+  double final_train_loss = 0;
+  double final_val_loss = 0;            // nats/token on val_tokens (NaN without val)
+  double initial_val_loss = 0;
+  std::string out_path;
+};
+
+// LR multiplier: linear warmup over warmup_steps, then 1, then linear warmdown
+// to 0 over the last warmdown_steps of `iterations`.
+double LrMultiplier(const TrainOptions& o, int step);
+
+Result<TrainResult> Train(model::GPT& model, const TrainOptions& opts, const ProgressFn& progress);
+
+// Mean loss (nats/token) over the first `max_tokens` tokens of a token stream,
+// in seq_len windows; used for quick val checks during training.
+double QuickLoss(model::GPT& model, const std::vector<uint16_t>& tokens, int seq_len, int64_t max_tokens);
+
+}  // namespace golfpack::train

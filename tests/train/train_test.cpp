@@ -1,0 +1,169 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "data/corpus.h"
+#include "eval/bpb.h"
+#include "io/shards.h"
+#include "model/weights.h"
+#include "train/muon.h"
+#include "train/trainer.h"
+
+namespace golfpack::train {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path TmpDir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("gp_train_" + std::to_string(::getpid())) / name;
+  fs::create_directories(d);
+  return d;
+}
+
+TEST(Muon, NewtonSchulzOrthogonalisesWideAndTall) {
+  torch::manual_seed(1);
+  for (auto shape : {std::vector<int64_t>{32, 96}, std::vector<int64_t>{96, 32}}) {
+    auto g = torch::randn(shape);
+    auto x = NewtonSchulz5(g);
+    ASSERT_EQ(x.sizes().vec(), shape);
+    // The quintic iteration drives singular values into roughly [0.7, 1.2].
+    auto sv = torch::linalg::svdvals(x, c10::nullopt);
+    EXPECT_GT(sv.min().item<double>(), 0.5);
+    EXPECT_LT(sv.max().item<double>(), 1.3);
+    // ...and keeps the singular vectors: x ~ U V^T has the sign pattern of g's polar factor.
+    auto svd = torch::linalg::svd(g, false, c10::nullopt);
+    auto polar = torch::matmul(std::get<0>(svd), std::get<2>(svd));
+    EXPECT_GT((x * polar).sum().item<double>() / polar.pow(2).sum().item<double>(), 0.7);
+  }
+}
+
+TEST(Schedule, WarmupThenFlatThenLinearWarmdown) {
+  TrainOptions o;
+  o.iterations = 100;
+  o.warmup_steps = 10;
+  o.warmdown_steps = 20;
+  EXPECT_DOUBLE_EQ(LrMultiplier(o, 0), 0.1);
+  EXPECT_DOUBLE_EQ(LrMultiplier(o, 9), 1.0);
+  EXPECT_DOUBLE_EQ(LrMultiplier(o, 50), 1.0);
+  EXPECT_DOUBLE_EQ(LrMultiplier(o, 80), 1.0);   // (100 - 80) / 20
+  EXPECT_DOUBLE_EQ(LrMultiplier(o, 90), 0.5);
+  EXPECT_DOUBLE_EQ(LrMultiplier(o, 99), 0.05);
+}
+
+// Tokens from a sparse random Markov chain: learnable structure, no corpus needed.
+std::string WriteMarkovShards(const fs::path& dir, int vocab, size_t n) {
+  std::mt19937 rng(42);
+  std::vector<std::vector<int>> next(vocab);
+  for (auto& row : next)
+    for (int k = 0; k < 3; ++k) row.push_back(static_cast<int>(rng() % vocab));
+  std::vector<uint16_t> t(n);
+  t[0] = 1;
+  for (size_t i = 1; i < n; ++i) t[i] = static_cast<uint16_t>(next[t[i - 1]][rng() % 3]);
+  EXPECT_TRUE(io::WriteShard(io::ShardPath(dir.string(), "train", 0), t).ok());
+  EXPECT_TRUE(io::WriteShard(io::ShardPath(dir.string(), "val", 0), std::span<const uint16_t>(t).first(4097)).ok());
+  return dir.string();
+}
+
+model::GPTConfig Tiny(int vocab) {
+  model::GPTConfig c;
+  c.vocab_size = vocab;
+  c.num_layers = 2;
+  c.model_dim = 32;
+  c.num_heads = 2;
+  c.num_kv_heads = 1;
+  return c;
+}
+
+TEST(Trainer, SameSeedSameWeightsAndLogIsWritten) {
+  const auto dir = WriteMarkovShards(TmpDir("repro"), 48, 60000);
+  TrainOptions o;
+  o.train_pattern = dir + "/fineweb_train_*.bin";
+  o.val_pattern = dir + "/fineweb_val_*.bin";
+  o.iterations = 6;
+  o.batch_tokens = 1024;
+  o.seq_len = 64;
+  o.warmup_steps = 2;
+  o.warmdown_steps = 2;
+  o.val_tokens = 1024;
+  std::vector<torch::Tensor> finals;
+  for (int run = 0; run < 2; ++run) {
+    o.out_path = dir + "/run" + std::to_string(run) + ".safetensors";
+    o.log_path = dir + "/run" + std::to_string(run) + ".jsonl";
+    torch::manual_seed(o.seed);
+    model::GPT m(Tiny(48));
+    auto r = Train(m, o, {});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->steps, 6);
+    auto back = model::LoadModel(o.out_path);  // the checkpoint is a loadable model
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    finals.push_back((*back)->blocks[1]->as<model::BlockImpl>()->mlp->fc->weight.clone());
+  }
+  EXPECT_TRUE(torch::equal(finals[0], finals[1])) << "same seed, same data: weights must be identical";
+  std::ifstream log(dir + "/run0.jsonl");
+  int lines = 0;
+  for (std::string line; std::getline(log, line);) {
+    ++lines;
+    EXPECT_EQ(line.front(), '{');
+  }
+  EXPECT_EQ(lines, 8);  // start + 6 steps + end
+}
+
+TEST(Trainer, RejectsBadBatchShapeAndMissingData) {
+  model::GPT m(Tiny(48));
+  TrainOptions o;
+  o.train_pattern = "/nonexistent/fineweb_train_*.bin";
+  auto r = Train(m, o, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+  o.batch_tokens = 1000;
+  o.seq_len = 64;
+  r = Train(m, o, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("multiple of seq_len"), std::string::npos);
+}
+
+// The bar: a short run on the real demo corpus must beat the unigram model.
+TEST(Trainer, BeatsUnigramEntropyOnDemoCorpus) {
+  auto docs = data::LoadCorpus(data::DefaultCorpusDir());
+  if (!docs.ok()) GTEST_SKIP() << "default corpus not installed (run scripts/setup): " << docs.status().ToString();
+  // A slice of the corpus keeps tokenizer training and encoding to seconds.
+  const fs::path corpus = TmpDir("corpus");
+  for (size_t i = 0; i < docs->size(); i += 6) {
+    std::ofstream(corpus / ((*docs)[i].name + ".txt")) << (*docs)[i].text;
+  }
+  const std::string out_dir = TmpDir("data").string();
+  const std::string cmd = std::string(GOLFPACK_DATA_EXE) + " -q data --val-every 8 --corpus " + corpus.string() +
+                          " -o " + out_dir + " > " + out_dir + "/data.log 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+
+  TrainOptions o;
+  o.train_pattern = out_dir + "/fineweb_train_*.bin";
+  o.val_pattern = out_dir + "/fineweb_val_*.bin";
+  o.out_path = out_dir + "/m.safetensors";
+  o.iterations = 60;
+  o.batch_tokens = 4096;
+  o.seq_len = 128;
+  o.warmup_steps = 5;
+  o.warmdown_steps = 15;
+  o.val_tokens = 16384;
+  torch::manual_seed(1);
+  model::GPTConfig c = Tiny(1024);
+  c.model_dim = 64;
+  c.num_heads = 4;
+  c.num_kv_heads = 2;
+  model::GPT m(c);
+  auto r = Train(m, o, {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto train = io::ReadShards(o.train_pattern);
+  auto val = io::ReadShards(o.val_pattern);
+  ASSERT_TRUE(train.ok() && val.ok());
+  std::span<const uint16_t> val_slice(val->data(), std::min<size_t>(val->size(), 16385));
+  const double unigram = eval::UnigramCrossEntropy(*train, val_slice, 1024);
+  EXPECT_GT(r->initial_val_loss, unigram);
+  EXPECT_LT(r->final_val_loss, unigram) << "initial " << r->initial_val_loss << ", unigram " << unigram;
+}
+
+}  // namespace
+}  // namespace golfpack::train
