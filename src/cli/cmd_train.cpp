@@ -25,7 +25,10 @@ Status ApplyPreset(const std::string& preset, model::GPTConfig& cfg, const CLI::
   if (preset.empty()) return cfg.Validate();
   model::GPTConfig base = preset == "demo" ? model::GPTConfig::Demo() : model::GPTConfig::Baseline17M();
   // Explicit flags win over the preset.
-  auto given = [&](const char* flag) { return cmd.count(flag) > 0; };
+  auto given = [&](const char* flag) {
+    const CLI::Option* o = cmd.get_option_no_throw(flag);  // `demo` has no shape flags
+    return o != nullptr && o->count() > 0;
+  };
   if (!given("--layers")) cfg.num_layers = base.num_layers;
   if (!given("--dim")) cfg.model_dim = base.model_dim;
   if (!given("--heads")) cfg.num_heads = base.num_heads;
@@ -42,7 +45,7 @@ void AddTrainFlags(CLI::App* cmd, TrainCli& t) {
   cmd->add_option("--max-seconds", o.max_seconds, "stop after this much wall clock (warmdown follows the clock, as PG)");
   cmd->add_option("--batch-tokens", o.batch_tokens, "tokens per step")->capture_default_str();
   cmd->add_option("--seq-len", o.seq_len, "training sequence length")->capture_default_str();
-  cmd->add_option("--micro-batch", o.micro_batch_seqs, "sequences per forward pass (gradient accumulation); 0 = all");
+  cmd->add_option("--micro-batch", o.micro_batch_seqs, "sequences per forward pass (gradient accumulation); 0 = ~2048 tokens");
   cmd->add_option("--warmup", o.warmup_steps, "linear LR warmup steps")->capture_default_str();
   cmd->add_option("--warmdown", o.warmdown_steps, "linear LR warmdown steps at the end")->capture_default_str();
   cmd->add_option("--matrix-lr", o.matrix_lr, "Muon LR for block matrices")->capture_default_str();

@@ -26,6 +26,7 @@ Runner AddDataCommand(CLI::App& app, GlobalOptions& g);
 Runner AddTrainCommand(CLI::App& app, GlobalOptions& g);
 Runner AddEvalCommand(CLI::App& app, GlobalOptions& g);
 Runner AddDemoCommand(CLI::App& app, GlobalOptions& g);
+Runner AddCalibrateCommand(CLI::App& app, GlobalOptions& g);
 
 // "<dir>/fineweb_train_*.bin" etc. from a data directory.
 std::string TrainPattern(const std::string& dir);

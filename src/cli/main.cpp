@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   data->set_help_flag();  // --help goes to golfpack-data
   add(AddTrainCommand);
   add(AddEvalCommand);
+  add(AddCalibrateCommand);
   add(AddDemoCommand);
 
   try {

@@ -40,13 +40,6 @@ torch::Tensor RmsNorm(const torch::Tensor& x) {
   return x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps);
 }
 
-bool IsControlTensorName(const std::string& name) {
-  static const char* kPatterns[] = {"attn_scale", "mlp_scale", "resid_mix", "q_gain", "skip_weight"};
-  for (const char* p : kPatterns)
-    if (name.find(p) != std::string::npos) return true;
-  return false;
-}
-
 namespace {
 
 torch::nn::Linear MakeLinear(int64_t in, int64_t out) {
@@ -96,8 +89,9 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, const tor
   auto scores = torch::matmul(qg, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(head_dim_)));
   scores = scores.view({B, num_kv_heads_, group, T, T}).masked_fill(CausalMask(T), -std::numeric_limits<float>::infinity());
   auto probs = torch::softmax(scores, -1).view({B, num_kv_heads_, group * T, T});
-  auto y = torch::matmul(probs, v).view({B, num_heads_, T, head_dim_});
-  return proj(y.transpose(1, 2).reshape({B, T, D}));
+  auto y = torch::matmul(probs, v).view({B, num_heads_, T, head_dim_}).transpose(1, 2).reshape({B, T, D});
+  if (capture && *capture) (*capture)(site_prefix + "attn.proj_in", y.reshape({B * T, D}));
+  return proj(y);
 }
 
 MLPImpl::MLPImpl(const GPTConfig& cfg) {
@@ -105,7 +99,11 @@ MLPImpl::MLPImpl(const GPTConfig& cfg) {
   proj = register_module("proj", MakeLinear(static_cast<int64_t>(cfg.mlp_mult) * cfg.model_dim, cfg.model_dim));
 }
 
-torch::Tensor MLPImpl::forward(const torch::Tensor& x) { return proj(torch::relu(fc(x)).square()); }
+torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
+  auto h = torch::relu(fc(x)).square();
+  if (capture && *capture) (*capture)(site_prefix + "mlp.proj_in", h.reshape({-1, h.size(-1)}));
+  return proj(h);
+}
 
 BlockImpl::BlockImpl(const GPTConfig& cfg) {
   attn = register_module("attn", CausalSelfAttention(cfg));
@@ -118,8 +116,12 @@ BlockImpl::BlockImpl(const GPTConfig& cfg) {
 torch::Tensor BlockImpl::forward(const torch::Tensor& x_in, const torch::Tensor& x0, const torch::Tensor& cos,
                                  const torch::Tensor& sin) {
   auto x = resid_mix[0] * x_in + resid_mix[1] * x0;
-  x = x + attn_scale * attn(RmsNorm(x), cos, sin);
-  return x + mlp_scale * mlp(RmsNorm(x));
+  auto h = RmsNorm(x);
+  if (capture && *capture) (*capture)(site_prefix + "attn_in", h.reshape({-1, h.size(-1)}));
+  x = x + attn_scale * attn(h, cos, sin);
+  h = RmsNorm(x);
+  if (capture && *capture) (*capture)(site_prefix + "mlp_in", h.reshape({-1, h.size(-1)}));
+  return x + mlp_scale * mlp(h);
 }
 
 GPTImpl::GPTImpl(const GPTConfig& cfg) : cfg_(cfg) {
@@ -189,7 +191,19 @@ torch::Tensor GPTImpl::hidden(const torch::Tensor& input_ids) {
     }
     x = blocks[enc + i]->as<BlockImpl>()->forward(x, x0, cos, sin);
   }
-  return RmsNorm(x).reshape({-1, x.size(-1)});
+  auto h = RmsNorm(x).reshape({-1, x.size(-1)});
+  if (capture_) capture_("head_in", h);
+  return h;
+}
+
+void GPTImpl::set_input_capture(InputCapture fn) {
+  capture_ = std::move(fn);
+  for (size_t i = 0; i < blocks->size(); ++i) {
+    auto b = blocks[i]->as<BlockImpl>();
+    const std::string prefix = "blocks." + std::to_string(i) + ".";
+    b->capture = b->attn->capture = b->mlp->capture = &capture_;
+    b->site_prefix = b->attn->site_prefix = b->mlp->site_prefix = prefix;
+  }
 }
 
 torch::Tensor GPTImpl::logits_from_hidden(const torch::Tensor& h) {

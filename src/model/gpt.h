@@ -8,10 +8,12 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "core/status.h"
+#include "io/pg_names.h"
 
 namespace golfpack::model {
 
@@ -49,6 +51,11 @@ struct GPTConfig {
   }
 };
 
+// Called with the input of every linear layer during forward when set (for
+// calibration): `site` names the input ("blocks.3.attn_in", "head_in", ...,
+// see io::HessianSite), x is that input viewed as [tokens, in_features].
+using InputCapture = std::function<void(const std::string& site, const torch::Tensor& x)>;
+
 class CausalSelfAttentionImpl : public torch::nn::Module {
  public:
   explicit CausalSelfAttentionImpl(const GPTConfig& cfg);
@@ -57,6 +64,8 @@ class CausalSelfAttentionImpl : public torch::nn::Module {
 
   torch::nn::Linear c_q{nullptr}, c_k{nullptr}, c_v{nullptr}, proj{nullptr};
   torch::Tensor q_gain;  // [num_heads]
+  const InputCapture* capture = nullptr;  // set by GPTImpl::set_input_capture
+  std::string site_prefix;                // "blocks.i."
 
  private:
   int num_heads_, num_kv_heads_, head_dim_;
@@ -68,6 +77,8 @@ class MLPImpl : public torch::nn::Module {
   explicit MLPImpl(const GPTConfig& cfg);
   torch::Tensor forward(const torch::Tensor& x);  // proj(relu(fc(x))^2)
   torch::nn::Linear fc{nullptr}, proj{nullptr};
+  const InputCapture* capture = nullptr;
+  std::string site_prefix;
 };
 TORCH_MODULE(MLP);
 
@@ -79,6 +90,8 @@ class BlockImpl : public torch::nn::Module {
   CausalSelfAttention attn{nullptr};
   MLP mlp{nullptr};
   torch::Tensor attn_scale, mlp_scale, resid_mix;  // [D], [D], [2, D]
+  const InputCapture* capture = nullptr;
+  std::string site_prefix;
 };
 TORCH_MODULE(Block);
 
@@ -99,6 +112,9 @@ class GPTImpl : public torch::nn::Module {
 
   const GPTConfig& config() const { return cfg_; }
 
+  // Observe the input of every linear layer (nullptr-equivalent: empty function).
+  void set_input_capture(InputCapture fn);
+
   torch::nn::Embedding tok_emb{nullptr};
   torch::nn::ModuleList blocks{nullptr};
   torch::Tensor skip_weights;          // [num_skip_weights, D]
@@ -110,6 +126,7 @@ class GPTImpl : public torch::nn::Module {
   void RotaryTables(int64_t seq_len, torch::Tensor* cos, torch::Tensor* sin);
 
   GPTConfig cfg_;
+  InputCapture capture_;
   torch::Tensor inv_freq_;
   int64_t cached_len_ = -1;
   torch::Tensor cos_cache_, sin_cache_;
@@ -120,8 +137,7 @@ TORCH_MODULE(GPT);
 // epsilon, what F.rms_norm(x, (d,)) uses when eps is None.
 torch::Tensor RmsNorm(const torch::Tensor& x);
 
-// Names of the parameters that train_gpt.py treats as control tensors (Adam,
-// kept in float in the int8 export): q_gain, attn_scale, mlp_scale, resid_mix, skip_weights.
-bool IsControlTensorName(const std::string& name);
+using io::HessianSite;
+using io::IsControlTensorName;
 
 }  // namespace golfpack::model

@@ -39,6 +39,10 @@ if "$gp" -q eval "$work/m.safetensors" --data "$work/data" --seq-len 64 --max-to
    && grep -q '"val_bpb"' "$work/eval.out" && grep -q '"tokens": 2048' "$work/eval.out"; then ok "eval prints val_bpb"
 else fail "eval: $(cat "$work/eval.err") $(cat "$work/eval.out")"; fi
 
+if "$gp" -q calibrate "$work/m.safetensors" --data "$work/data" --tokens 512 --seq-len 64 -o "$work/calib.safetensors" \
+     >"$work/cal.out" 2>"$work/cal.err" && grep -q "9 input sites, 512 tokens" "$work/cal.out"; then ok "calibrate writes H per input site"
+else fail "calibrate: $(cat "$work/cal.err") $(cat "$work/cal.out")"; fi
+
 # Bad input: one line, exit 1, names the file.
 expect_error "missing model file" "nonexistent.safetensors" "$gp" eval "$work/nonexistent.safetensors" --data "$work/data"
 head -c 100 /dev/urandom >"$work/garbage.safetensors"

@@ -1,0 +1,94 @@
+#include "eval/calibrate.h"
+
+#include "io/safetensors.h"
+#include "io/shards.h"
+#include "model/weights.h"
+
+namespace golfpack::eval {
+
+torch::Tensor Calibration::ForWeight(const std::string& weight_name) const {
+  auto it = hessians.find(model::HessianSite(weight_name));
+  return it == hessians.end() ? torch::Tensor() : it->second;
+}
+
+Result<Calibration> Calibrate(model::GPT& model, const CalibrationOptions& o, const ProgressFn& progress) {
+  if (o.seq_len <= 0 || o.batch_seqs <= 0) return InvalidArgument("calibrate: seq_len and batch_seqs must be positive");
+  const int64_t nseq = o.tokens / o.seq_len;
+  if (nseq <= 0)
+    return InvalidArgument("calibrate: --tokens " + std::to_string(o.tokens) + " is less than one sequence of " +
+                           std::to_string(o.seq_len));
+  GP_ASSIGN_OR_RETURN(io::TokenStream stream, io::TokenStream::Open(o.train_pattern));
+  const int vocab = model->config().vocab_size;
+
+  Calibration cal;
+  cal.seq_len = o.seq_len;
+  model->set_input_capture([&cal](const std::string& site, const torch::Tensor& x) {
+    auto xd = x.detach().to(torch::kFloat64);
+    auto h = torch::matmul(xd.t(), xd);
+    auto it = cal.hessians.find(site);
+    if (it == cal.hessians.end()) cal.hessians.emplace(site, h);
+    else it->second.add_(h);
+  });
+  torch::NoGradGuard no_grad;
+  model->eval();
+  Status failure;
+  for (int64_t s = 0; s < nseq && failure.ok(); s += o.batch_seqs) {
+    const int64_t n = std::min<int64_t>(o.batch_seqs, nseq - s);
+    auto chunk = stream.Take(static_cast<size_t>(n * o.seq_len));
+    if (!chunk.ok()) {
+      failure = chunk.status();
+      break;
+    }
+    auto x = torch::empty({n, o.seq_len}, torch::kInt64);
+    auto* p = x.data_ptr<int64_t>();
+    for (int64_t i = 0; i < n * o.seq_len; ++i) {
+      if ((*chunk)[i] >= vocab) {
+        failure = InvalidArgument("calibrate: token id " + std::to_string((*chunk)[i]) + " is outside the model's vocab of " +
+                                  std::to_string(vocab));
+        break;
+      }
+      p[i] = (*chunk)[i];
+    }
+    if (!failure.ok()) break;
+    model->forward(x);
+    cal.tokens += n * o.seq_len;
+    if (progress) progress({"calibrate", static_cast<uint64_t>(cal.tokens), static_cast<uint64_t>(nseq * o.seq_len), "tokens", ""});
+  }
+  model->set_input_capture(nullptr);
+  if (!failure.ok()) return failure;
+  return cal;
+}
+
+Status SaveCalibration(const std::string& path, const Calibration& c) {
+  io::TensorFile f;
+  for (const auto& [site, h] : c.hessians) f.tensors.push_back(model::FromTorch(site, h.to(torch::kFloat32)));
+  f.metadata = {{"golfpack.calibration", "hessian-v1"},
+                {"golfpack.tokens", std::to_string(c.tokens)},
+                {"golfpack.seq_len", std::to_string(c.seq_len)}};
+  return io::WriteSafetensors(path, f);
+}
+
+Result<Calibration> LoadCalibration(const std::string& path) {
+  GP_ASSIGN_OR_RETURN(io::TensorFile f, io::ReadSafetensors(path));
+  auto kind = f.metadata.find("golfpack.calibration");
+  if (kind == f.metadata.end() || kind->second != "hessian-v1")
+    return Corrupt(path + ": not a golfpack calibration file (metadata golfpack.calibration != hessian-v1)");
+  Calibration c;
+  try {
+    c.tokens = std::stoll(f.metadata.at("golfpack.tokens"));
+    c.seq_len = std::stoi(f.metadata.at("golfpack.seq_len"));
+  } catch (const std::exception&) {
+    return Corrupt(path + ": calibration metadata golfpack.tokens / golfpack.seq_len missing or not a number");
+  }
+  for (const auto& t : f.tensors) {
+    if (t.shape.size() != 2 || t.shape[0] != t.shape[1])
+      return Corrupt(path + ": calibration tensor '" + t.name + "' is not square");
+    Status s;
+    auto h = model::ToTorch(t, path, &s);
+    GP_RETURN_IF_ERROR(s);
+    c.hessians.emplace(t.name, h.to(torch::kFloat64));
+  }
+  return c;
+}
+
+}  // namespace golfpack::eval
