@@ -4,9 +4,26 @@
 #include "cli/steps.h"
 #include "cli/progress_bar.h"
 #include "io/shards.h"
+#include "core/artifact.h"
+#include "core/file_util.h"
+#include "encode/codecs.h"
+#include "encode/pack.h"
 #include "model/weights.h"
 
 namespace golfpack::cli {
+
+Result<model::GPT> LoadAnyModel(const std::string& path) {
+  GP_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, ReadFileBytes(path));
+  static const char kMagic[8] = {'G', 'O', 'L', 'F', 'P', 'A', 'C', 'K'};
+  if (bytes.size() >= 8 && std::equal(kMagic, kMagic + 8, bytes.begin())) {
+    encode::RegisterAllCodecs();
+    GP_ASSIGN_OR_RETURN(gpk::Artifact art, gpk::Artifact::Parse(bytes, path));
+    GP_ASSIGN_OR_RETURN(io::TensorFile f, encode::UnpackToTensors(art, /*keep_original_dtype=*/false));
+    return model::ModelFromTensors(f, path);
+  }
+  GP_ASSIGN_OR_RETURN(io::TensorFile f, io::ParseSafetensors(bytes, path));
+  return model::ModelFromTensors(f, path);
+}
 
 Result<eval::EvalResult> EvaluateModelFile(model::GPT& model, const EvalCli& e, const GlobalOptions& g) {
   std::string val = e.val_files, tok_path = e.tokenizer;
@@ -55,13 +72,37 @@ Runner AddEvalCommand(CLI::App& app, GlobalOptions& g) {
   auto* cmd = app.add_subcommand("eval", "exact Parameter Golf val_bpb of a safetensors model");
   auto e = std::make_shared<EvalCli>();
   auto model_path = std::make_shared<std::string>();
-  cmd->add_option("model", *model_path, "model .safetensors (PG tensor names; shapes give the config)")->required();
+  auto reference = std::make_shared<std::string>();
+  cmd->add_option("model", *model_path, "model .safetensors or .gpk artifact (PG tensor names; shapes give the config)")
+      ->required();
+  cmd->add_option("--reference", *reference, "the uncompressed model: also evaluate it and report pre, post and the gap");
   AddEvalFlags(cmd, *e);
-  return [e, model_path, &g]() -> Status {
-    GP_ASSIGN_OR_RETURN(model::GPT model, model::LoadModel(*model_path));
+  return [e, model_path, reference, &g]() -> Status {
+    GP_ASSIGN_OR_RETURN(model::GPT model, LoadAnyModel(*model_path));
     if (!g.quiet) std::fprintf(stderr, "eval: %s (%s)\n", model->config().ToString().c_str(), model_path->c_str());
-    GP_ASSIGN_OR_RETURN(eval::EvalResult r, EvaluateModelFile(model, *e, g));
-    Say(g, FormatEval(r, e->json));
+    GP_ASSIGN_OR_RETURN(eval::EvalResult post, EvaluateModelFile(model, *e, g));
+    if (reference->empty()) {
+      Say(g, FormatEval(post, e->json));
+      return Status::Ok();
+    }
+    GP_ASSIGN_OR_RETURN(model::GPT ref, LoadAnyModel(*reference));
+    if (!g.quiet) std::fprintf(stderr, "eval: reference %s\n", reference->c_str());
+    GP_ASSIGN_OR_RETURN(eval::EvalResult pre, EvaluateModelFile(ref, *e, g));
+    char buf[512];
+    if (e->json) {
+      std::snprintf(buf, sizeof buf,
+                    "{\"pre_val_bpb\": %.8f, \"post_val_bpb\": %.8f, \"gap_bpb\": %.8f, \"pre_val_loss\": %.8f, "
+                    "\"post_val_loss\": %.8f, \"tokens\": %llu, \"bytes\": %llu}",
+                    pre.val_bpb, post.val_bpb, post.val_bpb - pre.val_bpb, pre.val_loss, post.val_loss,
+                    (unsigned long long)post.tokens, (unsigned long long)post.bytes);
+    } else {
+      std::snprintf(buf, sizeof buf,
+                    "pre_val_bpb   %.6f  (val_loss %.6f)\npost_val_bpb  %.6f  (val_loss %.6f)\ngap_bpb       %+.6f\n"
+                    "tokens        %llu\nbytes         %llu",
+                    pre.val_bpb, pre.val_loss, post.val_bpb, post.val_loss, post.val_bpb - pre.val_bpb,
+                    (unsigned long long)post.tokens, (unsigned long long)post.bytes);
+    }
+    Say(g, buf);
     return Status::Ok();
   };
 }

@@ -27,6 +27,9 @@ Runner AddTrainCommand(CLI::App& app, GlobalOptions& g);
 Runner AddEvalCommand(CLI::App& app, GlobalOptions& g);
 Runner AddDemoCommand(CLI::App& app, GlobalOptions& g);
 Runner AddCalibrateCommand(CLI::App& app, GlobalOptions& g);
+Runner AddPackCommand(CLI::App& app, GlobalOptions& g);
+Runner AddUnpackCommand(CLI::App& app, GlobalOptions& g);
+Runner AddInspectCommand(CLI::App& app, GlobalOptions& g);
 
 // "<dir>/fineweb_train_*.bin" etc. from a data directory.
 std::string TrainPattern(const std::string& dir);

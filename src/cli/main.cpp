@@ -30,6 +30,9 @@ int main(int argc, char** argv) {
   add(AddTrainCommand);
   add(AddEvalCommand);
   add(AddCalibrateCommand);
+  add(AddPackCommand);
+  add(AddUnpackCommand);
+  add(AddInspectCommand);
   add(AddDemoCommand);
 
   try {

@@ -43,7 +43,24 @@ if "$gp" -q calibrate "$work/m.safetensors" --data "$work/data" --tokens 512 --s
      >"$work/cal.out" 2>"$work/cal.err" && grep -q "9 input sites, 512 tokens" "$work/cal.out"; then ok "calibrate writes H per input site"
 else fail "calibrate: $(cat "$work/cal.err") $(cat "$work/cal.out")"; fi
 
+# Artifact round trip: pack -> inspect -> unpack -> eval with the reference.
+if "$gp" -q pack "$work/m.safetensors" -r pg-int8-zlib -o "$work/m.gpk" >"$work/pack.out" 2>"$work/pack.err" \
+   && grep -q "^counted" "$work/pack.out" && "$gp" inspect "$work/m.gpk" | grep -q "^TOTAL" \
+   && "$gp" inspect "$work/m.gpk" --json | grep -q '"bits_per_param"' \
+   && "$gp" -q unpack "$work/m.gpk" -o "$work/unpacked.safetensors" >/dev/null \
+   && "$gp" -q eval "$work/m.gpk" --reference "$work/m.safetensors" --data "$work/data" --seq-len 64 --max-tokens 1024 --json \
+      | grep -q '"gap_bpb"'; then ok "pack, inspect, unpack, eval --reference"
+else fail "artifact round trip: $(cat "$work/pack.err")"; fi
+if "$gp" -q pack "$work/m.safetensors" -r gptq-int6-brotli --calib "$work/calib.safetensors" -o "$work/g.gpk" >/dev/null 2>"$work/g.err" \
+   && "$gp" -q eval "$work/g.gpk" --data "$work/data" --seq-len 64 --max-tokens 1024 | grep -q "^val_bpb"; then ok "gptq-int6-brotli with calibration"
+else fail "gptq recipe: $(cat "$work/g.err")"; fi
+
 # Bad input: one line, exit 1, names the file.
+expect_error "pack over budget" "over --budget 1000" "$gp" pack "$work/m.safetensors" --budget 1000 -o "$work/over.gpk"
+if [ ! -e "$work/over.gpk" ] && [ -z "$(ls "$work" | grep 'over.gpk')" ]; then ok "refused pack leaves no file"; else fail "refused pack left a file"; fi
+head -c 2000 "$work/m.gpk" >"$work/truncated.gpk"
+expect_error "truncated artifact" "truncated.gpk" "$gp" eval "$work/truncated.gpk" --data "$work/data"
+expect_error "gptq without calibration" "golfpack calibrate" "$gp" pack "$work/m.safetensors" -r gptq-int6-brotli -o "$work/x.gpk"
 expect_error "missing model file" "nonexistent.safetensors" "$gp" eval "$work/nonexistent.safetensors" --data "$work/data"
 head -c 100 /dev/urandom >"$work/garbage.safetensors"
 expect_error "malformed safetensors" "garbage.safetensors" "$gp" eval "$work/garbage.safetensors" --data "$work/data"

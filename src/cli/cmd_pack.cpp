@@ -1,0 +1,183 @@
+// pack / unpack / inspect: safetensors model <-> .gpk artifact.
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/progress_bar.h"
+#include "core/encodings.h"
+#include "core/file_util.h"
+#include "encode/codecs.h"
+#include "encode/pack.h"
+#include "io/safetensors.h"
+
+namespace golfpack::cli {
+
+namespace {
+
+std::string ShapeText(const std::vector<uint64_t>& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? "x" : "") + std::to_string(s[i]);
+  return out.empty() ? "scalar" : out;
+}
+
+}  // namespace
+
+Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
+  auto* cmd = app.add_subcommand("pack", "encode a safetensors model into a .gpk artifact with a named recipe");
+  struct Opts {
+    std::string model, out, recipe = "pg-int8-zlib", calib;
+    uint64_t budget = 0;
+    int64_t code_bytes = -1;
+    bool list = false;
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("model", o->model, "model .safetensors");
+  cmd->add_option("-o,--out", o->out, "output .gpk (written atomically, only if it fits --budget)");
+  cmd->add_option("-r,--recipe", o->recipe, "recipe name (--list-recipes)")->capture_default_str();
+  cmd->add_option("--calib", o->calib, "calibration file from `golfpack calibrate` (needed by GPTQ recipes)");
+  cmd->add_option("--budget", o->budget, "refuse unless file + code bytes <= N (PG cap: 16000000)");
+  cmd->add_option("--code-bytes", o->code_bytes, "code bytes counted with the file (default: golfpack's decoder sources)");
+  cmd->add_flag("--list-recipes", o->list, "print the recipes and exit");
+  return [o, &g]() -> Status {
+    if (o->list) {
+      for (const auto& name : encode::RecipeNames()) {
+        auto r = encode::FindRecipe(name);
+        Say(g, name + "  " + r->description);
+      }
+      return Status::Ok();
+    }
+    if (o->model.empty() || o->out.empty()) return InvalidArgument("give a model and -o OUT.gpk (or --list-recipes)");
+    GP_ASSIGN_OR_RETURN(encode::Recipe recipe, encode::FindRecipe(o->recipe));
+    GP_ASSIGN_OR_RETURN(io::TensorFile model, io::ReadSafetensors(o->model));
+    std::optional<encode::Hessians> hessians;
+    if (!o->calib.empty()) {
+      GP_ASSIGN_OR_RETURN(hessians, encode::Hessians::Load(o->calib));
+    }
+    encode::PackOptions popt;
+    popt.budget = o->budget;
+    if (o->code_bytes >= 0) {
+      popt.code_bytes = static_cast<uint64_t>(o->code_bytes);
+      popt.code_bytes_set = true;
+    }
+    ProgressBar bar(g.quiet);
+    popt.progress = bar.Callback();
+    GP_ASSIGN_OR_RETURN(encode::PackResult r, encode::Pack(model, hessians ? &*hessians : nullptr, recipe, popt));
+    bar.Finish();
+    GP_RETURN_IF_ERROR(WriteFileAtomic(o->out, r.bytes));
+    char line[256];
+    Say(g, "recipe    " + recipe.name);
+    std::snprintf(line, sizeof line, "params    %llu in %zu tensors", (unsigned long long)r.params, r.tensors.size());
+    Say(g, line);
+    std::snprintf(line, sizeof line, "file      %llu bytes (%.3f bits/param)", (unsigned long long)r.file_bytes,
+                  8.0 * double(r.file_bytes) / double(std::max<uint64_t>(r.params, 1)));
+    Say(g, line);
+    std::snprintf(line, sizeof line, "counted   %llu bytes (file + %llu code bytes)%s", (unsigned long long)r.counted_bytes,
+                  (unsigned long long)r.code_bytes,
+                  o->budget ? (" <= budget " + std::to_string(o->budget)).c_str() : "");
+    Say(g, line);
+    std::snprintf(line, sizeof line, "time      %.2f s", r.seconds);
+    Say(g, line);
+    Say(g, "artifact  " + o->out);
+    return Status::Ok();
+  };
+}
+
+Runner AddUnpackCommand(CLI::App& app, GlobalOptions& g) {
+  auto* cmd = app.add_subcommand("unpack", "decode a .gpk artifact back to a safetensors model");
+  struct Opts {
+    std::string in, out;
+    bool f32 = false;
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("artifact", o->in, ".gpk file")->required();
+  cmd->add_option("-o,--out", o->out, "output .safetensors")->required();
+  cmd->add_flag("--f32", o->f32, "write every tensor as F32 (default: each tensor's original dtype)");
+  return [o, &g]() -> Status {
+    encode::RegisterAllCodecs();
+    GP_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, ReadFileBytes(o->in));
+    GP_ASSIGN_OR_RETURN(gpk::Artifact art, gpk::Artifact::Parse(bytes, o->in));
+    GP_ASSIGN_OR_RETURN(io::TensorFile f, encode::UnpackToTensors(art, !o->f32));
+    GP_RETURN_IF_ERROR(io::WriteSafetensors(o->out, f));
+    Say(g, "unpacked  " + std::to_string(f.tensors.size()) + " tensors -> " + o->out);
+    return Status::Ok();
+  };
+}
+
+Runner AddInspectCommand(CLI::App& app, GlobalOptions& g) {
+  auto* cmd = app.add_subcommand("inspect", "one row per tensor: params, encoding, bytes, bits/param, symbol entropy");
+  struct Opts {
+    std::string in;
+    bool json = false;
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("artifact", o->in, ".gpk file")->required();
+  cmd->add_flag("--json", o->json, "print JSON instead of the table");
+  return [o, &g]() -> Status {
+    encode::RegisterAllCodecs();
+    GP_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, ReadFileBytes(o->in));
+    GP_ASSIGN_OR_RETURN(gpk::Artifact art, gpk::Artifact::Parse(bytes, o->in));
+    nlohmann::json j;
+    j["file"] = o->in;
+    j["file_bytes"] = bytes.size();
+    j["metadata"] = art.metadata();
+    uint64_t params = 0, tensor_bytes = 0;
+    std::vector<std::vector<uint8_t>> sections(art.sections().size());
+    for (const auto& t : art.tensors()) {
+      if (sections[t.section].empty() && art.sections()[t.section].raw_size > 0) {
+        GP_ASSIGN_OR_RETURN(sections[t.section], art.SectionBytes(t.section));
+      }
+      std::span<const uint8_t> payload(sections[t.section].data() + t.offset, t.length);
+      const auto* enc = gpk::FindEncoding(t.encoding);
+      auto entropy = encode::CodeEntropyBits(t, payload);
+      nlohmann::json row = {{"name", t.name},
+                            {"shape", t.shape},
+                            {"params", t.numel},
+                            {"encoding", enc ? enc->name : "?"},
+                            {"section", t.section},
+                            {"codec", gpk::CodecName(art.sections()[t.section].codec)},
+                            {"payload_bytes", t.length},
+                            {"bytes", t.accounted_bytes},
+                            {"bits_per_param", t.numel ? 8.0 * double(t.accounted_bytes) / double(t.numel) : 0.0}};
+      row["symbol_entropy_bits"] = entropy ? nlohmann::json(*entropy) : nlohmann::json(nullptr);
+      j["tensors"].push_back(row);
+      params += t.numel;
+      tensor_bytes += t.accounted_bytes;
+    }
+    for (const auto& [part, n] : art.accounting())
+      if (part.rfind("tensor:", 0) != 0) j["parts"][part] = n;
+    j["params"] = params;
+    j["bits_per_param"] = params ? 8.0 * double(bytes.size()) / double(params) : 0.0;
+    if (o->json) {
+      Say(g, j.dump(2));
+      return Status::Ok();
+    }
+    char line[512];
+    std::snprintf(line, sizeof line, "%-28s %-10s %10s  %-14s %-7s %10s %9s %9s", "tensor", "shape", "params", "encoding",
+                  "codec", "bytes", "bits/par", "entropy");
+    Say(g, line);
+    for (const auto& row : j["tensors"]) {
+      std::string ent = row["symbol_entropy_bits"].is_null()
+                            ? "-"
+                            : std::to_string(row["symbol_entropy_bits"].get<double>()).substr(0, 5);
+      std::snprintf(line, sizeof line, "%-28s %-10s %10llu  %-14s %-7s %10llu %9.3f %9s",
+                    row["name"].get<std::string>().c_str(),
+                    ShapeText(row["shape"].get<std::vector<uint64_t>>()).c_str(),
+                    (unsigned long long)row["params"].get<uint64_t>(), row["encoding"].get<std::string>().c_str(),
+                    row["codec"].get<std::string>().c_str(), (unsigned long long)row["bytes"].get<uint64_t>(),
+                    row["bits_per_param"].get<double>(), ent.c_str());
+      Say(g, line);
+    }
+    for (const auto& [part, n] : j["parts"].items()) {
+      std::snprintf(line, sizeof line, "%-28s %-10s %10s  %-14s %-7s %10llu", part.c_str(), "", "", "", "",
+                    (unsigned long long)n.get<uint64_t>());
+      Say(g, line);
+    }
+    std::snprintf(line, sizeof line, "%-28s %-10s %10llu  %-14s %-7s %10zu %9.3f", "TOTAL", "",
+                  (unsigned long long)params, "", "", bytes.size(), j["bits_per_param"].get<double>());
+    Say(g, line);
+    return Status::Ok();
+  };
+}
+
+}  // namespace golfpack::cli

@@ -1,0 +1,227 @@
+#include "encode/encoder.h"
+
+#include <charconv>
+#include <cmath>
+#include <vector>
+
+#include "encode/bytes.h"
+
+namespace golfpack::encode {
+
+TensorEncoder::~TensorEncoder() = default;
+
+namespace {
+
+class RawEncoder final : public TensorEncoder {
+ public:
+  explicit RawEncoder(gpk::TargetDType d) : dtype_(d) {}
+  std::string spec() const override {
+    return dtype_ == gpk::TargetDType::kF32 ? "f32" : dtype_ == gpk::TargetDType::kF16 ? "f16" : "bf16";
+  }
+  Result<gpk::EncodedTensor> Encode(const std::string& name, std::span<const uint64_t> shape,
+                                    std::span<const float> w, const Eigen::MatrixXd*) const override {
+    return EncodeRaw(name, shape, w, dtype_);
+  }
+
+ private:
+  gpk::TargetDType dtype_;
+};
+
+class ConstEncoder final : public TensorEncoder {
+ public:
+  std::string spec() const override { return "const"; }
+  Result<gpk::EncodedTensor> Encode(const std::string& name, std::span<const uint64_t> shape,
+                                    std::span<const float> w, const Eigen::MatrixXd*) const override {
+    return EncodeConst(name, shape, w);
+  }
+};
+
+class PgEncoder final : public TensorEncoder {
+ public:
+  enum Mode { kBaseline, kRow, kTensor };
+  explicit PgEncoder(Mode m) : mode_(m) {}
+  std::string spec() const override {
+    return mode_ == kBaseline ? "pg_int8" : mode_ == kRow ? "pg_int8_row" : "pg_int8_tensor";
+  }
+  Result<gpk::EncodedTensor> Encode(const std::string& name, std::span<const uint64_t> shape,
+                                    std::span<const float> w, const Eigen::MatrixXd*) const override {
+    switch (mode_) {
+      case kRow: return EncodePgInt8Row(name, shape, w);
+      case kTensor: return EncodePgInt8Tensor(name, shape, w);
+      default: return EncodePgBaseline(name, shape, w);
+    }
+  }
+
+ private:
+  Mode mode_;
+};
+
+class UniformEncoder final : public TensorEncoder {
+ public:
+  explicit UniformEncoder(UniformSpec s) : spec_(s) {}
+  std::string spec() const override { return spec_.ToString(); }
+  Result<gpk::EncodedTensor> Encode(const std::string& name, std::span<const uint64_t> shape,
+                                    std::span<const float> w, const Eigen::MatrixXd*) const override {
+    return EncodeUniform(name, shape, w, spec_);
+  }
+
+ private:
+  UniformSpec spec_;
+};
+
+std::vector<std::string_view> Split(std::string_view s) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (true) {
+    const size_t p = s.find(':', start);
+    out.push_back(s.substr(start, p == std::string_view::npos ? std::string_view::npos : p - start));
+    if (p == std::string_view::npos) break;
+    start = p + 1;
+  }
+  return out;
+}
+
+bool ParseDouble(std::string_view s, double* v) {
+  if (s.empty()) return false;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), *v);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size() && std::isfinite(*v);
+}
+
+bool ParseUint(std::string_view s, uint64_t* v) {
+  if (s.empty()) return false;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), *v);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+}  // namespace
+
+std::string GptqEncoder::spec() const {
+  std::string s = "gptq:" + grid_.ToString();
+  if (!options_.act_order) s += ":noact";
+  if (options_.percdamp != GptqOptions().percdamp) s += ":damp" + detail::FormatDouble(options_.percdamp);
+  if (options_.block_size != GptqOptions().block_size) s += ":block" + std::to_string(options_.block_size);
+  return s;
+}
+
+Result<GptqResult> GptqEncoder::EncodeWithStats(const std::string& name, std::span<const uint64_t> shape,
+                                                std::span<const float> w, const Eigen::MatrixXd& hessian) const {
+  return GptqQuantize(name, shape, w, hessian, grid_, options_);
+}
+
+Result<gpk::EncodedTensor> GptqEncoder::Encode(const std::string& name, std::span<const uint64_t> shape,
+                                               std::span<const float> w, const Eigen::MatrixXd* hessian) const {
+  if (hessian == nullptr) {
+    return InvalidArgument("tensor '" + name + "': encoder '" + spec() +
+                           "' needs a Hessian (X^T X of the layer input); none was given. For plain rounding use '" +
+                           grid_.ToString() + "'");
+  }
+  GP_ASSIGN_OR_RETURN(GptqResult r, GptqQuantize(name, shape, w, *hessian, grid_, options_));
+  return std::move(r.encoded);
+}
+
+Result<std::unique_ptr<TensorEncoder>> MakeEncoder(std::string_view spec) {
+  const std::string quoted = "bad encoder spec '" + std::string(spec) + "': ";
+  auto bad = [&](const std::string& what) -> Status { return InvalidArgument(quoted + what); };
+
+  if (spec == "f32") return std::unique_ptr<TensorEncoder>(new RawEncoder(gpk::TargetDType::kF32));
+  if (spec == "f16") return std::unique_ptr<TensorEncoder>(new RawEncoder(gpk::TargetDType::kF16));
+  if (spec == "bf16") return std::unique_ptr<TensorEncoder>(new RawEncoder(gpk::TargetDType::kBF16));
+  if (spec == "const") return std::unique_ptr<TensorEncoder>(new ConstEncoder());
+  if (spec == "pg_int8") return std::unique_ptr<TensorEncoder>(new PgEncoder(PgEncoder::kBaseline));
+  if (spec == "pg_int8_row") return std::unique_ptr<TensorEncoder>(new PgEncoder(PgEncoder::kRow));
+  if (spec == "pg_int8_tensor") return std::unique_ptr<TensorEncoder>(new PgEncoder(PgEncoder::kTensor));
+  if (spec.empty()) return bad("empty spec");
+
+  std::vector<std::string_view> tok = Split(spec);
+  size_t at = 0;
+  const bool gptq = tok[0] == "gptq";
+  if (gptq) ++at;
+  if (at >= tok.size() || tok[at].empty() || tok[at][0] != 'u') {
+    const std::string got = at < tok.size() ? std::string(tok[at]) : std::string();
+    return bad("unknown encoder '" + got +
+               "' (expected f32, f16, bf16, const, pg_int8, pg_int8_row, pg_int8_tensor, u<bits>:..., or gptq:u<bits>:...)");
+  }
+  UniformSpec grid;
+  uint64_t bits = 0;
+  if (!ParseUint(tok[at].substr(1), &bits) || bits < 2 || bits > 8) {
+    return bad("bits '" + std::string(tok[at].substr(1)) + "' must be 2..8");
+  }
+  grid.bits = static_cast<int>(bits);
+  ++at;
+  if (at >= tok.size()) return bad("missing scope after '" + std::string(tok[at - 1]) + "' (expected row or g<N>)");
+  if (tok[at] == "row") {
+    grid.group_size = 0;
+  } else if (StartsWith(tok[at], "g")) {
+    uint64_t g = 0;
+    if (!ParseUint(tok[at].substr(1), &g) || g == 0 || g > UINT32_MAX) {
+      return bad("group size '" + std::string(tok[at].substr(1)) + "' must be a positive integer");
+    }
+    grid.group_size = static_cast<uint32_t>(g);
+  } else {
+    return bad("scope '" + std::string(tok[at]) + "' must be 'row' or 'g<N>'");
+  }
+  ++at;
+  if (at >= tok.size()) return bad("missing clip (expected none, q<quantile> or sd<k>)");
+  const std::string_view clip = tok[at];
+  if (clip == "none") {
+    grid.clip = UniformSpec::kNone;
+  } else if (StartsWith(clip, "sd")) {
+    grid.clip = UniformSpec::kStd;
+    if (!ParseDouble(clip.substr(2), &grid.clip_value) || !(grid.clip_value > 0.0)) {
+      return bad("std clip '" + std::string(clip) + "' needs a factor > 0, like sd12.85");
+    }
+  } else if (StartsWith(clip, "q")) {
+    grid.clip = UniformSpec::kQuantile;
+    if (!ParseDouble(clip.substr(1), &grid.clip_value) || !(grid.clip_value > 0.0 && grid.clip_value <= 1.0)) {
+      return bad("quantile clip '" + std::string(clip) + "' needs 0 < q <= 1, like q0.9999");
+    }
+  } else {
+    return bad("clip '" + std::string(clip) + "' must be none, q<quantile> or sd<k>");
+  }
+  ++at;
+  GptqOptions gopt;
+  for (; at < tok.size(); ++at) {
+    const std::string_view o = tok[at];
+    const std::string os(o);
+    if (o == "packed") {
+      grid.packing = 1;
+    } else if (o == "bytes") {
+      grid.packing = 0;
+    } else if (o == "sf16") {
+      grid.scale_dtype = 0;
+    } else if (o == "sf32") {
+      grid.scale_dtype = 1;
+    } else if (o == "sbf16") {
+      grid.scale_dtype = 2;
+    } else if (o == "nocap") {
+      grid.cap_at_absmax = false;
+    } else if (o == "noact" || o == "act" || StartsWith(o, "damp") || StartsWith(o, "block")) {
+      if (!gptq) return bad("option '" + os + "' only applies to gptq:... specs");
+      if (o == "noact") {
+        gopt.act_order = false;
+      } else if (o == "act") {
+        gopt.act_order = true;
+      } else if (StartsWith(o, "damp")) {
+        if (!ParseDouble(o.substr(4), &gopt.percdamp) || gopt.percdamp < 0.0) {
+          return bad("damping '" + os + "' needs a number >= 0, like damp0.01");
+        }
+      } else {
+        uint64_t b = 0;
+        if (!ParseUint(o.substr(5), &b) || b == 0 || b > 65536) {
+          return bad("block size '" + os + "' needs an integer 1..65536, like block128");
+        }
+        gopt.block_size = static_cast<int>(b);
+      }
+    } else {
+      return bad("unknown option '" + os + "'");
+    }
+  }
+  if (!grid.cap_at_absmax && grid.clip == UniformSpec::kNone) grid.cap_at_absmax = true;  // no-op for none
+  GP_RETURN_IF_ERROR(grid.Validate());
+  if (gptq) return std::unique_ptr<TensorEncoder>(new GptqEncoder(grid, gopt));
+  return std::unique_ptr<TensorEncoder>(new UniformEncoder(grid));
+}
+
+}  // namespace golfpack::encode

@@ -1,0 +1,66 @@
+// Full-Hessian GPTQ (Frantar et al. 2022, "GPTQ: Accurate Post-Training
+// Quantization for Generative Pre-trained Transformers"), onto a uniform grid.
+//
+// W is [rows x cols] = [out x in] like nn.Linear.weight; H = X^T X is
+// [cols x cols]. The algorithm follows the paper's reference implementation:
+//  1. dead columns (H_ii == 0): W[:, i] = 0, H_ii = 1;
+//  2. activation order (optional): columns permuted by descending diag(H);
+//  3. damping: H += percdamp * mean(diag(H)) * I;
+//  4. U = upper Cholesky factor of H^-1 (H^-1 = U^T U);
+//  5. columns processed in blocks of `block_size`, each column rounded to the
+//     grid, its error spread onto the block's remaining columns through U,
+//     then one lazy batch update of all later columns per block;
+//  6. un-permute.
+// Grid scales: computed ONCE up front by UniformScales on the original W (the
+// simplest correct choice, like the reference's `static_groups`): per row, or
+// per (row, group) where groups follow the ORIGINAL column order, so act-order
+// and groups combine without re-fitting scales mid-way. Codes clip to
+// [-max_code, max_code]; the stored tensor decodes to code * stored_scale.
+#pragma once
+
+#include <Eigen/Dense>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/artifact.h"
+#include "core/status.h"
+#include "encode/quantize.h"
+
+namespace golfpack::encode {
+
+struct GptqOptions {
+  double percdamp = 0.01;  // damping = percdamp * mean(diag(H))
+  bool act_order = true;
+  int block_size = 128;
+  // When the damped H is not positive definite, damping is multiplied by 10
+  // and retried up to this many times before giving up (InvalidArgument).
+  int max_damp_retries = 3;
+};
+
+struct GptqResult {
+  UniformQuant quant;            // codes (original column order) and stored scales
+  gpk::EncodedTensor encoded;    // EncodeUniform(w, spec, &quant.codes)
+  // Hessian-weighted error tr((W - Q) H (W - Q)^T) with the given (undamped) H,
+  // W the original weights and Q the dequantized grid values.
+  double err_rtn = 0.0;          // plain round-to-nearest with the same scales
+  double err_gptq = 0.0;
+  double damp_used = 0.0;        // absolute damping added to the diagonal
+  uint64_t dead_columns = 0;
+};
+
+// hessian: [cols x cols], finite; only its lower triangle is read by the
+// Cholesky steps (pass a symmetric matrix). shape: ndim >= 1, rows = shape[0].
+Result<GptqResult> GptqQuantize(const std::string& name, std::span<const uint64_t> shape, std::span<const float> w,
+                                const Eigen::MatrixXd& hessian, const UniformSpec& spec,
+                                const GptqOptions& options = {});
+Result<GptqResult> GptqQuantize(const std::string& name, std::span<const uint64_t> shape, std::span<const float> w,
+                                const Eigen::MatrixXf& hessian, const UniformSpec& spec,
+                                const GptqOptions& options = {});
+
+// tr((W - Q) H (W - Q)^T) for row-major W, Q [rows x cols] and H [cols x cols].
+double HessianWeightedError(std::span<const float> w, std::span<const float> q, uint64_t rows, uint64_t cols,
+                            const Eigen::MatrixXd& hessian);
+
+}  // namespace golfpack::encode

@@ -1,0 +1,223 @@
+#include "encode/pack.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "encode/codecs.h"
+#include "encode/encoder.h"
+#include "io/pg_names.h"
+
+namespace golfpack::encode {
+
+uint64_t DecoderCodeBytes() { return GOLFPACK_DECODER_CODE_BYTES; }
+
+namespace {
+
+// The recipes, as data. PG baseline: train_gpt.py's int8 export (control
+// tensors f32, other tensors up to 65,536 elements f16, int8 per row with
+// f16 scales for matrices), zlib level 9 over the whole blob. Record stack
+// (April 2026): full-Hessian GPTQ int6 with SD-Clip 12.85 on matrices, int8
+// SD-Clip 20 on the embedding, brotli over the whole blob.
+std::vector<Recipe> AllRecipes() {
+  return {
+      {"pg-int8-zlib",
+       "Parameter Golf baseline export: int8 per row (99.99984th-percentile clip, f16 scales), small tensors f16, "
+       "control tensors f32, zlib -9",
+       {{Match::kAny, "pg_int8"}},
+       gpk::Codec::kZlib,
+       9,
+       true},
+      {"gptq-int6-brotli",
+       "record stack: GPTQ int6 SD-Clip 12.85 on every matrix, int8 SD-Clip 20 embedding, other tensors f16, "
+       "control tensors f32, brotli -q 11",
+       {{Match::kControl, "f32"},
+        {Match::kEmbedding, "u8:row:sd20:nocap"},
+        {Match::kMatrix, "gptq:u6:row:sd12.85:nocap"},  // every linear layer, whatever its size
+        {Match::kAny, "f16"}},
+       gpk::Codec::kBrotli,
+       11,
+       true},
+  };
+}
+
+bool Matches(Match m, const io::Tensor& t) {
+  switch (m) {
+    case Match::kControl: return io::IsControlTensorName(t.name);
+    case Match::kSmall: return t.numel() <= 65536;
+    case Match::kEmbedding: return t.name == "tok_emb.weight" || t.name == "lm_head.weight";
+    case Match::kMatrix: return t.shape.size() == 2;
+    case Match::kAny: return true;
+  }
+  return false;
+}
+
+gpk::TargetDType TargetOf(io::DType d) {
+  switch (d) {
+    case io::DType::kF16: return gpk::TargetDType::kF16;
+    case io::DType::kBF16: return gpk::TargetDType::kBF16;
+    default: return gpk::TargetDType::kF32;
+  }
+}
+
+io::DType DTypeOf(gpk::TargetDType d) {
+  switch (d) {
+    case gpk::TargetDType::kF16: return io::DType::kF16;
+    case gpk::TargetDType::kBF16: return io::DType::kBF16;
+    default: return io::DType::kF32;
+  }
+}
+
+}  // namespace
+
+Result<Recipe> FindRecipe(const std::string& name) {
+  for (auto& r : AllRecipes())
+    if (r.name == name) return r;
+  std::string known;
+  for (const auto& n : RecipeNames()) known += (known.empty() ? "" : ", ") + n;
+  return NotFound("unknown recipe '" + name + "' (known: " + known + ")");
+}
+
+std::vector<std::string> RecipeNames() {
+  std::vector<std::string> out;
+  for (const auto& r : AllRecipes()) out.push_back(r.name);
+  return out;
+}
+
+Result<Hessians> Hessians::Load(const std::string& path) {
+  GP_ASSIGN_OR_RETURN(io::TensorFile f, io::ReadSafetensors(path));
+  auto kind = f.metadata.find("golfpack.calibration");
+  if (kind == f.metadata.end() || kind->second != "hessian-v1")
+    return Corrupt(path + ": not a golfpack calibration file (metadata golfpack.calibration != hessian-v1)");
+  Hessians h;
+  if (auto t = f.metadata.find("golfpack.tokens"); t != f.metadata.end()) h.tokens_ = std::atoll(t->second.c_str());
+  for (const auto& t : f.tensors) {
+    if (t.shape.size() != 2 || t.shape[0] != t.shape[1])
+      return Corrupt(path + ": calibration tensor '" + t.name + "' is not square");
+    GP_ASSIGN_OR_RETURN(std::vector<float> v, t.ToFloat32());
+    const auto n = static_cast<Eigen::Index>(t.shape[0]);
+    Eigen::MatrixXd m(n, n);
+    for (Eigen::Index r = 0; r < n; ++r)
+      for (Eigen::Index c = 0; c < n; ++c) m(r, c) = v[static_cast<size_t>(r * n + c)];
+    h.sites_.emplace(t.name, std::move(m));
+  }
+  return h;
+}
+
+const Eigen::MatrixXd* Hessians::ForWeight(const std::string& weight_name) const {
+  auto it = sites_.find(io::HessianSite(weight_name));
+  return it == sites_.end() ? nullptr : &it->second;
+}
+
+Result<PackResult> Pack(const io::TensorFile& model, const Hessians* hessians, const Recipe& recipe,
+                        const PackOptions& options) {
+  const auto t0 = std::chrono::steady_clock::now();
+  RegisterAllCodecs();
+  PackResult result;
+  std::vector<gpk::EncodedTensor> encoded;
+  encoded.reserve(model.tensors.size());
+  for (size_t i = 0; i < model.tensors.size(); ++i) {
+    const io::Tensor& t = model.tensors[i];
+    const RecipeRule* rule = nullptr;
+    for (const auto& r : recipe.rules)
+      if (Matches(r.match, t)) {
+        rule = &r;
+        break;
+      }
+    if (!rule) return Internal("recipe " + recipe.name + " has no rule for tensor '" + t.name + "'");
+    GP_ASSIGN_OR_RETURN(auto encoder, MakeEncoder(rule->encoder));
+    const Eigen::MatrixXd* h = hessians ? hessians->ForWeight(t.name) : nullptr;
+    if (encoder->needs_hessian() && !h)
+      return InvalidArgument("recipe " + recipe.name + ": tensor '" + t.name + "' uses '" + rule->encoder +
+                             "', which needs calibration: run `golfpack calibrate` and pass --calib FILE");
+    auto values = t.ToFloat32();
+    if (!values.ok()) return InvalidArgument("tensor '" + t.name + "': " + values.status().message());
+    std::vector<uint64_t> shape(t.shape.begin(), t.shape.end());
+    GP_ASSIGN_OR_RETURN(gpk::EncodedTensor e, encoder->Encode(t.name, shape, *values, h));
+    e.dtype = TargetOf(t.dtype);
+    result.tensors.push_back({t.name, shape, static_cast<uint64_t>(t.numel()), encoder->spec(), e.encoding,
+                              static_cast<uint64_t>(e.payload.size())});
+    result.params += static_cast<uint64_t>(t.numel());
+    encoded.push_back(std::move(e));
+    if (options.progress)
+      options.progress({"encode", i + 1, static_cast<uint64_t>(model.tensors.size()), "tensors", t.name});
+  }
+
+  gpk::WriteOptions w;
+  w.metadata = {{"golfpack.recipe", recipe.name}, {"golfpack.format", "gpk-1"}};
+  if (recipe.one_section) {
+    gpk::SectionPlan plan{recipe.codec, recipe.level, {}};
+    for (size_t i = 0; i < encoded.size(); ++i) plan.tensors.push_back(i);
+    w.sections.push_back(std::move(plan));
+  } else {
+    for (size_t i = 0; i < encoded.size(); ++i) w.sections.push_back({recipe.codec, recipe.level, {i}});
+  }
+  if (options.progress) options.progress({"compress", 0, 0, "", gpk::CodecName(recipe.codec)});
+  GP_ASSIGN_OR_RETURN(result.bytes, gpk::BuildArtifact(encoded, w));
+  result.file_bytes = result.bytes.size();
+  result.code_bytes = options.code_bytes_set ? options.code_bytes : DecoderCodeBytes();
+  result.counted_bytes = result.file_bytes + result.code_bytes;
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (options.budget > 0 && result.counted_bytes > options.budget)
+    return InvalidArgument("recipe " + recipe.name + " needs " + std::to_string(result.counted_bytes) + " bytes (file " +
+                           std::to_string(result.file_bytes) + " + code " + std::to_string(result.code_bytes) +
+                           "), over --budget " + std::to_string(options.budget) + " by " +
+                           std::to_string(result.counted_bytes - options.budget) + " bytes; nothing was written");
+  return result;
+}
+
+std::optional<double> CodeEntropyBits(const gpk::TensorInfo& t, std::span<const uint8_t> payload) {
+  std::vector<uint64_t> hist(256, 0);
+  uint64_t n = 0;
+  auto add_bytes = [&](uint64_t start) {
+    if (start > payload.size()) return;
+    for (uint64_t i = start; i < payload.size(); ++i) ++hist[payload[i]];
+    n += payload.size() - start;
+  };
+  const uint64_t rows = gpk::Rows(t.shape), cols = gpk::Cols(t.shape, t.numel);
+  switch (t.encoding) {
+    case gpk::kPgInt8Row: add_bytes(2 * rows); break;
+    case gpk::kPgInt8Tensor: add_bytes(4); break;
+    case gpk::kUniform: {
+      auto p = gpk::UniformParams::Parse(t.params);
+      if (!p.ok()) return std::nullopt;
+      const uint64_t n_scales = rows * (p->group_size ? cols / p->group_size : 1);
+      const uint64_t start = n_scales * (p->scale_dtype == 1 ? 4 : 2);
+      if (p->packing == 0) {
+        add_bytes(start);
+      } else {  // LSB-first bit fields of `bits` bits
+        uint64_t bitpos = start * 8;
+        for (uint64_t i = 0; i < t.numel && (bitpos + p->bits) <= payload.size() * 8; ++i, bitpos += p->bits) {
+          uint32_t v = 0;
+          for (int b = 0; b < p->bits; ++b) v |= ((payload[(bitpos + b) / 8] >> ((bitpos + b) % 8)) & 1u) << b;
+          ++hist[v & 0xFF];
+          ++n;
+        }
+      }
+      break;
+    }
+    default: return std::nullopt;
+  }
+  if (n == 0) return 0.0;
+  double h = 0;
+  for (uint64_t c : hist)
+    if (c) {
+      const double q = double(c) / double(n);
+      h -= q * std::log2(q);
+    }
+  return h;
+}
+
+Result<io::TensorFile> UnpackToTensors(const gpk::Artifact& artifact, bool keep_original_dtype) {
+  RegisterAllCodecs();
+  io::TensorFile out;
+  for (size_t i = 0; i < artifact.tensors().size(); ++i) {
+    const auto& info = artifact.tensors()[i];
+    GP_ASSIGN_OR_RETURN(std::vector<float> values, artifact.DecodeTensor(i));
+    std::vector<int64_t> shape(info.shape.begin(), info.shape.end());
+    out.tensors.push_back(io::Tensor::FromFloat32(info.name, shape, values,
+                                                  keep_original_dtype ? DTypeOf(info.dtype) : io::DType::kF32));
+  }
+  return out;
+}
+
+}  // namespace golfpack::encode

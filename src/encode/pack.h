@@ -1,0 +1,103 @@
+// Packing a whole model into a .gpk artifact with a named recipe: which
+// encoder each tensor gets, and which lossless back-end the sections get.
+// A recipe is data: ordered rules (first match wins) plus a section layout.
+#pragma once
+
+#include <Eigen/Dense>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/artifact.h"
+#include "core/progress.h"
+#include "core/status.h"
+#include "io/safetensors.h"
+
+namespace golfpack::encode {
+
+// Bytes of the std-only decoder sources (src/core), measured at build time:
+// what a Parameter Golf submission carrying a .gpk must also ship.
+uint64_t DecoderCodeBytes();
+
+// Which tensors a rule applies to.
+enum class Match {
+  kControl,    // PG control tensors (q_gain, attn_scale, mlp_scale, resid_mix, skip_weights)
+  kSmall,      // numel <= 65,536 (PG's passthrough threshold)
+  kEmbedding,  // tok_emb.weight / lm_head.weight
+  kMatrix,     // any other 2-D tensor
+  kAny,
+};
+
+struct RecipeRule {
+  Match match;
+  std::string encoder;  // a MakeEncoder spec string
+};
+
+struct Recipe {
+  std::string name;
+  std::string description;
+  std::vector<RecipeRule> rules;
+  gpk::Codec codec = gpk::Codec::kNone;
+  int level = -1;            // -1: the codec's default (zlib 9, brotli 11, ...)
+  bool one_section = true;   // all tensors in one compressed section (as PG's single blob)
+};
+
+// "pg-int8-zlib", "gptq-int6-brotli", ...; NotFound lists the known names.
+Result<Recipe> FindRecipe(const std::string& name);
+std::vector<std::string> RecipeNames();
+
+// H = X^T X per weight input site, read from a `golfpack calibrate` file.
+class Hessians {
+ public:
+  static Result<Hessians> Load(const std::string& path);
+  // H for a weight (via io::HessianSite), or nullptr.
+  const Eigen::MatrixXd* ForWeight(const std::string& weight_name) const;
+  int64_t tokens() const { return tokens_; }
+  size_t size() const { return sites_.size(); }
+
+ private:
+  std::map<std::string, Eigen::MatrixXd> sites_;
+  int64_t tokens_ = 0;
+};
+
+struct PackOptions {
+  uint64_t budget = 0;      // > 0: refuse when counted bytes exceed it
+  uint64_t code_bytes = 0;  // counted with the file; default DecoderCodeBytes()
+  bool code_bytes_set = false;
+  ProgressFn progress;
+};
+
+struct PackedTensor {
+  std::string name;
+  std::vector<uint64_t> shape;
+  uint64_t numel = 0;
+  std::string encoder;      // the spec string that encoded it
+  uint32_t encoding = 0;
+  uint64_t payload_bytes = 0;  // before the section's lossless back-end
+};
+
+struct PackResult {
+  std::vector<uint8_t> bytes;  // the whole .gpk file
+  std::vector<PackedTensor> tensors;
+  uint64_t params = 0;
+  uint64_t file_bytes = 0, code_bytes = 0, counted_bytes = 0;
+  double seconds = 0;
+};
+
+// Encodes every tensor of `model` per the recipe and builds the artifact in
+// memory (nothing is written). A rule needing a Hessian without one is an error.
+Result<PackResult> Pack(const io::TensorFile& model, const Hessians* hessians, const Recipe& recipe,
+                        const PackOptions& options);
+
+// Empirical order-0 entropy (bits/symbol) of a tensor's integer codes
+// (pg_int8_row, pg_int8_tensor, uniform): what an ideal entropy coder would
+// spend per parameter on them. nullopt for raw and const encodings.
+std::optional<double> CodeEntropyBits(const gpk::TensorInfo& t, std::span<const uint8_t> payload);
+
+// Decodes every tensor of an artifact to float32 safetensors tensors, each
+// marked with its original dtype (F32/F16/BF16) for writing back.
+Result<io::TensorFile> UnpackToTensors(const gpk::Artifact& artifact, bool keep_original_dtype);
+
+}  // namespace golfpack::encode

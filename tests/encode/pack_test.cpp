@@ -1,0 +1,196 @@
+#include "encode/pack.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include "core/encodings.h"
+#include "encode/codecs.h"
+#include "encode/quantize.h"
+#include "io/safetensors.h"
+#include "test_helpers.h"
+
+namespace golfpack::encode {
+namespace {
+
+using testing::Gaussian;
+
+// A miniature PG-named model: one tensor per recipe rule.
+io::TensorFile TinyModel() {
+  io::TensorFile f;
+  f.tensors.push_back(io::Tensor::FromFloat32("tok_emb.weight", {300, 256}, Gaussian(300 * 256, 0.05f, 1)));
+  f.tensors.push_back(io::Tensor::FromFloat32("blocks.0.attn_scale", {256}, Gaussian(256, 1.0f, 2)));
+  f.tensors.push_back(io::Tensor::FromFloat32("blocks.0.attn.c_k.weight", {128, 256}, Gaussian(128 * 256, 0.05f, 3)));
+  f.tensors.push_back(io::Tensor::FromFloat32("blocks.0.mlp.fc.weight", {512, 256}, Gaussian(512 * 256, 0.05f, 4)));
+  return f;
+}
+
+TEST(PackRecipes, PgInt8ZlibAssignsPgRulesAndDecodesByTheFormula) {
+  io::TensorFile model = TinyModel();
+  auto recipe = FindRecipe("pg-int8-zlib");
+  ASSERT_TRUE(recipe.ok());
+  auto r = Pack(model, nullptr, *recipe, {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto art = gpk::Artifact::Parse(r->bytes, "mem.gpk");
+  ASSERT_TRUE(art.ok()) << art.status().ToString();
+  ASSERT_EQ(art->sections().size(), 1u);
+  EXPECT_EQ(art->sections()[0].codec, gpk::Codec::kZlib);
+  EXPECT_EQ(art->metadata().at("golfpack.recipe"), "pg-int8-zlib");
+  const auto& t = art->tensors();
+  ASSERT_EQ(t.size(), 4u);
+  EXPECT_EQ(t[0].encoding, gpk::kPgInt8Row);  // 76,800 elements > 65,536
+  EXPECT_EQ(t[1].encoding, gpk::kRawF32);     // control tensor
+  EXPECT_EQ(t[2].encoding, gpk::kRawF16);     // 32,768 elements: PG keeps it as fp16
+  EXPECT_EQ(t[3].encoding, gpk::kPgInt8Row);
+
+  // Control tensor: exact. Small tensor: one fp16 rounding.
+  auto control = art->DecodeTensor(1);
+  ASSERT_TRUE(control.ok());
+  auto orig = *model.tensors[1].ToFloat32();
+  EXPECT_EQ(0, std::memcmp(control->data(), orig.data(), orig.size() * 4));
+  auto small = art->DecodeTensor(2);
+  ASSERT_TRUE(small.ok());
+  auto small_orig = *model.tensors[2].ToFloat32();
+  for (size_t i = 0; i < small->size(); ++i)
+    ASSERT_EQ((*small)[i], io::HalfToFloat(io::FloatToHalf(small_orig[i]))) << i;
+
+  // Matrix: value[r, c] == f32(q[r, c]) * f32(fp16 scale[r]) exactly, read
+  // straight from the payload bytes (FORMAT.md, encoding 3), and within half
+  // a step of the original weight.
+  auto section = art->SectionBytes(0);
+  ASSERT_TRUE(section.ok());
+  auto emb = art->DecodeTensor(0);
+  ASSERT_TRUE(emb.ok());
+  const uint8_t* p = section->data() + t[0].offset;
+  auto w = *model.tensors[0].ToFloat32();
+  for (int row = 0; row < 300; ++row) {
+    uint16_t hbits = static_cast<uint16_t>(p[2 * row] | (p[2 * row + 1] << 8));
+    const float scale = io::HalfToFloat(hbits);
+    for (int c = 0; c < 256; ++c) {
+      const int8_t q = static_cast<int8_t>(p[600 + row * 256 + c]);
+      ASSERT_EQ((*emb)[row * 256 + c], static_cast<float>(q) * scale);
+      ASSERT_LE(std::abs(q), 127);
+      ASSERT_NEAR((*emb)[row * 256 + c], w[row * 256 + c], 0.5f * scale * 1.01f + 1e-7f);
+    }
+  }
+  // Fast and reference decoders agree on every tensor.
+  for (size_t i = 0; i < t.size(); ++i) {
+    auto a = art->DecodeTensor(i), b = art->DecodeTensorRef(i);
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(*a, *b) << t[i].name;
+  }
+  EXPECT_EQ(r->file_bytes, r->bytes.size());
+  EXPECT_EQ(r->counted_bytes, r->file_bytes + DecoderCodeBytes());
+  EXPECT_GT(DecoderCodeBytes(), 10000u);  // the decoder sources were measured
+}
+
+TEST(PackRecipes, BudgetIsCheckedAgainstFilePlusCode) {
+  io::TensorFile model = TinyModel();
+  auto recipe = FindRecipe("pg-int8-zlib");
+  PackOptions o;
+  o.code_bytes = 1000;
+  o.code_bytes_set = true;
+  auto fits = Pack(model, nullptr, *recipe, o);
+  ASSERT_TRUE(fits.ok());
+  o.budget = fits->counted_bytes;  // exactly at the cap: accepted
+  ASSERT_TRUE(Pack(model, nullptr, *recipe, o).ok());
+  o.budget = fits->counted_bytes - 1;
+  auto over = Pack(model, nullptr, *recipe, o);
+  ASSERT_FALSE(over.ok());
+  EXPECT_NE(over.status().message().find("over --budget " + std::to_string(o.budget) + " by 1 bytes"), std::string::npos)
+      << over.status().message();
+}
+
+TEST(PackRecipes, GptqRecipeNeedsCalibrationAndUsesIt) {
+  io::TensorFile model = TinyModel();
+  auto recipe = FindRecipe("gptq-int6-brotli");
+  ASSERT_TRUE(recipe.ok());
+  auto no_calib = Pack(model, nullptr, *recipe, {});
+  ASSERT_FALSE(no_calib.ok());
+  EXPECT_NE(no_calib.status().message().find("golfpack calibrate"), std::string::npos);
+
+  // A calibration file as `golfpack calibrate` writes it (sites + metadata).
+  io::TensorFile cal;
+  auto eye = [](const std::string& site, int n) {
+    std::vector<float> v(n * n, 0.f);
+    for (int i = 0; i < n; ++i) v[i * n + i] = 100.f + i;
+    return io::Tensor::FromFloat32(site, {n, n}, v);
+  };
+  cal.tensors = {eye("blocks.0.attn_in", 256), eye("blocks.0.mlp_in", 256), eye("head_in", 256)};
+  cal.metadata = {{"golfpack.calibration", "hessian-v1"}, {"golfpack.tokens", "4096"}, {"golfpack.seq_len", "64"}};
+  const auto path = (std::filesystem::temp_directory_path() / ("gp_pack_calib_" + std::to_string(::getpid()))).string();
+  ASSERT_TRUE(io::WriteSafetensors(path, cal).ok());
+  auto h = Hessians::Load(path);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  EXPECT_EQ(h->tokens(), 4096);
+  EXPECT_NE(h->ForWeight("blocks.0.attn.c_k.weight"), nullptr);
+  EXPECT_EQ(h->ForWeight("blocks.0.attn.proj.weight"), nullptr);
+
+  auto r = Pack(model, &*h, *recipe, {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto art = gpk::Artifact::Parse(r->bytes, "mem.gpk");
+  ASSERT_TRUE(art.ok());
+  EXPECT_EQ(art->sections()[0].codec, gpk::Codec::kBrotli);
+  const auto& t = art->tensors();
+  auto bits = [&](size_t i) { return gpk::UniformParams::Parse(t[i].params)->bits; };
+  EXPECT_EQ(t[0].encoding, gpk::kUniform);
+  EXPECT_EQ(bits(0), 8);  // embedding: int8 SD-Clip
+  EXPECT_EQ(t[1].encoding, gpk::kRawF32);
+  EXPECT_EQ(t[2].encoding, gpk::kUniform);  // every matrix, even a small one, gets GPTQ int6
+  EXPECT_EQ(bits(2), 6);
+  EXPECT_EQ(bits(3), 6);
+  EXPECT_LT(r->file_bytes, Pack(model, nullptr, *FindRecipe("pg-int8-zlib"), {})->file_bytes);
+}
+
+TEST(PackRecipes, UnknownRecipeListsTheKnownOnes) {
+  auto r = FindRecipe("int3-magic");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("pg-int8-zlib"), std::string::npos);
+}
+
+TEST(Unpack, RestoresOriginalDtypes) {
+  io::TensorFile model = TinyModel();
+  model.tensors[2] = io::Tensor::FromFloat32("blocks.0.attn.c_k.weight", {128, 256}, Gaussian(128 * 256, 0.05f, 3),
+                                             io::DType::kBF16);
+  auto r = Pack(model, nullptr, *FindRecipe("pg-int8-zlib"), {});
+  ASSERT_TRUE(r.ok());
+  auto art = gpk::Artifact::Parse(r->bytes, "mem.gpk");
+  ASSERT_TRUE(art.ok());
+  auto back = UnpackToTensors(*art, true);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->tensors[2].dtype, io::DType::kBF16);
+  EXPECT_EQ(back->tensors[1].dtype, io::DType::kF32);
+  auto f32 = UnpackToTensors(*art, false);
+  EXPECT_EQ(f32->tensors[2].dtype, io::DType::kF32);
+}
+
+TEST(CodeEntropy, FourEquiprobableCodesAreTwoBits) {
+  // uniform 4-bit, one scale per row: codes cycle -2, -1, 1, 2.
+  std::vector<float> w(8 * 64);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = std::array<float, 4>{-2.f, -1.f, 1.f, 2.f}[i % 4];
+  UniformSpec spec;
+  spec.bits = 4;
+  std::vector<uint64_t> shape = {8, 64};
+  auto e = EncodeUniform("w", shape, w, spec);
+  ASSERT_TRUE(e.ok());
+  gpk::TensorInfo info;
+  info.shape = shape;
+  info.numel = w.size();
+  info.encoding = e->encoding;
+  info.params = e->params;
+  auto h = CodeEntropyBits(info, e->payload);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_NEAR(*h, 2.0, 1e-12);
+  spec.packing = 1;
+  auto packed = EncodeUniform("w", shape, w, spec);
+  info.params = packed->params;
+  EXPECT_NEAR(*CodeEntropyBits(info, packed->payload), 2.0, 1e-12);
+  info.encoding = gpk::kRawF32;
+  EXPECT_FALSE(CodeEntropyBits(info, e->payload).has_value());
+}
+
+}  // namespace
+}  // namespace golfpack::encode

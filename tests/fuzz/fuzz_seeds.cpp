@@ -1,0 +1,166 @@
+// Writes a small seed corpus for each fuzz harness:
+//   fuzz_seeds <dir>  ->  <dir>/artifact/*, <dir>/rans/*, <dir>/safetensors/*
+// Plain executable (no libFuzzer main); scripts/fuzz runs it before fuzzing.
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/artifact.h"
+#include "core/byte_reader.h"
+#include "core/encodings.h"
+#include "core/file_util.h"
+#include "core/half.h"
+#include "core/rans.h"
+#include "fuzz_common.h"
+#include "io/safetensors.h"
+
+namespace {
+
+using namespace golfpack;
+using Bytes = std::vector<uint8_t>;
+
+int failures = 0;
+int written = 0;
+
+void Write(const std::string& path, const Bytes& b) {
+  Status s = WriteFileAtomic(path, b);
+  if (!s.ok()) {
+    std::fprintf(stderr, "fuzz_seeds: %s\n", s.ToString().c_str());
+    ++failures;
+  } else {
+    ++written;
+  }
+}
+
+template <typename T>
+T Must(Result<T> r, const char* what) {
+  if (!r.ok()) {
+    std::fprintf(stderr, "fuzz_seeds: %s: %s\n", what, r.status().ToString().c_str());
+    std::exit(1);
+  }
+  return std::move(r).value();
+}
+
+gpk::EncodedTensor T(std::string name, std::vector<uint64_t> shape, uint32_t enc, Bytes payload, Bytes params = {}) {
+  gpk::EncodedTensor t;
+  t.name = std::move(name);
+  t.shape = std::move(shape);
+  t.encoding = enc;
+  t.payload = std::move(payload);
+  t.params = std::move(params);
+  return t;
+}
+
+std::vector<gpk::EncodedTensor> SampleTensors() {
+  std::mt19937 rng(5);
+  std::vector<gpk::EncodedTensor> ts;
+  ByteWriter f32, f16, bf16, row, tens;
+  for (int i = 0; i < 6; ++i) f32.F32(static_cast<float>(i) * 0.5f - 1.0f);
+  for (int i = 0; i < 8; ++i) f16.U16(FloatToHalfBits(static_cast<float>(i) - 3.5f));
+  for (int i = 0; i < 4; ++i) bf16.U16(FloatToBF16Bits(static_cast<float>(i) * 1.25f));
+  ts.push_back(T("raw32", {2, 3}, gpk::kRawF32, f32.bytes()));
+  ts.push_back(T("raw16", {8}, gpk::kRawF16, f16.bytes()));
+  ts.push_back(T("rawbf", {2, 2}, gpk::kRawBF16, bf16.bytes()));
+  for (int r = 0; r < 2; ++r) row.U16(FloatToHalfBits(0.01f * (r + 1)));
+  for (int i = 0; i < 8; ++i) row.U8(static_cast<uint8_t>(rng()));
+  ts.push_back(T("blocks.0.attn.c_q.weight", {2, 4}, gpk::kPgInt8Row, row.bytes()));
+  tens.F32(0.03f);
+  for (int i = 0; i < 5; ++i) tens.U8(static_cast<uint8_t>(rng()));
+  ts.push_back(T("pg_vec", {5}, gpk::kPgInt8Tensor, tens.bytes()));
+  for (uint8_t packing : {0, 1}) {
+    gpk::UniformParams p{static_cast<uint8_t>(packing ? 3 : 7), packing, packing, packing ? 2u : 0u};
+    const uint64_t rows = 2, cols = 4, ns = rows * (p.group_size ? cols / p.group_size : 1);
+    ByteWriter u;
+    for (uint64_t s = 0; s < ns; ++s) {
+      if (p.scale_dtype == 1) u.F32(0.25f); else u.U16(FloatToHalfBits(0.25f));
+    }
+    if (packing == 0) {
+      for (int i = 0; i < 8; ++i) u.U8(static_cast<uint8_t>(static_cast<int8_t>(i * 9 - 31)));
+    } else {
+      u.Bytes(Bytes{0x4d, 0x1a, 0x05});  // 8 codes x 3 bits = 3 bytes, stored values <= 6
+    }
+    ts.push_back(T("uniform" + std::to_string(packing), {rows, cols}, gpk::kUniform, u.bytes(), p.Serialize()));
+  }
+  ByteWriter c;
+  c.F32(1.0f);
+  ts.push_back(T("ln.weight", {16}, gpk::kConst, {}, c.bytes()));
+  return ts;
+}
+
+void ArtifactSeeds(const std::string& dir) {
+  fuzz::RegisterFuzzCodecs();
+  auto ts = SampleTensors();
+  gpk::WriteOptions own;
+  own.metadata = {{"arch", "gpt"}, {"golfpack.version", "0.1.0"}};
+  Write(dir + "/own_sections.gpk", Must(gpk::BuildArtifact(ts, own), "own sections"));
+  gpk::WriteOptions shared;
+  shared.sections = {{gpk::Codec::kNone, -1, {0, 1, 2, 3}}, {gpk::Codec::kZlib, -1, {4, 5, 6, 7}}};
+  Write(dir + "/shared_sections.gpk", Must(gpk::BuildArtifact(ts, shared), "shared sections"));
+  Write(dir + "/one_tensor.gpk", Must(gpk::BuildArtifact({ts[3]}, {}), "one tensor"));
+  Write(dir + "/empty.gpk", Must(gpk::BuildArtifact({}, {}), "empty"));
+  // Every seed must decode: a seed the reader rejects teaches the fuzzer little.
+  for (const char* name : {"/own_sections.gpk", "/shared_sections.gpk", "/one_tensor.gpk", "/empty.gpk"}) {
+    Bytes b = Must(ReadFileBytes(dir + name), "read seed");
+    auto a = Must(gpk::Artifact::Parse(b, dir + name), "parse seed");
+    Must(a.DecodeAll(), "decode seed");
+  }
+}
+
+void RansSeeds(const std::string& dir) {
+  std::mt19937 rng(11);
+  std::vector<uint16_t> symbols(300);
+  for (auto& s : symbols) s = static_cast<uint16_t>(std::min<uint32_t>(rng() % 40, rng() % 40));
+  // mode 0: table, varint n, payload.
+  std::vector<uint64_t> counts(40, 0);
+  for (uint16_t s : symbols) ++counts[s];
+  auto table = Must(FrequencyTable::FromCounts(counts, 12), "table");
+  ByteWriter m0;
+  m0.U8(0);
+  table.Serialize(m0);
+  m0.Varint(symbols.size());
+  m0.Bytes(Must(RansEncode(symbols, table), "rans encode"));
+  Write(dir + "/order0", m0.bytes());
+  // mode 1: context model, varint n, payload.
+  auto model = Must(ContextRansModel::Build(symbols, 40, 0, 4, 12), "context model");
+  ByteWriter m1;
+  m1.U8(1);
+  model.Serialize(m1);
+  m1.Varint(symbols.size());
+  m1.Bytes(Must(ContextRansEncode(symbols, model), "context encode"));
+  Write(dir + "/context", m1.bytes());
+  // mode 2: raw round-trip input.
+  Bytes m2{2, 0x20, 0x00, 0x03};
+  for (int i = 0; i < 200; ++i) m2.push_back(static_cast<uint8_t>(rng() % 7));
+  Write(dir + "/roundtrip", m2);
+}
+
+void SafetensorsSeeds(const std::string& dir) {
+  io::TensorFile f;
+  std::vector<float> v{1.0f, -2.0f, 0.5f, 3.25f, 0.0f, -0.125f};
+  f.tensors.push_back(io::Tensor::FromFloat32("w", {2, 3}, v, io::DType::kF32));
+  f.tensors.push_back(io::Tensor::FromFloat32("h", {6}, v, io::DType::kF16));
+  f.tensors.push_back(io::Tensor::FromFloat32("b", {3, 2}, v, io::DType::kBF16));
+  f.metadata["format"] = "pt";
+  Write(dir + "/three_tensors.safetensors", Must(io::SerializeSafetensors(f), "safetensors"));
+  io::TensorFile one;
+  one.tensors.push_back(io::Tensor::FromFloat32("x", {}, std::vector<float>{7.0f}, io::DType::kF64));
+  Write(dir + "/scalar.safetensors", Must(io::SerializeSafetensors(one), "safetensors"));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: fuzz_seeds <dir>\n");
+    return 2;
+  }
+  const std::string root = argv[1];
+  for (const char* sub : {"/artifact", "/rans", "/safetensors"}) std::filesystem::create_directories(root + sub);
+  ArtifactSeeds(root + "/artifact");
+  RansSeeds(root + "/rans");
+  SafetensorsSeeds(root + "/safetensors");
+  std::printf("fuzz_seeds: wrote %d seed files under %s\n", written, root.c_str());
+  return failures == 0 ? 0 : 1;
+}
