@@ -4,6 +4,7 @@
 #include "cli/progress_bar.h"
 #include "cli/steps.h"
 #include "eval/calibrate.h"
+#include "eval/sensitivity.h"
 #include "model/weights.h"
 
 namespace golfpack::cli {
@@ -13,6 +14,7 @@ Runner AddCalibrateCommand(CLI::App& app, GlobalOptions& g) {
   struct Opts {
     std::string model, data_dir, out;
     eval::CalibrationOptions cal;
+    eval::SensitivityOptions sens;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "model .safetensors")->required();
@@ -21,6 +23,13 @@ Runner AddCalibrateCommand(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("-o,--out", o->out, "output calibration .safetensors")->required();
   cmd->add_option("--tokens", o->cal.tokens, "calibration tokens")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--seq-len", o->cal.seq_len, "sequence length")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--sensitivity-tokens", o->sens.tokens,
+                  "tokens of the batch that measures each weight's loss sensitivity (0 = skip)")
+      ->capture_default_str();
+  cmd->add_option("--probe", o->sens.probe_spec, "encoder spec whose measured loss change fits the sensitivity")
+      ->capture_default_str();
+  cmd->add_option("--check", o->sens.check_spec, "coarser spec on which the fitted prediction is checked")
+      ->capture_default_str();
   return [o, &g]() -> Status {
     if (o->cal.train_pattern.empty()) {
       if (o->data_dir.empty()) return InvalidArgument("give --data DIR or --train-files PATTERN");
@@ -30,8 +39,36 @@ Runner AddCalibrateCommand(CLI::App& app, GlobalOptions& g) {
     ProgressBar bar(g.quiet);
     GP_ASSIGN_OR_RETURN(eval::Calibration cal, eval::Calibrate(model, o->cal, bar.Callback()));
     bar.Finish();
-    GP_RETURN_IF_ERROR(eval::SaveCalibration(o->out, cal));
     char line[256];
+    if (o->sens.tokens > 0) {
+      o->sens.train_pattern = o->cal.train_pattern;
+      o->sens.seq_len = std::min<int>(o->cal.seq_len, static_cast<int>(o->sens.tokens));
+      ProgressBar sbar(g.quiet);
+      GP_ASSIGN_OR_RETURN(eval::SensitivityResult sr, eval::MeasureSensitivity(model, cal, o->sens, sbar.Callback()));
+      sbar.Finish();
+      for (const auto& t : sr.tensors) cal.sensitivity[t.name] = t.sensitivity;
+      std::snprintf(line, sizeof line, "%.4f", sr.spearman_raw_proxy);
+      cal.notes["golfpack.sensitivity_spearman_raw"] = line;
+      std::snprintf(line, sizeof line, "%.4f", sr.spearman_fitted);
+      cal.notes["golfpack.sensitivity_spearman_fitted"] = line;
+      if (g.verbose) {
+        std::snprintf(line, sizeof line, "%-28s %11s %11s %11s %11s %11s %11s", "tensor", "D_probe", "dL_probe", "s",
+                      "D_check", "dL_check", "pred_check");
+        Say(g, line);
+        for (const auto& t : sr.tensors) {
+          std::snprintf(line, sizeof line, "%-28s %11.3e %11.3e %11.3e %11.3e %11.3e %11.3e", t.name.c_str(), t.proxy_probe,
+                        t.dloss_probe, t.sensitivity, t.proxy_check, t.dloss_check, t.predicted_check);
+          Say(g, line);
+        }
+      }
+      std::snprintf(line, sizeof line,
+                    "sensitivity  %zu weights on %lld tokens (base loss %.4f): probe %s, check %s\n"
+                    "             Spearman rho vs measured dL at the check: raw proxy %.3f, fitted %.3f",
+                    sr.tensors.size(), (long long)sr.tokens, sr.base_loss, o->sens.probe_spec.c_str(),
+                    o->sens.check_spec.c_str(), sr.spearman_raw_proxy, sr.spearman_fitted);
+      Say(g, line);
+    }
+    GP_RETURN_IF_ERROR(eval::SaveCalibration(o->out, cal));
     std::snprintf(line, sizeof line, "calibration  %zu input sites, %lld tokens (seq %d) -> %s", cal.hessians.size(),
                   (long long)cal.tokens, cal.seq_len, o->out.c_str());
     Say(g, line);

@@ -9,6 +9,7 @@
 #include "core/file_util.h"
 #include "encode/codecs.h"
 #include "encode/pack.h"
+#include "encode/rd.h"
 #include "io/safetensors.h"
 
 namespace golfpack::cli {
@@ -23,6 +24,67 @@ std::string ShapeText(const std::vector<uint64_t>& s) {
 
 }  // namespace
 
+namespace {
+
+template <typename Opts>
+Status RunPackRd(const Opts& o, const io::TensorFile& model, const GlobalOptions& g) {
+  if (o.calib.empty()) return InvalidArgument("recipe rd needs --calib FILE (from `golfpack calibrate`)");
+  if (o.budget == 0) return InvalidArgument("recipe rd needs --budget BYTES (the cap it fills exactly)");
+  GP_ASSIGN_OR_RETURN(encode::Hessians h, encode::Hessians::Load(o.calib));
+  if (!h.has_sensitivity() && !g.quiet)
+    std::fprintf(stderr, "pack: %s has no sensitivities (calibrate with --sensitivity-tokens > 0): using the raw proxy\n",
+                 o.calib.c_str());
+  encode::RdOptions ro;
+  ro.budget = o.budget;
+  if (o.code_bytes >= 0) {
+    ro.code_bytes = static_cast<uint64_t>(o.code_bytes);
+    ro.code_bytes_set = true;
+  }
+  ro.family = o.family;
+  ro.steps = o.steps;
+  ProgressBar bar(g.quiet);
+  ro.progress = bar.Callback();
+  GP_ASSIGN_OR_RETURN(encode::RdResult r, encode::PackRd(model, h, ro));
+  bar.Finish();
+  GP_RETURN_IF_ERROR(WriteFileAtomic(o.out, r.pack.bytes));
+  if (!o.report.empty()) {
+    const std::string json = encode::RdReportJson(r);
+    GP_RETURN_IF_ERROR(WriteFileAtomic(o.report, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(json.data()), json.size())));
+  }
+  char line[256];
+  Say(g, "recipe    rd (" + r.family + ")");
+  std::snprintf(line, sizeof line, "params    %llu in %zu tensors (%zu allocated)", (unsigned long long)r.pack.params,
+                r.pack.tensors.size(), r.tensors.size());
+  Say(g, line);
+  std::snprintf(line, sizeof line, "file      %llu bytes (%.3f bits/param)", (unsigned long long)r.pack.file_bytes,
+                8.0 * double(r.pack.file_bytes) / double(std::max<uint64_t>(r.pack.params, 1)));
+  Say(g, line);
+  std::snprintf(line, sizeof line, "counted   %llu bytes (file + %llu code bytes) of budget %llu (%.4f%% used)",
+                (unsigned long long)r.pack.counted_bytes, (unsigned long long)r.pack.code_bytes,
+                (unsigned long long)o.budget, 100.0 * double(r.pack.counted_bytes) / double(o.budget));
+  Say(g, line);
+  std::snprintf(line, sizeof line, "predicted loss increase %.5f nats/token; lambda %.3e per byte; %d allocation rounds",
+                r.predicted_loss, r.lambda, r.allocation_rounds);
+  Say(g, line);
+  std::snprintf(line, sizeof line, "time      %.2f s", r.pack.seconds);
+  Say(g, line);
+  if (g.verbose) {
+    std::snprintf(line, sizeof line, "%-28s %-18s %10s %9s %12s %12s %12s", "tensor", "chosen", "bytes", "bits/par",
+                  "pred_dloss", "loss_bought", "dloss/KB");
+    Say(g, line);
+    for (const auto& t : r.tensors) {
+      std::snprintf(line, sizeof line, "%-28s %-18s %10llu %9.3f %12.3e %12.3e %12.3e", t.name.c_str(),
+                    t.candidates[t.chosen].spec.c_str(), (unsigned long long)t.bytes, 8.0 * double(t.bytes) / double(t.numel),
+                    t.predicted_loss, t.loss_bought, t.marginal_loss_per_kb);
+      Say(g, line);
+    }
+  }
+  Say(g, "artifact  " + o.out);
+  return Status::Ok();
+}
+
+}  // namespace
+
 Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
   auto* cmd = app.add_subcommand("pack", "encode a safetensors model into a .gpk artifact with a named recipe");
   struct Opts {
@@ -30,6 +92,8 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     uint64_t budget = 0;
     int64_t code_bytes = -1;
     bool list = false;
+    std::string report, family;
+    std::vector<double> steps;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "model .safetensors");
@@ -39,6 +103,9 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--budget", o->budget, "refuse unless file + code bytes <= N (PG cap: 16000000)");
   cmd->add_option("--code-bytes", o->code_bytes, "code bytes counted with the file (default: golfpack's decoder sources)");
   cmd->add_flag("--list-recipes", o->list, "print the recipes and exit");
+  cmd->add_option("--report", o->report, "rd: write the byte-ROI report (per tensor bytes, loss bought, loss per KB) as JSON");
+  cmd->add_option("--family", o->family, "rd: candidate spec with {s} for the step (default ans:s{s}:row)");
+  cmd->add_option("--steps", o->steps, "rd: candidate steps substituted for {s}")->delimiter(',');
   return [o, &g]() -> Status {
     if (o->list) {
       for (const auto& name : encode::RecipeNames()) {
@@ -50,6 +117,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     if (o->model.empty() || o->out.empty()) return InvalidArgument("give a model and -o OUT.gpk (or --list-recipes)");
     GP_ASSIGN_OR_RETURN(encode::Recipe recipe, encode::FindRecipe(o->recipe));
     GP_ASSIGN_OR_RETURN(io::TensorFile model, io::ReadSafetensors(o->model));
+    if (recipe.name == "rd") return RunPackRd(*o, model, g);
     std::optional<encode::Hessians> hessians;
     if (!o->calib.empty()) {
       GP_ASSIGN_OR_RETURN(hessians, encode::Hessians::Load(o->calib));

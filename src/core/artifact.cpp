@@ -404,6 +404,10 @@ Result<Artifact> Artifact::Parse(std::span<const uint8_t> bytes, const std::stri
       return fail(r.CorruptAtPosition(len_pos, "length",
                                       Num(t.length) + " but " + enc->name + " requires " + Num(*want) + " bytes"),
                   ctx);
+    if (!enc->fixed_rate && t.length < *want)
+      return fail(r.CorruptAtPosition(len_pos, "length",
+                                      Num(t.length) + " but " + enc->name + " requires at least " + Num(*want) + " bytes"),
+                  ctx);
 
     a.total_elements_ += t.numel;  // each <= 2^40, count < 2^32: no overflow
     if (a.total_elements_ > options.max_elements)
@@ -580,6 +584,9 @@ Result<std::vector<uint8_t>> BuildArtifact(const std::vector<EncodedTensor>& ten
     if (enc->fixed_rate && *want != t.payload.size())
       return InvalidArgument(ctx + "payload is " + Num(t.payload.size()) + " bytes, " + enc->name + " requires " +
                              Num(*want));
+    if (!enc->fixed_rate && t.payload.size() < *want)
+      return InvalidArgument(ctx + "payload is " + Num(t.payload.size()) + " bytes, " + enc->name +
+                             " requires at least " + Num(*want));
   }
 
   std::vector<SectionPlan> plans = options.sections;

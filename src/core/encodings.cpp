@@ -13,6 +13,7 @@
 
 #include "core/byte_reader.h"
 #include "core/half.h"
+#include "core/rans.h"
 
 namespace golfpack::gpk {
 namespace {
@@ -37,9 +38,9 @@ Status CheckView(const EncodingTraits& e, const TensorView& t, std::span<float> 
     return Internal(std::string(e.name) + ": output has " + Num(out.size()) + " floats for numel " + Num(t.numel));
   auto want = e.payload_size(t.shape, t.numel, t.params);
   if (!want.ok()) return want.status();
-  if (*want != t.payload.size())
+  if (e.fixed_rate ? *want != t.payload.size() : *want > t.payload.size())
     return Corrupt(std::string(e.name) + ": payload is " + Num(t.payload.size()) + " bytes, encoding requires " +
-                   Num(*want));
+                   (e.fixed_rate ? "" : "at least ") + Num(*want));
   return Status::Ok();
 }
 
@@ -373,8 +374,137 @@ Status ConstRef(const TensorView& t, std::span<float> out) {
   return Status::Ok();
 }
 
+// ---------------------------------------------------------------- 7: ans_grid
+
+struct AnsLayout {
+  AnsGridParams p;
+  uint64_t rows = 0, cols = 0, groups_per_row = 1, group = 0, n_scales = 0, scale_bytes = 0, min_payload = 0;
+};
+
+// Smallest self-contained stream header: model 0 is u8 scale_bits, varint
+// alphabet (>= 1 byte) and a table body (>= 2 bytes: the frequencies sum to
+// 2^M >= 1024, so one of them is >= 128 or there are >= 9 of them); model 1
+// is u8 K, u8 M, varint alphabet, varint zero_point, varint mask.
+constexpr uint64_t kAnsMinHeader[2] = {4, 5};
+
+Result<AnsLayout> AnsLayoutOf(std::span<const uint64_t> shape, uint64_t numel, std::span<const uint8_t> params) {
+  AnsLayout L;
+  GP_ASSIGN_OR_RETURN(L.p, AnsGridParams::Parse(params));
+  if (shape.empty()) return Corrupt("ans_grid: needs ndim >= 1, got a 0-d tensor");
+  L.rows = Rows(shape);
+  L.cols = Cols(shape, numel);
+  if (L.p.group_size != 0 && L.cols % L.p.group_size != 0)
+    return Corrupt("ans_grid: group_size " + Num(L.p.group_size) + " does not divide cols " + Num(L.cols));
+  L.groups_per_row = L.p.group_size ? L.cols / L.p.group_size : 1;
+  L.group = L.p.group_size ? L.p.group_size : L.cols;
+  auto ns = CheckedMul(L.rows, L.groups_per_row);
+  auto sb = ns ? CheckedMul(*ns, ScaleBytes(L.p.scale_dtype)) : std::nullopt;
+  if (!sb) return Corrupt("ans_grid: scale count overflows");
+  L.n_scales = *ns;
+  L.scale_bytes = *sb;
+  const uint64_t states = 4 * (numel < kRansInterleave ? numel : kRansInterleave);
+  auto min = CheckedAdd(L.scale_bytes, kAnsMinHeader[L.p.model] + states);
+  if (!min) return Corrupt("ans_grid: payload size overflows");
+  L.min_payload = *min;
+  return L;
+}
+
+Result<uint64_t> AnsGridMinSize(std::span<const uint64_t> shape, uint64_t numel, std::span<const uint8_t> params) {
+  GP_ASSIGN_OR_RETURN(AnsLayout L, AnsLayoutOf(shape, numel, params));
+  return L.min_payload;
+}
+
+Status AnsAlphabetCheck(size_t alphabet) {
+  if (alphabet % 2 == 0)
+    return Corrupt("ans_grid: rANS alphabet size " + Num(alphabet) + " is even (codes are symmetric: it must be odd)");
+  return Status::Ok();
+}
+
+Status AnsZeroPointCheck(const ContextRansModel& m) {
+  GP_RETURN_IF_ERROR(AnsAlphabetCheck(m.alphabet_size()));
+  const uint64_t z = (m.alphabet_size() - 1) / 2;
+  if (m.zero_point() != z)
+    return Corrupt("ans_grid: context model zero_point " + Num(m.zero_point()) + ", expected (alphabet - 1) / 2 = " +
+                   Num(z));
+  return Status::Ok();
+}
+
+// Parses the stream header and decodes numel symbols; *z = (alphabet - 1) / 2.
+Status AnsDecodeSymbols(const AnsLayout& L, const TensorView& t, bool reference, std::vector<uint16_t>& sym,
+                        int* z) {
+  const std::span<const uint8_t> stream = t.payload.subspan(L.scale_bytes);
+  ByteReader r(stream, L.scale_bytes);  // errors report payload offsets
+  sym.resize(t.numel);
+  Status st;
+  auto prefixed = [](const Status& s) { return Corrupt("ans_grid: " + s.message()); };
+  if (L.p.model == 0) {
+    auto parsed = FrequencyTable::Parse(r);
+    if (!parsed.ok()) return prefixed(parsed.status());
+    const FrequencyTable& table = *parsed;
+    GP_RETURN_IF_ERROR(AnsAlphabetCheck(table.alphabet_size()));
+    *z = static_cast<int>((table.alphabet_size() - 1) / 2);
+    const auto rest = stream.subspan(r.position());
+    st = reference ? RansDecodeRef(rest, table, t.numel, sym) : RansDecode(rest, table, t.numel, sym);
+  } else {
+    auto parsed = ContextRansModel::Parse(r);
+    if (!parsed.ok()) return prefixed(parsed.status());
+    const ContextRansModel& model = *parsed;
+    GP_RETURN_IF_ERROR(AnsZeroPointCheck(model));
+    *z = model.zero_point();
+    const auto rest = stream.subspan(r.position());
+    st = reference ? ContextRansDecodeRef(rest, model, t.numel, sym)
+                   : ContextRansDecode(rest, model, t.numel, sym);
+  }
+  if (!st.ok()) return prefixed(st);
+  return Status::Ok();
+}
+
+Status AnsGridDecode(const TensorView& t, std::span<float> out) {
+  GP_RETURN_IF_ERROR(CheckView(Traits(kAnsGrid), t, out));
+  GP_ASSIGN_OR_RETURN(AnsLayout L, AnsLayoutOf(t.shape, t.numel, t.params));
+  std::vector<uint16_t> sym;
+  int z = 0;
+  GP_RETURN_IF_ERROR(AnsDecodeSymbols(L, t, false, sym, &z));
+  const uint8_t* scales = t.payload.data();
+  const uint64_t sbytes = ScaleBytes(L.p.scale_dtype);
+  const uint16_t* q = sym.data();
+  float* o = out.data();
+  uint64_t i = 0;
+  for (uint64_t s = 0; s < L.n_scales; ++s) {
+    const float scale = LoadScale(scales + s * sbytes, L.p.scale_dtype);
+    for (uint64_t c = 0; c < L.group; ++c, ++i) o[i] = static_cast<float>(static_cast<int>(q[i]) - z) * scale;
+  }
+  return Status::Ok();
+}
+
+Status AnsGridRef(const TensorView& t, std::span<float> out) {
+  GP_RETURN_IF_ERROR(CheckView(Traits(kAnsGrid), t, out));
+  GP_ASSIGN_OR_RETURN(AnsLayout L, AnsLayoutOf(t.shape, t.numel, t.params));
+  std::vector<uint16_t> sym;
+  int z = 0;
+  GP_RETURN_IF_ERROR(AnsDecodeSymbols(L, t, true, sym, &z));
+  const uint64_t sbytes = ScaleBytes(L.p.scale_dtype);
+  for (uint64_t i = 0; i < t.numel; ++i) {
+    const uint64_t r = i / L.cols, c = i % L.cols;
+    const uint64_t g = L.p.group_size ? c / L.p.group_size : 0;
+    const uint8_t* sp = &t.payload[(r * L.groups_per_row + g) * sbytes];
+    float scale;
+    if (L.p.scale_dtype == 0) {
+      scale = HalfRef(static_cast<uint16_t>(sp[0] | sp[1] << 8));
+    } else if (L.p.scale_dtype == 2) {
+      scale = BF16Ref(static_cast<uint16_t>(sp[0] | sp[1] << 8));
+    } else {
+      scale = std::bit_cast<float>(uint32_t{sp[0]} | uint32_t{sp[1]} << 8 | uint32_t{sp[2]} << 16 |
+                                   uint32_t{sp[3]} << 24);
+    }
+    const int code = static_cast<int>(sym[i]) - z;
+    out[i] = static_cast<float>(code) * scale;
+  }
+  return Status::Ok();
+}
+
 // Append-only: the index is the id.
-constexpr std::array<EncodingTraits, 7> kRegistry = {{
+constexpr std::array<EncodingTraits, 8> kRegistry = {{
     {kRawF32, "raw_f32", true, RawF32Size, RawF32Decode, RawF32Ref},
     {kRawF16, "raw_f16", true, RawF16Size, RawF16Decode, RawF16Ref},
     {kRawBF16, "raw_bf16", true, RawBF16Size, RawBF16Decode, RawBF16Ref},
@@ -382,6 +512,7 @@ constexpr std::array<EncodingTraits, 7> kRegistry = {{
     {kPgInt8Tensor, "pg_int8_tensor", true, PgTensorSize, PgTensorDecode, PgTensorRef},
     {kUniform, "uniform", true, UniformSize, UniformDecode, UniformRef},
     {kConst, "const", true, ConstSize, ConstDecode, ConstRef},
+    {kAnsGrid, "ans_grid", false, AnsGridMinSize, AnsGridDecode, AnsGridRef},
 }};
 
 const EncodingTraits& Traits(uint32_t id) { return kRegistry[id]; }
@@ -410,6 +541,25 @@ Result<UniformParams> UniformParams::Parse(std::span<const uint8_t> bytes) {
   if (p.bits < 2 || p.bits > 8) return Corrupt("uniform: bits " + Num(p.bits) + " outside [2, 8]");
   if (p.packing > 1) return Corrupt("uniform: unknown packing " + Num(p.packing));
   if (p.scale_dtype > 2) return Corrupt("uniform: unknown scale_dtype " + Num(p.scale_dtype));
+  return p;
+}
+
+std::vector<uint8_t> AnsGridParams::Serialize() const {
+  ByteWriter w;
+  w.U8(scale_dtype);
+  w.U32(group_size);
+  w.U8(model);
+  return std::move(w).Take();
+}
+
+Result<AnsGridParams> AnsGridParams::Parse(std::span<const uint8_t> bytes) {
+  if (bytes.size() != 6) return Corrupt("ans_grid: params_size " + Num(bytes.size()) + ", expected 6");
+  AnsGridParams p;
+  p.scale_dtype = bytes[0];
+  p.group_size = Load32(bytes.data() + 1);
+  p.model = bytes[5];
+  if (p.scale_dtype > 2) return Corrupt("ans_grid: unknown scale_dtype " + Num(p.scale_dtype));
+  if (p.model > 1) return Corrupt("ans_grid: unknown model " + Num(p.model));
   return p;
 }
 

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <functional>
 #include <vector>
 
 #include "encode/bytes.h"
@@ -97,12 +98,134 @@ bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.s
 
 }  // namespace
 
-std::string GptqEncoder::spec() const {
-  std::string s = "gptq:" + grid_.ToString();
-  if (!options_.act_order) s += ":noact";
-  if (options_.percdamp != GptqOptions().percdamp) s += ":damp" + detail::FormatDouble(options_.percdamp);
-  if (options_.block_size != GptqOptions().block_size) s += ":block" + std::to_string(options_.block_size);
+namespace {
+std::string GptqSuffix(const GptqOptions& o) {
+  std::string s;
+  if (!o.act_order) s += ":noact";
+  if (o.percdamp != GptqOptions().percdamp) s += ":damp" + detail::FormatDouble(o.percdamp);
+  if (o.block_size != GptqOptions().block_size) s += ":block" + std::to_string(o.block_size);
   return s;
+}
+
+// Parses one gptq-only option into *o; false when `tok` is not one.
+// *error is set for a malformed value.
+bool ParseGptqOption(std::string_view tok, GptqOptions* o, std::string* error) {
+  const std::string os(tok);
+  if (tok == "noact") {
+    o->act_order = false;
+  } else if (tok == "act") {
+    o->act_order = true;
+  } else if (StartsWith(tok, "damp")) {
+    if (!ParseDouble(tok.substr(4), &o->percdamp) || o->percdamp < 0.0)
+      *error = "damping '" + os + "' needs a number >= 0, like damp0.01";
+  } else if (StartsWith(tok, "block")) {
+    uint64_t b = 0;
+    if (!ParseUint(tok.substr(5), &b) || b == 0 || b > 65536) {
+      *error = "block size '" + os + "' needs an integer 1..65536, like block128";
+    } else {
+      o->block_size = static_cast<int>(b);
+    }
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// tok[at..] after "ans": "s<step>" ":" scope { ":" option }.
+Result<std::unique_ptr<TensorEncoder>> ParseAns(const std::vector<std::string_view>& tok, size_t at, bool gptq,
+                                                const std::function<Status(const std::string&)>& bad) {
+  AnsGridSpec grid;
+  if (at >= tok.size() || !StartsWith(tok[at], "s") || StartsWith(tok[at], "sf") || StartsWith(tok[at], "sb"))
+    return bad("missing step after 'ans' (expected s<step>, like ans:s0.3:row)");
+  if (!ParseDouble(tok[at].substr(1), &grid.step) || !(grid.step > 0.0))
+    return bad("step '" + std::string(tok[at]) + "' needs a number > 0, like s0.3");
+  ++at;
+  if (at >= tok.size()) return bad("missing scope after '" + std::string(tok[at - 1]) + "' (expected row or g<N>)");
+  if (tok[at] == "row") {
+    grid.group_size = 0;
+  } else if (StartsWith(tok[at], "g")) {
+    uint64_t g = 0;
+    if (!ParseUint(tok[at].substr(1), &g) || g == 0 || g > UINT32_MAX)
+      return bad("group size '" + std::string(tok[at].substr(1)) + "' must be a positive integer");
+    grid.group_size = static_cast<uint32_t>(g);
+  } else {
+    return bad("scope '" + std::string(tok[at]) + "' must be 'row' or 'g<N>'");
+  }
+  ++at;
+  GptqOptions gopt;
+  for (; at < tok.size(); ++at) {
+    const std::string_view o = tok[at];
+    const std::string os(o);
+    std::string error;
+    if (o == "o0") {
+      grid.model = 0;
+    } else if (StartsWith(o, "ctx")) {
+      uint64_t k = 0;
+      if (!ParseUint(o.substr(3), &k) || k < 1 || k > 64) return bad("contexts '" + os + "' need 1..64, like ctx4");
+      grid.model = 1;
+      grid.contexts = static_cast<int>(k);
+    } else if (StartsWith(o, "dz")) {
+      if (!ParseDouble(o.substr(2), &grid.dead_zone) || grid.dead_zone < 0.0)
+        return bad("dead zone '" + os + "' needs a number >= 0, like dz0.1");
+    } else if (StartsWith(o, "rdo")) {
+      if (!ParseDouble(o.substr(3), &grid.rdo_lambda) || grid.rdo_lambda < 0.0)
+        return bad("RDO lambda '" + os + "' needs a number >= 0, like rdo0.05");
+    } else if (o == "sf16") {
+      grid.scale_dtype = 0;
+    } else if (o == "sf32") {
+      grid.scale_dtype = 1;
+    } else if (o == "sbf16") {
+      grid.scale_dtype = 2;
+    } else if (StartsWith(o, "amax")) {
+      uint64_t a = 0;
+      if (!ParseUint(o.substr(4), &a) || a < 1 || a > 4095 || a % 2 == 0)
+        return bad("max alphabet '" + os + "' needs an odd integer 1..4095, like amax255");
+      grid.max_alphabet = static_cast<int>(a);
+    } else if (ParseGptqOption(o, &gopt, &error)) {
+      if (!gptq) return bad("option '" + os + "' only applies to gptq:... specs");
+      if (!error.empty()) return bad(error);
+    } else {
+      return bad("unknown option '" + os + "'");
+    }
+  }
+  GP_RETURN_IF_ERROR(grid.Validate());
+  if (gptq) return std::unique_ptr<TensorEncoder>(new GptqAnsGridEncoder(grid, gopt));
+  return std::unique_ptr<TensorEncoder>(new AnsGridEncoder(grid));
+}
+}  // namespace
+
+std::string GptqEncoder::spec() const { return "gptq:" + grid_.ToString() + GptqSuffix(options_); }
+
+Result<gpk::EncodedTensor> AnsGridEncoder::Encode(const std::string& name, std::span<const uint64_t> shape,
+                                                  std::span<const float> w, const Eigen::MatrixXd* hessian) const {
+  GP_ASSIGN_OR_RETURN(AnsGridResult r, EncodeAnsGrid(name, shape, w, grid_, hessian));
+  return std::move(r.encoded);
+}
+
+Result<AnsGridResult> AnsGridEncoder::EncodeWithStats(const std::string& name, std::span<const uint64_t> shape,
+                                                      std::span<const float> w,
+                                                      const Eigen::MatrixXd* hessian) const {
+  return EncodeAnsGrid(name, shape, w, grid_, hessian);
+}
+
+std::string GptqAnsGridEncoder::spec() const { return "gptq:" + grid_.ToString() + GptqSuffix(options_); }
+
+Result<AnsGridResult> GptqAnsGridEncoder::EncodeWithStats(const std::string& name, std::span<const uint64_t> shape,
+                                                          std::span<const float> w,
+                                                          const Eigen::MatrixXd& hessian) const {
+  return GptqAnsGrid(name, shape, w, hessian, grid_, options_);
+}
+
+Result<gpk::EncodedTensor> GptqAnsGridEncoder::Encode(const std::string& name, std::span<const uint64_t> shape,
+                                                      std::span<const float> w,
+                                                      const Eigen::MatrixXd* hessian) const {
+  if (hessian == nullptr) {
+    return InvalidArgument("tensor '" + name + "': encoder '" + spec() +
+                           "' needs a Hessian (X^T X of the layer input); none was given. For plain rounding use '" +
+                           grid_.ToString() + "'");
+  }
+  GP_ASSIGN_OR_RETURN(AnsGridResult r, GptqAnsGrid(name, shape, w, *hessian, grid_, options_));
+  return std::move(r.encoded);
 }
 
 Result<GptqResult> GptqEncoder::EncodeWithStats(const std::string& name, std::span<const uint64_t> shape,
@@ -138,10 +261,12 @@ Result<std::unique_ptr<TensorEncoder>> MakeEncoder(std::string_view spec) {
   size_t at = 0;
   const bool gptq = tok[0] == "gptq";
   if (gptq) ++at;
+  if (at < tok.size() && tok[at] == "ans") return ParseAns(tok, at + 1, gptq, bad);
   if (at >= tok.size() || tok[at].empty() || tok[at][0] != 'u') {
     const std::string got = at < tok.size() ? std::string(tok[at]) : std::string();
     return bad("unknown encoder '" + got +
-               "' (expected f32, f16, bf16, const, pg_int8, pg_int8_row, pg_int8_tensor, u<bits>:..., or gptq:u<bits>:...)");
+               "' (expected f32, f16, bf16, const, pg_int8, pg_int8_row, pg_int8_tensor, u<bits>:..., ans:s<step>:..., "
+               "or gptq:u<bits>:... / gptq:ans:...)");
   }
   UniformSpec grid;
   uint64_t bits = 0;

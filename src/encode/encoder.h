@@ -10,6 +10,8 @@
 //             | "pg_int8_row" | "pg_int8_tensor"  force one PG int8 layout (encodings 3, 4)
 //             | uniform
 //             | "gptq:" uniform                   GPTQ onto that grid (needs a Hessian)
+//             | ans                               entropy-coded grid, encoding 7 (ans_grid.h)
+//             | "gptq:" ans                       GPTQ error feedback onto that grid (needs a Hessian)
 //   uniform  := "u" BITS ":" scope ":" clip { ":" option }
 //   BITS     := 2..8
 //   scope    := "row" | "g" N                     N > 0: scales per N consecutive columns (must divide cols)
@@ -22,8 +24,22 @@
 //             | "noact" | "act"                   gptq only: activation order off / on (default on)
 //             | "damp" X                          gptq only: percdamp, default 0.01
 //             | "block" N                         gptq only: block size, default 128
+//   ans      := "ans:s" STEP ":" scope { ":" ans_opt }
+//   STEP     := X > 0                             scale = STEP * std(row or group), e.g. s0.3
+//   ans_opt  := "ctx" K                           context rANS (model 1) with K = 1..64 contexts
+//             | "o0"                              order-0 rANS (model 0, the default)
+//             | "dz" X                            dead zone X >= 0: |w/scale| < 0.5 + X -> 0
+//             | "rdo" X                           RDO rounding with lambda X >= 0 (bits vs step^2 units)
+//             | "sf16" | "sf32" | "sbf16"         scale dtype (default sf16)
+//             | "amax" N                          max rANS alphabet, odd 1..4095 (default 4095)
+//             | "noact" | "act" | "damp" X | "block" N   gptq:ans only, as for uniform
 // Examples: "u6:row:sd12.85", "u8:g64:q0.9999:packed", "u4:row:none",
-//           "gptq:u6:row:sd12.85:nocap", "gptq:u4:g128:none:noact:damp0.05".
+//           "gptq:u6:row:sd12.85:nocap", "gptq:u4:g128:none:noact:damp0.05",
+//           "ans:s0.3:row", "ans:s0.3:g64:ctx4:dz0.1:rdo0.05:sf16", "gptq:ans:s0.3:row".
+// Canonical ans form (spec()): step, scope, then ctxK, dzX, rdoX, sf32/sbf16,
+// amaxN (each only when not the default), then the gptq options.
+// The plain ans encoder uses diag(H) as RDO column weights when a Hessian is
+// given (and ignores it otherwise); it never needs one.
 //
 // GPTQ without a Hessian is an error (InvalidArgument naming the tensor and
 // suggesting the plain-rounding spec); it never silently falls back.
@@ -38,6 +54,7 @@
 
 #include "core/artifact.h"
 #include "core/status.h"
+#include "encode/ans_grid.h"
 #include "encode/gptq.h"
 #include "encode/quantize.h"
 
@@ -73,6 +90,40 @@ class GptqEncoder final : public TensorEncoder {
 
  private:
   UniformSpec grid_;
+  GptqOptions options_;
+};
+
+// Entropy-coded grid (encoding 7) with plain / dead-zone / RDO rounding.
+class AnsGridEncoder final : public TensorEncoder {
+ public:
+  explicit AnsGridEncoder(AnsGridSpec grid) : grid_(grid) {}
+  std::string spec() const override { return grid_.ToString(); }
+  Result<gpk::EncodedTensor> Encode(const std::string& name, std::span<const uint64_t> shape,
+                                    std::span<const float> w, const Eigen::MatrixXd* hessian) const override;
+  // hessian may be nullptr (then err_hessian is empty and RDO weights are 1).
+  Result<AnsGridResult> EncodeWithStats(const std::string& name, std::span<const uint64_t> shape,
+                                        std::span<const float> w, const Eigen::MatrixXd* hessian) const;
+  const AnsGridSpec& grid() const { return grid_; }
+
+ private:
+  AnsGridSpec grid_;
+};
+
+// GPTQ error feedback onto an ans grid ("gptq:ans:...").
+class GptqAnsGridEncoder final : public TensorEncoder {
+ public:
+  GptqAnsGridEncoder(AnsGridSpec grid, GptqOptions options) : grid_(grid), options_(options) {}
+  std::string spec() const override;
+  Result<gpk::EncodedTensor> Encode(const std::string& name, std::span<const uint64_t> shape,
+                                    std::span<const float> w, const Eigen::MatrixXd* hessian) const override;
+  bool needs_hessian() const override { return true; }
+  Result<AnsGridResult> EncodeWithStats(const std::string& name, std::span<const uint64_t> shape,
+                                        std::span<const float> w, const Eigen::MatrixXd& hessian) const;
+  const AnsGridSpec& grid() const { return grid_; }
+  const GptqOptions& options() const { return options_; }
+
+ private:
+  AnsGridSpec grid_;
   GptqOptions options_;
 };
 

@@ -23,14 +23,12 @@ Result<GptqResult> GptqQuantize(const std::string& name, std::span<const uint64_
   return GptqQuantize(name, shape, w, Eigen::MatrixXd(hessian.cast<double>()), spec, options);
 }
 
-Result<GptqResult> GptqQuantize(const std::string& name, std::span<const uint64_t> shape, std::span<const float> w,
-                                const Eigen::MatrixXd& hessian, const UniformSpec& spec,
-                                const GptqOptions& options) {
+Result<GptqRunStats> GptqRun(const std::string& name, uint64_t rows_u, uint64_t cols_u, std::span<const float> w,
+                             const Eigen::MatrixXd& hessian, const GptqOptions& options,
+                             const GptqColumnQuantizer& quantize) {
   const std::string who = "tensor '" + name + "'";
-  // Scales first: validates spec, shape and finiteness of w.
-  GP_ASSIGN_OR_RETURN(UniformQuant quant, UniformScales(name, shape, w, spec));
-  const auto rows = static_cast<Eigen::Index>(quant.rows);
-  const auto cols = static_cast<Eigen::Index>(quant.cols);
+  const auto rows = static_cast<Eigen::Index>(rows_u);
+  const auto cols = static_cast<Eigen::Index>(cols_u);
   if (hessian.rows() != cols || hessian.cols() != cols) {
     return InvalidArgument(who + ": GPTQ Hessian is " + std::to_string(hessian.rows()) + " x " +
                            std::to_string(hessian.cols()) + ", expected " + std::to_string(cols) + " x " +
@@ -45,15 +43,10 @@ Result<GptqResult> GptqQuantize(const std::string& name, std::span<const uint64_
   }
   if (options.block_size < 1) return InvalidArgument("GPTQ block size must be >= 1");
   if (!(options.percdamp >= 0.0)) return InvalidArgument("GPTQ damping must be >= 0");
-  const double max_code = spec.max_code();
+  if (w.size() != rows_u * cols_u) return InvalidArgument(who + ": GPTQ weights do not match rows x cols");
 
-  GptqResult res;
-  quant.codes.assign(w.size(), 0);
-  if (rows == 0 || cols == 0) {
-    GP_ASSIGN_OR_RETURN(res.encoded, EncodeUniform(name, shape, w, spec, &quant.codes));
-    res.quant = std::move(quant);
-    return res;
-  }
+  GptqRunStats res;
+  if (rows == 0 || cols == 0) return res;
 
   // Column-major working copy (columns contiguous) in double.
   Eigen::Map<const RowMajorF> Wmap(w.data(), rows, cols);
@@ -107,27 +100,21 @@ Result<GptqResult> GptqQuantize(const std::string& name, std::span<const uint64_
   }
   res.damp_used = damp;
 
-  // Scale of (row r, permuted column j).
-  auto scale_of = [&](Eigen::Index r, Eigen::Index j) {
-    return static_cast<double>(quant.scales[quant.ScaleIndex(static_cast<uint64_t>(r),
-                                                             static_cast<uint64_t>(perm[static_cast<size_t>(j)]))]);
-  };
+  // Relative error weight of each (permuted) column: 1 / U_jj^2, normalised to mean 1.
+  const Eigen::VectorXd inv_d2 = U.diagonal().array().square().inverse();
+  const double mean_inv_d2 = inv_d2.mean();
 
-  std::vector<int8_t> codes_perm(static_cast<size_t>(rows * cols));  // column-major, permuted
   const Eigen::Index bs = options.block_size;
   Eigen::MatrixXd Err(rows, bs);
+  std::vector<double> values(static_cast<size_t>(rows)), deq(static_cast<size_t>(rows));
   for (Eigen::Index i1 = 0; i1 < cols; i1 += bs) {
     const Eigen::Index i2 = std::min(i1 + bs, cols), count = i2 - i1;
     for (Eigen::Index i = 0; i < count; ++i) {
       const Eigen::Index j = i1 + i;
       const double d = U(j, j);
-      for (Eigen::Index r = 0; r < rows; ++r) {
-        const double s = scale_of(r, j);
-        const double code = std::clamp(std::nearbyint(W(r, j) / s), -max_code, max_code);
-        codes_perm[static_cast<size_t>(j * rows + r)] = static_cast<int8_t>(code);
-        const double qv = static_cast<double>(static_cast<float>(code) * static_cast<float>(s));
-        Err(r, i) = (W(r, j) - qv) / d;
-      }
+      for (Eigen::Index r = 0; r < rows; ++r) values[static_cast<size_t>(r)] = W(r, j);
+      quantize(static_cast<uint64_t>(perm[static_cast<size_t>(j)]), inv_d2(j) / mean_inv_d2, values, deq);
+      for (Eigen::Index r = 0; r < rows; ++r) Err(r, i) = (W(r, j) - deq[static_cast<size_t>(r)]) / d;
       // Spread this column's error over the rest of the block.
       const Eigen::Index rest = i2 - j - 1;
       if (rest > 0) {
@@ -139,13 +126,33 @@ Result<GptqResult> GptqQuantize(const std::string& name, std::span<const uint64_
       W.rightCols(cols - i2).noalias() -= Err.leftCols(count) * U.block(i1, i2, count, cols - i2);
     }
   }
+  return res;
+}
 
-  // Un-permute codes into row-major original order.
-  for (Eigen::Index j = 0; j < cols; ++j) {
-    const auto oc = static_cast<uint64_t>(perm[static_cast<size_t>(j)]);
-    for (Eigen::Index r = 0; r < rows; ++r) {
-      quant.codes[static_cast<uint64_t>(r) * quant.cols + oc] = codes_perm[static_cast<size_t>(j * rows + r)];
+Result<GptqResult> GptqQuantize(const std::string& name, std::span<const uint64_t> shape, std::span<const float> w,
+                                const Eigen::MatrixXd& hessian, const UniformSpec& spec,
+                                const GptqOptions& options) {
+  // Scales first: validates spec, shape and finiteness of w.
+  GP_ASSIGN_OR_RETURN(UniformQuant quant, UniformScales(name, shape, w, spec));
+  const double max_code = spec.max_code();
+  quant.codes.assign(w.size(), 0);
+  auto round_to_grid = [&](uint64_t col, double, std::span<const double> values, std::span<double> out) {
+    for (size_t r = 0; r < values.size(); ++r) {
+      const double s = static_cast<double>(quant.scales[quant.ScaleIndex(r, col)]);
+      const double code = std::clamp(std::nearbyint(values[r] / s), -max_code, max_code);
+      quant.codes[r * quant.cols + col] = static_cast<int8_t>(code);
+      out[r] = static_cast<double>(static_cast<float>(code) * static_cast<float>(s));
     }
+  };
+  GP_ASSIGN_OR_RETURN(GptqRunStats stats, GptqRun(name, quant.rows, quant.cols, w, hessian, options, round_to_grid));
+
+  GptqResult res;
+  res.damp_used = stats.damp_used;
+  res.dead_columns = stats.dead_columns;
+  if (quant.rows == 0 || quant.cols == 0) {
+    GP_ASSIGN_OR_RETURN(res.encoded, EncodeUniform(name, shape, w, spec, &quant.codes));
+    res.quant = std::move(quant);
+    return res;
   }
 
   // Errors against the caller's (undamped) Hessian.

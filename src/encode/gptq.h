@@ -20,6 +20,7 @@
 
 #include <Eigen/Dense>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -58,6 +59,33 @@ Result<GptqResult> GptqQuantize(const std::string& name, std::span<const uint64_
 Result<GptqResult> GptqQuantize(const std::string& name, std::span<const uint64_t> shape, std::span<const float> w,
                                 const Eigen::MatrixXf& hessian, const UniformSpec& spec,
                                 const GptqOptions& options = {});
+
+// ---- The GPTQ core on any per-column grid ------------------------------------
+//
+// GptqRun does steps 1-6 above and calls `quantize` once per column, in
+// processing (act-order) order, with the column's ORIGINAL index, its current
+// error-compensated values (one per row) and `weight`, the relative cost of
+// an error in this column once the later columns have compensated:
+// (1 / U_jj^2) / mean_j(1 / U_jj^2), U the Cholesky factor above (OBS). The
+// hook writes the dequantized grid value of every row to `out` (exactly what
+// the decoder will produce, as double) and records its codes itself; GptqRun
+// spreads the error (values - out) onto the later columns. GptqQuantize is
+// GptqRun with "round to nearest on the uniform grid"; ans_grid.h plugs in
+// its unbounded entropy-coded grid.
+using GptqColumnQuantizer =
+    std::function<void(uint64_t col, double weight, std::span<const double> values, std::span<double> out)>;
+
+struct GptqRunStats {
+  double damp_used = 0.0;
+  uint64_t dead_columns = 0;
+};
+
+// Validates the Hessian (cols x cols, finite, diag >= 0) and the options
+// (InvalidArgument naming the tensor), then runs GPTQ. Does nothing (and
+// calls no hook) when rows or cols is 0. w is row-major [rows x cols].
+Result<GptqRunStats> GptqRun(const std::string& name, uint64_t rows, uint64_t cols, std::span<const float> w,
+                             const Eigen::MatrixXd& hessian, const GptqOptions& options,
+                             const GptqColumnQuantizer& quantize);
 
 // tr((W - Q) H (W - Q)^T) for row-major W, Q [rows x cols] and H [cols x cols].
 double HessianWeightedError(std::span<const float> w, std::span<const float> q, uint64_t rows, uint64_t cols,

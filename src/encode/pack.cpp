@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 
 #include "encode/codecs.h"
 #include "encode/encoder.h"
@@ -37,6 +38,14 @@ std::vector<Recipe> AllRecipes() {
        gpk::Codec::kBrotli,
        11,
        true},
+      // Not rule-based: see encode/rd.h (PackRd). Listed here so every recipe has one name space.
+      {"rd",
+       "rate-distortion allocation: entropy-coded grids, a step per tensor chosen by a Lagrangian allocator so the "
+       "counted size fills --budget exactly (needs --calib)",
+       {},
+       gpk::Codec::kNone,
+       -1,
+       false},
   };
 }
 
@@ -90,6 +99,9 @@ Result<Hessians> Hessians::Load(const std::string& path) {
     return Corrupt(path + ": not a golfpack calibration file (metadata golfpack.calibration != hessian-v1)");
   Hessians h;
   if (auto t = f.metadata.find("golfpack.tokens"); t != f.metadata.end()) h.tokens_ = std::atoll(t->second.c_str());
+  const std::string kSens = "golfpack.sensitivity.";
+  for (const auto& [k, v] : f.metadata)
+    if (k.rfind(kSens, 0) == 0) h.sensitivity_[k.substr(kSens.size())] = std::strtod(v.c_str(), nullptr);
   for (const auto& t : f.tensors) {
     if (t.shape.size() != 2 || t.shape[0] != t.shape[1])
       return Corrupt(path + ": calibration tensor '" + t.name + "' is not square");
@@ -111,6 +123,7 @@ const Eigen::MatrixXd* Hessians::ForWeight(const std::string& weight_name) const
 Result<PackResult> Pack(const io::TensorFile& model, const Hessians* hessians, const Recipe& recipe,
                         const PackOptions& options) {
   const auto t0 = std::chrono::steady_clock::now();
+  if (recipe.rules.empty()) return InvalidArgument("recipe " + recipe.name + " is not rule-based (use PackRd)");
   RegisterAllCodecs();
   PackResult result;
   std::vector<gpk::EncodedTensor> encoded;

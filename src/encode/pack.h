@@ -56,9 +56,16 @@ class Hessians {
   const Eigen::MatrixXd* ForWeight(const std::string& weight_name) const;
   int64_t tokens() const { return tokens_; }
   size_t size() const { return sites_.size(); }
+  // Fitted loss sensitivity of a weight (`golfpack calibrate`), or nullopt.
+  std::optional<double> Sensitivity(const std::string& weight_name) const {
+    auto it = sensitivity_.find(weight_name);
+    return it == sensitivity_.end() ? std::nullopt : std::optional<double>(it->second);
+  }
+  bool has_sensitivity() const { return !sensitivity_.empty(); }
 
  private:
   std::map<std::string, Eigen::MatrixXd> sites_;
+  std::map<std::string, double> sensitivity_;
   int64_t tokens_ = 0;
 };
 

@@ -1,5 +1,9 @@
 #include "eval/calibrate.h"
 
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
 #include "io/safetensors.h"
 #include "io/shards.h"
 #include "model/weights.h"
@@ -65,6 +69,12 @@ Status SaveCalibration(const std::string& path, const Calibration& c) {
   f.metadata = {{"golfpack.calibration", "hessian-v1"},
                 {"golfpack.tokens", std::to_string(c.tokens)},
                 {"golfpack.seq_len", std::to_string(c.seq_len)}};
+  char buf[64];
+  for (const auto& [name, v] : c.sensitivity) {
+    std::snprintf(buf, sizeof buf, "%.9g", v);
+    f.metadata["golfpack.sensitivity." + name] = buf;
+  }
+  for (const auto& [k, v] : c.notes) f.metadata[k] = v;
   return io::WriteSafetensors(path, f);
 }
 
@@ -79,6 +89,15 @@ Result<Calibration> LoadCalibration(const std::string& path) {
     c.seq_len = std::stoi(f.metadata.at("golfpack.seq_len"));
   } catch (const std::exception&) {
     return Corrupt(path + ": calibration metadata golfpack.tokens / golfpack.seq_len missing or not a number");
+  }
+  const std::string kSens = "golfpack.sensitivity.";
+  for (const auto& [k, v] : f.metadata) {
+    if (k.rfind(kSens, 0) != 0) continue;
+    char* end = nullptr;
+    const double s = std::strtod(v.c_str(), &end);
+    if (end == v.c_str() || *end != '\0' || !std::isfinite(s))
+      return Corrupt(path + ": metadata " + k + " = '" + v + "' is not a number");
+    c.sensitivity[k.substr(kSens.size())] = s;
   }
   for (const auto& t : f.tensors) {
     if (t.shape.size() != 2 || t.shape[0] != t.shape[1])

@@ -25,6 +25,9 @@ struct Calibration {
   std::map<std::string, torch::Tensor> hessians;  // site -> [in, in] float64, sum over tokens of x x^T
   int64_t tokens = 0;
   int seq_len = 0;
+  // Fitted loss sensitivity per weight (eval/sensitivity.h); empty if not measured.
+  std::map<std::string, double> sensitivity;
+  std::map<std::string, std::string> notes;  // extra metadata kept with the file
   // H for a weight (via model::HessianSite), or an undefined tensor.
   torch::Tensor ForWeight(const std::string& weight_name) const;
 };
@@ -32,7 +35,8 @@ struct Calibration {
 Result<Calibration> Calibrate(model::GPT& model, const CalibrationOptions& options, const ProgressFn& progress);
 
 // File: one F32 tensor per site (named by the site), metadata
-// golfpack.calibration = "hessian-v1", golfpack.tokens, golfpack.seq_len.
+// golfpack.calibration = "hessian-v1", golfpack.tokens, golfpack.seq_len, and
+// golfpack.sensitivity.<weight name> = s for each measured weight.
 Status SaveCalibration(const std::string& path, const Calibration& c);
 Result<Calibration> LoadCalibration(const std::string& path);
 

@@ -693,8 +693,8 @@ TEST(ArtifactManifest, FieldRejections) {
   m.tens[0].dtype = 3;
   ExpectReject(m, {"tensor 0 'w': dtype at offset", "unknown dtype 3"});
   m = Man::Base();
-  m.tens[1].enc = 7;
-  ExpectReject(m, {"tensor 1 'b': encoding at offset", "unknown encoding 7"});
+  m.tens[1].enc = 8;
+  ExpectReject(m, {"tensor 1 'b': encoding at offset", "unknown encoding 8"});
   m = Man::Base();
   m.tens[1].enc = uint64_t{1} << 40;
   ExpectReject(m, {"unknown encoding 1099511627776"});
@@ -827,7 +827,8 @@ TEST(ArtifactManifest, BadCodesAreRejectedAtDecodeByBothDecoders) {
   m.tens = {{"u", {1, 4}, 0, kUniform, 0, 0, 6, UniformParams{2, 0, 0, 0}.Serialize(), std::nullopt}};
   m.data = {0x00, 0x3c, 1, 0xff, 0, 0x80};  // scale 1.0, codes 1, -1, 0, -128 (out of [-1, 1])
   m.secs = {{0, 6, 6, std::nullopt}};
-  auto a = Artifact::Parse(Frame(m), "model.gpk");
+  const Bytes file = Frame(m);  // the Artifact views these bytes: keep them alive
+  auto a = Artifact::Parse(file, "model.gpk");
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   auto d = a->DecodeTensor(0);
   auto r = a->DecodeTensorRef(0);
@@ -849,7 +850,7 @@ TEST(ArtifactWriter, RejectsWhatTheReaderWouldReject) {
   const EncodedTensor ok = T("w", {2}, kRawF32, F32s({1, 2}));
   expect_invalid({T("w", {3}, kRawF32, F32s({1, 2}))}, {}, "payload is 8 bytes, raw_f32 requires 12");
   expect_invalid({ok, ok}, {}, "duplicate tensor name");
-  expect_invalid({T("w", {2}, 7, F32s({1, 2}))}, {}, "unknown encoding 7");
+  expect_invalid({T("w", {2}, 8, F32s({1, 2}))}, {}, "unknown encoding 8");
   expect_invalid({T("w", {2}, kRawF32, F32s({1, 2}), {1})}, {}, "params_size 1");
   expect_invalid({T("w", {1, 1, 1, 1, 1, 1, 1, 1, 1}, kRawF32, F32s({1}))}, {}, "ndim 9");
   expect_invalid({T("w", {uint64_t{1} << 41}, kConst, {}, F32s({1}))}, {}, "exceeds 2^40");

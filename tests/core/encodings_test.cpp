@@ -46,17 +46,18 @@ Result<std::vector<float>> DecodeBoth(uint32_t id, std::vector<uint64_t> shape, 
 }
 
 TEST(Registry, IdsAndNamesAreTheFormatTable) {
-  const char* names[] = {"raw_f32", "raw_f16", "raw_bf16", "pg_int8_row", "pg_int8_tensor", "uniform", "const"};
-  ASSERT_EQ(AllEncodings().size(), 7u);
-  for (uint32_t id = 0; id < 7; ++id) {
+  const char* names[] = {"raw_f32", "raw_f16", "raw_bf16", "pg_int8_row", "pg_int8_tensor", "uniform", "const",
+                         "ans_grid"};
+  ASSERT_EQ(AllEncodings().size(), 8u);
+  for (uint32_t id = 0; id < 8; ++id) {
     const EncodingTraits* e = FindEncoding(id);
     ASSERT_NE(e, nullptr);
     EXPECT_EQ(e->id, id);
     EXPECT_STREQ(e->name, names[id]);
-    EXPECT_TRUE(e->fixed_rate);
+    EXPECT_EQ(e->fixed_rate, id != kAnsGrid);  // ans_grid is entropy-coded (variable-rate)
     EXPECT_EQ(&AllEncodings()[id], e);
   }
-  EXPECT_EQ(FindEncoding(7), nullptr);
+  EXPECT_EQ(FindEncoding(8), nullptr);
   EXPECT_EQ(FindEncoding(UINT32_MAX), nullptr);
 }
 

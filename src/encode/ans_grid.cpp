@@ -1,0 +1,511 @@
+#include "encode/ans_grid.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/encodings.h"
+#include "core/rans.h"
+#include "encode/bytes.h"
+#include "encode/half.h"
+#include "encode/quantize.h"
+
+namespace golfpack::encode {
+namespace {
+
+std::string Quote(const std::string& name) { return "tensor '" + name + "'"; }
+
+// Nearest value representable in the scale dtype (0 or inf on under/overflow).
+float StoreScaleNearest(double s, uint8_t scale_dtype) {
+  switch (scale_dtype) {
+    case 1: return static_cast<float>(s);
+    case 2: return BF16ToF32(F32ToBF16(static_cast<float>(s)));
+    default: return F16ToF32(F32ToF16(static_cast<float>(s)));
+  }
+}
+
+float SmallestPositive(uint8_t scale_dtype) {
+  switch (scale_dtype) {
+    case 1: return std::numeric_limits<float>::denorm_min();
+    case 2: return BF16ToF32(1);
+    default: return F16ToF32(1);
+  }
+}
+
+const char* ScaleDTypeName(uint8_t d) { return d == 1 ? "f32" : d == 2 ? "bf16" : "f16"; }
+
+void PutScale(std::vector<uint8_t>& out, float s, uint8_t scale_dtype) {
+  switch (scale_dtype) {
+    case 1: detail::PutF32(out, s); break;
+    case 2: detail::PutU16(out, F32ToBF16(s)); break;
+    default: detail::PutU16(out, F32ToF16(s)); break;
+  }
+}
+
+uint64_t ScaleBytesOf(uint8_t scale_dtype) { return scale_dtype == 1 ? 4 : 2; }
+
+// Plain rounding with the dead zone, clipped; *clipped set when it clipped.
+inline int RoundCode(double x, double dead_zone, int max_code, bool* clipped) {
+  if (std::fabs(x) < 0.5 + dead_zone) return 0;
+  const double r = std::nearbyint(x);
+  if (r > max_code) {
+    *clipped = true;
+    return max_code;
+  }
+  if (r < -max_code) {
+    *clipped = true;
+    return -max_code;
+  }
+  return static_cast<int>(r);
+}
+
+// Per-symbol rate in bits from a histogram of codes (index code + max_code).
+std::vector<double> BitsFromCounts(const std::vector<uint64_t>& counts, uint64_t n) {
+  std::vector<double> bits(counts.size());
+  const double log2n = std::log2(static_cast<double>(std::max<uint64_t>(n, 1)));
+  for (size_t k = 0; k < counts.size(); ++k)
+    bits[k] = counts[k] ? log2n - std::log2(static_cast<double>(counts[k])) : log2n + 1.0;
+  return bits;
+}
+
+std::vector<uint64_t> Histogram(std::span<const int16_t> codes, int max_code) {
+  std::vector<uint64_t> counts(static_cast<size_t>(2 * max_code + 1), 0);
+  for (int16_t c : codes) ++counts[static_cast<size_t>(c + max_code)];
+  return counts;
+}
+
+// argmin over q in {floor(x), ceil(x), 0} (clipped) of weight * (x - q)^2 + lambda * bits(q).
+inline int RdoChoose(double x, double weight, double lambda, const std::vector<double>& bits, int max_code) {
+  const double fl = std::clamp(std::floor(x), -static_cast<double>(max_code), static_cast<double>(max_code));
+  const double cl = std::clamp(std::ceil(x), -static_cast<double>(max_code), static_cast<double>(max_code));
+  int best = 0;
+  double best_cost = weight * x * x + lambda * bits[static_cast<size_t>(max_code)];
+  for (double q : {fl, cl}) {
+    const int qi = static_cast<int>(q);
+    const double cost = weight * (x - q) * (x - q) + lambda * bits[static_cast<size_t>(qi + max_code)];
+    if (cost < best_cost) {
+      best_cost = cost;
+      best = qi;
+    }
+  }
+  return best;
+}
+
+// Symbols (code + Z) of the stream and Z = max|code|.
+std::vector<uint16_t> Symbols(std::span<const int16_t> codes, int* z) {
+  int m = 0;
+  for (int16_t c : codes) m = std::max(m, std::abs(static_cast<int>(c)));
+  *z = m;
+  std::vector<uint16_t> sym(codes.size());
+  for (size_t i = 0; i < codes.size(); ++i) sym[i] = static_cast<uint16_t>(codes[i] + m);
+  return sym;
+}
+
+struct StreamChoice {
+  int scale_bits = kRansDefaultScaleBits;
+  uint64_t bytes = 0;
+};
+
+// The table precision giving the smallest self-contained stream.
+Result<StreamChoice> ChooseStream(std::span<const uint16_t> sym, int z, const AnsGridSpec& spec) {
+  const size_t alphabet = static_cast<size_t>(2 * z + 1);
+  std::optional<StreamChoice> best;
+  Status last = Status::Ok();
+  for (int m = kRansMinScaleBits; m <= kRansMaxScaleBits; ++m) {
+    Result<size_t> size = spec.model == 0
+                              ? RansCompressedSize(sym, alphabet, m)
+                              : ContextRansCompressedSize(sym, alphabet, static_cast<uint16_t>(z), spec.contexts, m);
+    if (!size.ok()) {  // too many distinct symbols for 2^m slots
+      last = size.status();
+      continue;
+    }
+    if (!best || *size < best->bytes) best = StreamChoice{m, *size};
+  }
+  if (!best) return Internal("ans_grid: no rANS table precision codes this tensor: " + last.message());
+  return *best;
+}
+
+Status CheckQuant(const std::string& name, std::span<const uint64_t> shape, const AnsGridSpec& spec,
+                  const AnsGridQuant& q) {
+  GP_RETURN_IF_ERROR(spec.Validate());
+  GP_RETURN_IF_ERROR(CheckShape(name, shape, q.codes.size()));
+  if (shape.empty()) return InvalidArgument(Quote(name) + ": ans_grid encoding needs ndim >= 1");
+  const uint64_t rows = RowsOf(shape), cols = ColsOf(shape, q.codes.size());
+  if (spec.group_size && cols % spec.group_size != 0) {
+    return InvalidArgument(Quote(name) + ": group size " + std::to_string(spec.group_size) + " does not divide its " +
+                           std::to_string(cols) + " columns");
+  }
+  const uint64_t gpr = spec.group_size ? cols / spec.group_size : 1;
+  if (q.scales.size() != rows * gpr) {
+    return InvalidArgument(Quote(name) + ": " + std::to_string(q.scales.size()) + " scales given, " +
+                           std::to_string(rows * gpr) + " expected");
+  }
+  for (size_t i = 0; i < q.scales.size(); ++i) {
+    if (!std::isfinite(q.scales[i])) return InvalidArgument(Quote(name) + ": scale " + std::to_string(i) + " is not finite");
+  }
+  const int mc = spec.max_code();
+  for (size_t i = 0; i < q.codes.size(); ++i) {
+    if (q.codes[i] < -mc || q.codes[i] > mc) {
+      return InvalidArgument(Quote(name) + ": code " + std::to_string(q.codes[i]) + " at index " + std::to_string(i) +
+                             " is outside [-" + std::to_string(mc) + ", " + std::to_string(mc) +
+                             "] (max_alphabet " + std::to_string(spec.max_alphabet) + ")");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<double>> DiagWeights(const std::string& name, const Eigen::MatrixXd& h, uint64_t cols) {
+  if (h.rows() != static_cast<Eigen::Index>(cols) || h.cols() != static_cast<Eigen::Index>(cols)) {
+    return InvalidArgument(Quote(name) + ": Hessian is " + std::to_string(h.rows()) + " x " + std::to_string(h.cols()) +
+                           ", expected " + std::to_string(cols) + " x " + std::to_string(cols));
+  }
+  std::vector<double> d(cols);
+  for (uint64_t j = 0; j < cols; ++j) {
+    d[j] = h(static_cast<Eigen::Index>(j), static_cast<Eigen::Index>(j));
+    if (!std::isfinite(d[j]) || d[j] < 0) {
+      return InvalidArgument(Quote(name) + ": Hessian diagonal entry " + std::to_string(j) +
+                             " is negative or not finite");
+    }
+  }
+  return d;
+}
+
+double Mse(std::span<const float> w, std::span<const float> v) {
+  if (w.empty()) return 0.0;
+  double s = 0;
+  for (size_t i = 0; i < w.size(); ++i) {
+    const double e = static_cast<double>(w[i]) - static_cast<double>(v[i]);
+    s += e * e;
+  }
+  return s / static_cast<double>(w.size());
+}
+
+Result<AnsGridResult> Finish(const std::string& name, std::span<const uint64_t> shape, std::span<const float> w,
+                             const AnsGridSpec& spec, AnsGridQuant q, const Eigen::MatrixXd* hessian) {
+  AnsGridResult res;
+  GP_ASSIGN_OR_RETURN(res.encoded, PackAnsGrid(name, shape, spec, q));
+  res.step = spec.step;
+  res.payload_bytes = res.encoded.payload.size();
+  res.scale_bytes = q.scales.size() * ScaleBytesOf(spec.scale_dtype);
+  res.entropy_bits = CodeEntropyBits(q.codes);
+  const std::vector<float> v = DequantizeAnsGrid(q);
+  res.mse = Mse(w, v);
+  if (hessian) res.err_hessian = HessianWeightedError(w, v, q.rows, q.cols, *hessian);
+  res.quant = std::move(q);
+  return res;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ spec
+
+Status AnsGridSpec::Validate() const {
+  if (!(std::isfinite(step) && step > 0)) return InvalidArgument("ans_grid: step must be finite and > 0");
+  if (scale_dtype > 2) return InvalidArgument("ans_grid: scale_dtype must be 0 (f16), 1 (f32) or 2 (bf16)");
+  if (model > 1) return InvalidArgument("ans_grid: model must be 0 (order-0) or 1 (context)");
+  if (contexts < 1 || contexts > ContextRansModel::kMaxContexts)
+    return InvalidArgument("ans_grid: contexts must be 1..64");
+  if (!(std::isfinite(dead_zone) && dead_zone >= 0)) return InvalidArgument("ans_grid: dead_zone must be >= 0");
+  if (!(std::isfinite(rdo_lambda) && rdo_lambda >= 0)) return InvalidArgument("ans_grid: rdo_lambda must be >= 0");
+  if (max_alphabet < 1 || max_alphabet > 4095 || max_alphabet % 2 == 0)
+    return InvalidArgument("ans_grid: max_alphabet must be odd and in [1, 4095]");
+  return Status::Ok();
+}
+
+std::string AnsGridSpec::ToString() const {
+  std::string s = "ans:s";
+  s += detail::FormatDouble(step);
+  if (group_size) {
+    s += ":g";
+    s += std::to_string(group_size);
+  } else {
+    s += ":row";
+  }
+  if (model == 1) {
+    s += ":ctx";
+    s += std::to_string(contexts);
+  }
+  if (dead_zone > 0) {
+    s += ":dz";
+    s += detail::FormatDouble(dead_zone);
+  }
+  if (rdo_lambda > 0) {
+    s += ":rdo";
+    s += detail::FormatDouble(rdo_lambda);
+  }
+  if (scale_dtype == 1) s += ":sf32";
+  if (scale_dtype == 2) s += ":sbf16";
+  if (max_alphabet != 4095) {
+    s += ":amax";
+    s += std::to_string(max_alphabet);
+  }
+  return s;
+}
+
+// ------------------------------------------------------------------ quantization
+
+Result<AnsGridQuant> AnsGridScales(const std::string& name, std::span<const uint64_t> shape, std::span<const float> w,
+                                   const AnsGridSpec& spec) {
+  GP_RETURN_IF_ERROR(spec.Validate());
+  GP_RETURN_IF_ERROR(CheckShape(name, shape, w.size()));
+  GP_RETURN_IF_ERROR(CheckFinite(name, w));
+  if (shape.empty()) return InvalidArgument(Quote(name) + ": ans_grid encoding needs ndim >= 1");
+  AnsGridQuant q;
+  q.rows = RowsOf(shape);
+  q.cols = ColsOf(shape, w.size());
+  q.group_size = spec.group_size;
+  if (spec.group_size) {
+    if (q.cols % spec.group_size != 0) {
+      return InvalidArgument(Quote(name) + ": group size " + std::to_string(spec.group_size) +
+                             " does not divide its " + std::to_string(q.cols) + " columns");
+    }
+    q.groups_per_row = q.cols / spec.group_size;
+  }
+  const uint64_t glen = spec.group_size ? spec.group_size : q.cols;
+  q.scales.resize(q.rows * q.groups_per_row);
+  for (uint64_t gi = 0; gi < q.scales.size(); ++gi) {
+    const float* g = w.data() + gi * glen;
+    double mean = 0.0, absmax = 0.0;
+    for (uint64_t i = 0; i < glen; ++i) {
+      mean += g[i];
+      absmax = std::max(absmax, static_cast<double>(std::fabs(g[i])));
+    }
+    mean = glen ? mean / static_cast<double>(glen) : 0.0;
+    double ss = 0.0;
+    for (uint64_t i = 0; i < glen; ++i) ss += (g[i] - mean) * (g[i] - mean);
+    double sigma = glen > 1 ? std::sqrt(ss / static_cast<double>(glen - 1)) : 0.0;
+    if (sigma == 0.0) sigma = absmax;  // constant row: code +-1/step
+    const double want = spec.step * sigma;
+    float stored = StoreScaleNearest(want, spec.scale_dtype);
+    if (std::isinf(stored)) {
+      return InvalidArgument(Quote(name) + ": scale " + detail::FormatDouble(want) + " of row " +
+                             std::to_string(gi / q.groups_per_row) + " overflows " + ScaleDTypeName(spec.scale_dtype) +
+                             " (use f32 scales)");
+    }
+    if (stored == 0.0f) stored = SmallestPositive(spec.scale_dtype);
+    q.scales[gi] = stored;
+  }
+  return q;
+}
+
+Result<AnsGridQuant> QuantizeAnsGrid(const std::string& name, std::span<const uint64_t> shape,
+                                     std::span<const float> w, const AnsGridSpec& spec,
+                                     std::span<const double> col_weights) {
+  GP_ASSIGN_OR_RETURN(AnsGridQuant q, AnsGridScales(name, shape, w, spec));
+  if (!col_weights.empty() && col_weights.size() != q.cols) {
+    return InvalidArgument(Quote(name) + ": " + std::to_string(col_weights.size()) + " column weights for " +
+                           std::to_string(q.cols) + " columns");
+  }
+  const int mc = spec.max_code();
+  q.codes.resize(w.size());
+  for (uint64_t r = 0; r < q.rows; ++r) {
+    for (uint64_t c = 0; c < q.cols; ++c) {
+      const uint64_t i = r * q.cols + c;
+      bool clipped = false;
+      q.codes[i] = static_cast<int16_t>(
+          RoundCode(static_cast<double>(w[i]) / q.scales[q.ScaleIndex(r, c)], spec.dead_zone, mc, &clipped));
+      q.clipped += clipped;
+    }
+  }
+  if (spec.rdo_lambda > 0 && !w.empty()) {
+    // Normalised column weights (mean 1); all-zero weights fall back to 1.
+    std::vector<double> h(q.cols, 1.0);
+    if (!col_weights.empty()) {
+      double mean = 0;
+      for (double v : col_weights) mean += v;
+      mean /= static_cast<double>(col_weights.size());
+      if (mean > 0)
+        for (uint64_t c = 0; c < q.cols; ++c) h[c] = col_weights[c] / mean;
+    }
+    for (int pass = 0; pass < 3; ++pass) {
+      const std::vector<double> bits = BitsFromCounts(Histogram(q.codes, mc), w.size());
+      uint64_t changed = 0;
+      for (uint64_t r = 0; r < q.rows; ++r) {
+        for (uint64_t c = 0; c < q.cols; ++c) {
+          const uint64_t i = r * q.cols + c;
+          const double x = static_cast<double>(w[i]) / q.scales[q.ScaleIndex(r, c)];
+          const auto code = static_cast<int16_t>(RdoChoose(x, h[c], spec.rdo_lambda, bits, mc));
+          changed += code != q.codes[i];
+          q.codes[i] = code;
+        }
+      }
+      if (changed == 0) break;
+    }
+  }
+  return q;
+}
+
+double CodeEntropyBits(std::span<const int16_t> codes) {
+  if (codes.empty()) return 0.0;
+  std::vector<uint64_t> counts(65536, 0);
+  for (int16_t c : codes) ++counts[static_cast<uint16_t>(c)];
+  const double n = static_cast<double>(codes.size());
+  double h = 0;
+  for (uint64_t k : counts) {
+    if (!k) continue;
+    const double p = static_cast<double>(k) / n;
+    h -= p * std::log2(p);
+  }
+  return h;
+}
+
+std::vector<float> DequantizeAnsGrid(const AnsGridQuant& q) {
+  std::vector<float> out(q.codes.size());
+  for (uint64_t r = 0; r < q.rows; ++r) {
+    for (uint64_t c = 0; c < q.cols; ++c) {
+      const uint64_t i = r * q.cols + c;
+      out[i] = static_cast<float>(q.codes[i]) * q.scales[q.ScaleIndex(r, c)];
+    }
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ packing
+
+Result<uint64_t> AnsGridPayloadBytes(const AnsGridSpec& spec, const AnsGridQuant& q) {
+  GP_RETURN_IF_ERROR(spec.Validate());
+  const int mc = spec.max_code();
+  for (int16_t c : q.codes)
+    if (c < -mc || c > mc) return InvalidArgument("ans_grid: code " + std::to_string(c) + " outside +-max_code");
+  int z = 0;
+  const std::vector<uint16_t> sym = Symbols(q.codes, &z);
+  GP_ASSIGN_OR_RETURN(StreamChoice sc, ChooseStream(sym, z, spec));
+  return q.scales.size() * ScaleBytesOf(spec.scale_dtype) + sc.bytes;
+}
+
+Result<gpk::EncodedTensor> PackAnsGrid(const std::string& name, std::span<const uint64_t> shape,
+                                       const AnsGridSpec& spec, const AnsGridQuant& q) {
+  GP_RETURN_IF_ERROR(CheckQuant(name, shape, spec, q));
+  int z = 0;
+  const std::vector<uint16_t> sym = Symbols(q.codes, &z);
+  GP_ASSIGN_OR_RETURN(StreamChoice sc, ChooseStream(sym, z, spec));
+  const size_t alphabet = static_cast<size_t>(2 * z + 1);
+
+  gpk::EncodedTensor t;
+  t.name = name;
+  t.shape.assign(shape.begin(), shape.end());
+  t.dtype = gpk::TargetDType::kF32;
+  t.encoding = gpk::kAnsGrid;
+  gpk::AnsGridParams params;
+  params.scale_dtype = spec.scale_dtype;
+  params.group_size = spec.group_size;
+  params.model = spec.model;
+  t.params = params.Serialize();
+
+  const uint64_t scale_bytes = q.scales.size() * ScaleBytesOf(spec.scale_dtype);
+  t.payload.reserve(scale_bytes + sc.bytes);
+  for (float s : q.scales) PutScale(t.payload, s, spec.scale_dtype);
+  Result<std::vector<uint8_t>> stream =
+      spec.model == 0 ? RansCompress(sym, alphabet, sc.scale_bits)
+                      : ContextRansCompress(sym, alphabet, static_cast<uint16_t>(z), spec.contexts, sc.scale_bits);
+  if (!stream.ok()) return Internal(Quote(name) + ": ans_grid stream: " + stream.status().message());
+  t.payload.insert(t.payload.end(), stream->begin(), stream->end());
+  if (t.payload.size() != scale_bytes + sc.bytes) {
+    return Internal(Quote(name) + ": ans_grid payload is " + std::to_string(t.payload.size()) +
+                    " bytes, the exact size said " + std::to_string(scale_bytes + sc.bytes));
+  }
+  return t;
+}
+
+// ------------------------------------------------------------------ encoders
+
+Result<AnsGridResult> EncodeAnsGrid(const std::string& name, std::span<const uint64_t> shape,
+                                    std::span<const float> w, const AnsGridSpec& spec,
+                                    const Eigen::MatrixXd* hessian) {
+  std::vector<double> weights;
+  if (hessian && spec.rdo_lambda > 0) {
+    GP_RETURN_IF_ERROR(CheckShape(name, shape, w.size()));
+    GP_ASSIGN_OR_RETURN(weights, DiagWeights(name, *hessian, ColsOf(shape, w.size())));
+  }
+  GP_ASSIGN_OR_RETURN(AnsGridQuant q, QuantizeAnsGrid(name, shape, w, spec, weights));
+  if (hessian && (hessian->rows() != static_cast<Eigen::Index>(q.cols) ||
+                  hessian->cols() != static_cast<Eigen::Index>(q.cols))) {
+    return InvalidArgument(Quote(name) + ": Hessian is " + std::to_string(hessian->rows()) + " x " +
+                           std::to_string(hessian->cols()) + ", expected " + std::to_string(q.cols) + " x " +
+                           std::to_string(q.cols));
+  }
+  return Finish(name, shape, w, spec, std::move(q), hessian);
+}
+
+Result<AnsGridResult> GptqAnsGrid(const std::string& name, std::span<const uint64_t> shape, std::span<const float> w,
+                                  const Eigen::MatrixXd& hessian, const AnsGridSpec& spec,
+                                  const GptqOptions& options) {
+  GP_ASSIGN_OR_RETURN(AnsGridQuant quant, AnsGridScales(name, shape, w, spec));
+  const int mc = spec.max_code();
+  quant.codes.assign(w.size(), 0);
+  // RDO rates come from the plain-rounding histogram of the same grid.
+  std::vector<double> bits;
+  if (spec.rdo_lambda > 0 && !w.empty()) {
+    AnsGridSpec plain = spec;
+    plain.rdo_lambda = 0;
+    GP_ASSIGN_OR_RETURN(AnsGridQuant rtn, QuantizeAnsGrid(name, shape, w, plain));
+    bits = BitsFromCounts(Histogram(rtn.codes, mc), w.size());
+  }
+  uint64_t clipped = 0;
+  auto round_to_grid = [&](uint64_t col, double weight, std::span<const double> values, std::span<double> out) {
+    for (size_t r = 0; r < values.size(); ++r) {
+      const float s = quant.scales[quant.ScaleIndex(r, col)];
+      const double x = values[r] / static_cast<double>(s);
+      bool clip = false;
+      int code = RoundCode(x, spec.dead_zone, mc, &clip);
+      if (!bits.empty()) code = RdoChoose(x, weight, spec.rdo_lambda, bits, mc);
+      clipped += clip;
+      quant.codes[r * quant.cols + col] = static_cast<int16_t>(code);
+      out[r] = static_cast<double>(static_cast<float>(code) * s);
+    }
+  };
+  GP_ASSIGN_OR_RETURN(GptqRunStats stats, GptqRun(name, quant.rows, quant.cols, w, hessian, options, round_to_grid));
+  quant.clipped = clipped;
+  GP_ASSIGN_OR_RETURN(AnsGridResult res, Finish(name, shape, w, spec, std::move(quant), &hessian));
+  res.damp_used = stats.damp_used;
+  // Plain rounding at the same spec, for comparison.
+  GP_ASSIGN_OR_RETURN(std::vector<double> weights, DiagWeights(name, hessian, res.quant.cols));
+  GP_ASSIGN_OR_RETURN(AnsGridQuant rtn, QuantizeAnsGrid(name, shape, w, spec, weights));
+  res.err_rtn = HessianWeightedError(w, DequantizeAnsGrid(rtn), rtn.rows, rtn.cols, hessian);
+  return res;
+}
+
+Result<AnsGridResult> EncodeAnsGridToBytes(const std::string& name, std::span<const uint64_t> shape,
+                                           std::span<const float> w, const AnsGridSpec& spec,
+                                           uint64_t max_payload_bytes, const Eigen::MatrixXd* hessian,
+                                           int iterations) {
+  AnsGridSpec s = spec;
+  s.step = 1.0;
+  GP_RETURN_IF_ERROR(s.Validate());
+  GP_RETURN_IF_ERROR(CheckShape(name, shape, w.size()));
+  GP_RETURN_IF_ERROR(CheckFinite(name, w));
+  // A step at which every |w / scale| < 0.5: 3 * max |w| / scale(step 1).
+  GP_ASSIGN_OR_RETURN(AnsGridQuant unit, AnsGridScales(name, shape, w, s));
+  double ratio = 0;
+  for (uint64_t r = 0; r < unit.rows; ++r)
+    for (uint64_t c = 0; c < unit.cols; ++c)
+      ratio = std::max(ratio, std::fabs(static_cast<double>(w[r * unit.cols + c])) / unit.scales[unit.ScaleIndex(r, c)]);
+  double hi = ratio > 0 ? 3.0 * ratio : 1.0;
+  // Below ratio / max_code codes start to clip, and the bytes FALL again as
+  // everything piles up at +-max_code: never search there.
+  double lo = spec.max_code() > 0 && ratio > 0 ? ratio / spec.max_code() : hi;
+  std::optional<AnsGridResult> best;
+  auto try_step = [&](double step) -> Result<bool> {
+    s.step = step;
+    GP_ASSIGN_OR_RETURN(AnsGridResult r, EncodeAnsGrid(name, shape, w, s, hessian));
+    const bool fits = r.payload_bytes <= max_payload_bytes;
+    if (fits && (!best || r.mse < best->mse || (r.mse == best->mse && r.payload_bytes < best->payload_bytes)))
+      best = std::move(r);
+    return fits;
+  };
+  GP_ASSIGN_OR_RETURN(bool hi_fits, try_step(hi));
+  if (!hi_fits) {
+    return InvalidArgument(Quote(name) + ": even with every code 0 the ans_grid payload exceeds " +
+                           std::to_string(max_payload_bytes) + " bytes");
+  }
+  GP_ASSIGN_OR_RETURN(bool lo_fits, try_step(lo));
+  for (int it = 0; it < iterations && !lo_fits; ++it) {
+    const double mid = std::sqrt(lo * hi);
+    if (mid <= lo || mid >= hi) break;
+    GP_ASSIGN_OR_RETURN(bool fits, try_step(mid));
+    (fits ? hi : lo) = mid;
+  }
+  return std::move(*best);
+}
+
+}  // namespace golfpack::encode

@@ -1,0 +1,285 @@
+#include "encode/rd.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "core/encodings.h"
+#include "encode/allocator.h"
+#include "encode/codecs.h"
+#include "encode/encoder.h"
+#include "io/pg_names.h"
+
+namespace golfpack::encode {
+
+namespace {
+
+std::string Substitute(const std::string& family, double step) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", step);
+  std::string out = family;
+  const auto at = out.find("{s}");
+  if (at != std::string::npos) out.replace(at, 3, buf);
+  return out;
+}
+
+// Decoded weights of an encoded tensor, through the registry (what the artifact holds).
+Result<std::vector<float>> Decode(const gpk::EncodedTensor& e, uint64_t numel) {
+  const gpk::EncodingTraits* t = gpk::FindEncoding(e.encoding);
+  if (!t) return Internal("unknown encoding " + std::to_string(e.encoding));
+  std::vector<float> out(numel);
+  GP_RETURN_IF_ERROR(t->decode({e.shape, numel, e.params, e.payload}, out));
+  return out;
+}
+
+// D = sum_j H_jj * sum_i (w_ij - q_ij)^2 / tokens: the diagonal of tr(E H E^T)/tokens.
+double DiagProxy(std::span<const float> w, std::span<const float> q, uint64_t rows, uint64_t cols,
+                 const Eigen::MatrixXd& h, int64_t tokens) {
+  double d = 0;
+  for (uint64_t c = 0; c < cols; ++c) {
+    double col = 0;
+    for (uint64_t r = 0; r < rows; ++r) {
+      const double e = double(w[r * cols + c]) - double(q[r * cols + c]);
+      col += e * e;
+    }
+    d += h(static_cast<Eigen::Index>(c), static_cast<Eigen::Index>(c)) * col;
+  }
+  return d / double(std::max<int64_t>(tokens, 1));
+}
+
+struct Work {
+  const io::Tensor* tensor = nullptr;
+  const Eigen::MatrixXd* h = nullptr;
+  double sensitivity = 1.0;
+  std::vector<RdCandidate> candidates;
+  std::vector<gpk::EncodedTensor> encoded;
+  Status status;
+};
+
+}  // namespace
+
+Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, const RdOptions& o) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (o.budget == 0) return InvalidArgument("recipe rd needs --budget BYTES");
+  RegisterAllCodecs();
+  RdResult result;
+  result.family = o.family;
+  std::vector<double> steps = o.steps;
+  if (result.family.empty()) {
+    if (MakeEncoder("ans:s0.5:row").ok()) {
+      result.family = "ans:s{s}:row";
+    } else {
+      result.family = "u{s}:row:none";  // fixed-bit grids when no entropy-coded grid is built in
+    }
+  }
+  if (steps.empty()) {
+    if (result.family.rfind("u{s}", 0) == 0) {
+      steps = {2, 3, 4, 5, 6, 7, 8};
+    } else {
+      // Step = s * row std, half-octave apart: from ~10 bits/param (s = 1/256)
+      // down to ~0.5 (s = 2.8).
+      for (int k = 0; k < 20; ++k) steps.push_back(std::ldexp(std::pow(2.0, 0.5 * k), -8));
+    }
+  }
+
+  // Split: quantizable tensors get a candidate ladder; the rest is fixed.
+  std::vector<Work> work;
+  std::vector<gpk::EncodedTensor> fixed(model.tensors.size());
+  std::vector<int> work_of(model.tensors.size(), -1);
+  for (size_t i = 0; i < model.tensors.size(); ++i) {
+    const io::Tensor& t = model.tensors[i];
+    const Eigen::MatrixXd* h = t.shape.size() == 2 ? hessians.ForWeight(t.name) : nullptr;
+    if (h) {
+      work_of[i] = static_cast<int>(work.size());
+      Work w;
+      w.tensor = &t;
+      w.h = h;
+      w.sensitivity = hessians.Sensitivity(t.name).value_or(1.0);
+      work.push_back(std::move(w));
+      continue;
+    }
+    GP_ASSIGN_OR_RETURN(auto enc, MakeEncoder(io::IsControlTensorName(t.name) ? "f32" : "f16"));
+    GP_ASSIGN_OR_RETURN(std::vector<float> v, t.ToFloat32());
+    std::vector<uint64_t> shape(t.shape.begin(), t.shape.end());
+    GP_ASSIGN_OR_RETURN(fixed[i], enc->Encode(t.name, shape, v, nullptr));
+  }
+  if (work.empty()) return InvalidArgument("recipe rd: no tensor has a Hessian in the calibration file");
+
+  // Candidate ladders, tensors spread over threads.
+  std::atomic<size_t> next{0}, done{0};
+  auto worker = [&]() {
+    for (size_t k; (k = next++) < work.size();) {
+      Work& w = work[k];
+      auto values = w.tensor->ToFloat32();
+      if (!values.ok()) {
+        w.status = values.status();
+        continue;
+      }
+      std::vector<uint64_t> shape(w.tensor->shape.begin(), w.tensor->shape.end());
+      const uint64_t rows = shape[0], cols = shape[1];
+      for (double s : steps) {
+        const std::string spec = Substitute(result.family, s);
+        auto enc = MakeEncoder(spec);
+        if (!enc.ok()) {
+          w.status = enc.status();
+          break;
+        }
+        auto e = (*enc)->Encode(w.tensor->name, shape, *values, w.h);
+        if (!e.ok()) {
+          w.status = e.status();
+          break;
+        }
+        auto q = Decode(*e, rows * cols);
+        if (!q.ok()) {
+          w.status = q.status();
+          break;
+        }
+        RdCandidate c;
+        c.spec = spec;
+        c.bytes = e->payload.size() + e->params.size();
+        c.proxy = DiagProxy(*values, *q, rows, cols, *w.h, hessians.tokens());
+        c.predicted = w.sensitivity * c.proxy;
+        w.candidates.push_back(c);
+        w.encoded.push_back(std::move(*e));
+      }
+      const size_t d = ++done;
+      if (o.progress) o.progress({"candidates", d, work.size(), "tensors", w.tensor->name});
+    }
+  };
+  const unsigned nthreads = o.threads > 0 ? static_cast<unsigned>(o.threads) : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < nthreads; ++i) pool.emplace_back(worker);
+  worker();
+  for (auto& th : pool) th.join();
+  for (const auto& w : work) GP_RETURN_IF_ERROR(w.status);
+
+  std::vector<AllocUnit> units;
+  for (const auto& w : work) {
+    AllocUnit u;
+    u.name = w.tensor->name;
+    for (size_t c = 0; c < w.candidates.size(); ++c)
+      u.points.push_back({w.candidates[c].bytes, w.candidates[c].predicted, static_cast<int>(c)});
+    units.push_back(std::move(u));
+  }
+
+  const uint64_t code = o.code_bytes_set ? o.code_bytes : DecoderCodeBytes();
+  gpk::WriteOptions wopt;
+  wopt.metadata = {{"golfpack.recipe", "rd"}, {"golfpack.format", "gpk-1"}};
+  auto build = [&](const std::vector<size_t>& choice) {
+    std::vector<gpk::EncodedTensor> tensors;
+    for (size_t i = 0; i < model.tensors.size(); ++i)
+      tensors.push_back(work_of[i] < 0 ? fixed[i] : work[work_of[i]].encoded[choice[work_of[i]]]);
+    return gpk::BuildArtifact(tensors, wopt);  // one uncompressed section per tensor: exact prices
+  };
+  // Everything but the candidates' variable bytes, measured on the cheapest choice.
+  std::vector<size_t> cheapest(work.size());
+  uint64_t cheapest_var = 0;
+  for (size_t k = 0; k < work.size(); ++k) {
+    size_t best = 0;
+    for (size_t c = 1; c < work[k].candidates.size(); ++c)
+      if (work[k].candidates[c].bytes < work[k].candidates[best].bytes) best = c;
+    cheapest[k] = best;
+    cheapest_var += work[k].candidates[best].bytes;
+  }
+  GP_ASSIGN_OR_RETURN(std::vector<uint8_t> base, build(cheapest));
+  const uint64_t overhead = base.size() - cheapest_var + code;
+  if (overhead + cheapest_var > o.budget)
+    return InvalidArgument("recipe rd: --budget " + std::to_string(o.budget) + " is below the smallest possible artifact (" +
+                           std::to_string(overhead + cheapest_var) + " bytes counted, code " + std::to_string(code) +
+                           " included)");
+
+  // Allocate; the manifest's varints move by a few bytes with the choice, so
+  // correct the allocator's budget by the measured miss until it lands.
+  int64_t alloc_budget = static_cast<int64_t>(o.budget - overhead);
+  Allocation alloc;
+  std::vector<uint8_t> bytes;
+  for (int round = 1; round <= 8; ++round) {
+    result.allocation_rounds = round;
+    GP_ASSIGN_OR_RETURN(alloc, Allocate(units, static_cast<uint64_t>(std::max<int64_t>(alloc_budget, 0))));
+    GP_ASSIGN_OR_RETURN(bytes, build(alloc.choice));
+    const int64_t total = static_cast<int64_t>(bytes.size() + code);
+    if (total > static_cast<int64_t>(o.budget)) {
+      alloc_budget -= total - static_cast<int64_t>(o.budget);
+      continue;
+    }
+    const int64_t slack = static_cast<int64_t>(o.budget) - total;
+    if (slack > static_cast<int64_t>(o.budget / 1000) && !alloc.underfilled && round < 8) {
+      alloc_budget += slack;
+      continue;
+    }
+    break;
+  }
+  if (bytes.size() + code > o.budget) return Internal("recipe rd: allocation did not converge under the budget");
+
+  // Report.
+  auto art = gpk::Artifact::Parse(bytes, "rd");
+  if (!art.ok()) return Internal("recipe rd built an unreadable artifact: " + art.status().ToString());
+  std::map<std::string, uint64_t> accounted;
+  for (const auto& t : art->tensors()) accounted[t.name] = t.accounted_bytes;
+  for (size_t k = 0; k < work.size(); ++k) {
+    RdTensorReport r;
+    r.name = work[k].tensor->name;
+    r.numel = static_cast<uint64_t>(work[k].tensor->numel());
+    r.sensitivity = work[k].sensitivity;
+    r.candidates = work[k].candidates;
+    r.chosen = alloc.choice[k];
+    r.bytes = accounted[r.name];
+    const RdCandidate& c = r.candidates[r.chosen];
+    r.predicted_loss = c.predicted;
+    r.loss_bought = r.candidates[cheapest[k]].predicted - c.predicted;
+    // Marginal return at the chosen point: the best further improvement per KB.
+    for (const auto& other : r.candidates)
+      if (other.bytes > c.bytes && other.predicted < c.predicted)
+        r.marginal_loss_per_kb =
+            std::max(r.marginal_loss_per_kb, (c.predicted - other.predicted) / double(other.bytes - c.bytes) * 1024.0);
+    result.predicted_loss += r.predicted_loss;
+    result.tensors.push_back(std::move(r));
+  }
+  result.lambda = alloc.lambda;
+  PackResult& p = result.pack;
+  p.bytes = std::move(bytes);
+  p.file_bytes = p.bytes.size();
+  p.code_bytes = code;
+  p.counted_bytes = p.file_bytes + code;
+  for (const auto& t : model.tensors) {
+    p.params += static_cast<uint64_t>(t.numel());
+    p.tensors.push_back({t.name, std::vector<uint64_t>(t.shape.begin(), t.shape.end()), static_cast<uint64_t>(t.numel()),
+                         "", 0, 0});
+  }
+  p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return result;
+}
+
+std::string RdReportJson(const RdResult& r) {
+  nlohmann::json j;
+  j["recipe"] = "rd";
+  j["family"] = r.family;
+  j["file_bytes"] = r.pack.file_bytes;
+  j["code_bytes"] = r.pack.code_bytes;
+  j["counted_bytes"] = r.pack.counted_bytes;
+  j["params"] = r.pack.params;
+  j["predicted_loss_increase"] = r.predicted_loss;
+  j["lambda_loss_per_byte"] = r.lambda;
+  j["seconds"] = r.pack.seconds;
+  for (const auto& t : r.tensors) {
+    nlohmann::json row = {{"name", t.name},
+                          {"params", t.numel},
+                          {"sensitivity", t.sensitivity},
+                          {"chosen", t.candidates[t.chosen].spec},
+                          {"bytes", t.bytes},
+                          {"bits_per_param", 8.0 * double(t.bytes) / double(std::max<uint64_t>(t.numel, 1))},
+                          {"predicted_loss", t.predicted_loss},
+                          {"loss_bought", t.loss_bought},
+                          {"marginal_loss_per_kb", t.marginal_loss_per_kb}};
+    for (const auto& c : t.candidates)
+      row["candidates"].push_back({{"spec", c.spec}, {"bytes", c.bytes}, {"proxy", c.proxy}, {"predicted", c.predicted}});
+    j["tensors"].push_back(row);
+  }
+  return j.dump(2);
+}
+
+}  // namespace golfpack::encode
