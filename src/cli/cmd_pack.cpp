@@ -104,7 +104,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--code-bytes", o->code_bytes, "code bytes counted with the file (default: golfpack's decoder sources)");
   cmd->add_flag("--list-recipes", o->list, "print the recipes and exit");
   cmd->add_option("--report", o->report, "rd: write the byte-ROI report (per tensor bytes, loss bought, loss per KB) as JSON");
-  cmd->add_option("--family", o->family, "rd: candidate spec with {s} for the step (default ans:s{s}:row)");
+  cmd->add_option("--family", o->family, "rd: candidate spec with {s} for the step (default gptq:ans:s{s}:row)");
   cmd->add_option("--steps", o->steps, "rd: candidate steps substituted for {s}")->delimiter(',');
   return [o, &g]() -> Status {
     if (o->list) {

@@ -24,8 +24,9 @@ struct RdOptions {
   uint64_t budget = 0;      // counted bytes (file + code); required
   uint64_t code_bytes = 0;
   bool code_bytes_set = false;
-  // Candidate spec strings; "{s}" is replaced by each step. Default: the
-  // entropy-coded grid if this build has it, else uniform grids of 2..8 bits.
+  // Candidate spec strings; "{s}" is replaced by each step. Default:
+  // "gptq:ans:s{s}:row" (GPTQ onto the entropy-coded grid; the Hessian is
+  // there for every allocated tensor), else uniform grids of 2..8 bits.
   std::string family;
   std::vector<double> steps;
   int threads = 0;          // 0 = all cores
@@ -58,6 +59,8 @@ struct RdResult {
   double lambda = 0;              // allocator's final slope (nats/token per byte)
   std::string family;
   int allocation_rounds = 0;
+  int fine_steps = 0;         // tensors moved to an in-between step to absorb the slack
+  bool underfilled = false;   // more than 0.1% under budget (the finest candidates use less)
 };
 
 Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, const RdOptions& options);

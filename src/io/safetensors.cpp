@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/file_util.h"
+#include "core/half.h"
 
 namespace golfpack::io {
 namespace {
@@ -315,52 +316,11 @@ size_t DTypeSize(DType d) {
 
 // ---------------------------------------------------------------- half / bf16
 
-uint16_t FloatToHalf(float f) {
-  const uint32_t bits = std::bit_cast<uint32_t>(f);
-  const auto sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
-  const uint32_t abs = bits & 0x7fffffffu;
-  if (abs > 0x7f800000u) {  // NaN: keep it quiet and keep the top payload bits
-    return static_cast<uint16_t>(sign | 0x7e00u | ((abs >> 13) & 0x3ffu));
-  }
-  if (abs >= 0x47800000u) return static_cast<uint16_t>(sign | 0x7c00u);  // >= 65536 or inf
-  const uint32_t exp = abs >> 23;
-  const uint32_t mant = abs & 0x7fffffu;
-  if (exp < 113) {  // below 2^-14: half subnormal (or zero)
-    if (exp < 102) return sign;  // below 2^-25: rounds to zero
-    const uint32_t m = mant | 0x800000u;
-    const uint32_t shift = 126 - exp;  // 14..24
-    uint32_t r = m >> shift;
-    const uint32_t rem = m & ((1u << shift) - 1);
-    const uint32_t halfway = 1u << (shift - 1);
-    if (rem > halfway || (rem == halfway && (r & 1u))) ++r;  // may carry into the min normal: correct
-    return static_cast<uint16_t>(sign | r);
-  }
-  uint32_t h = ((exp - 112) << 10) | (mant >> 13);
-  const uint32_t rem = mant & 0x1fffu;
-  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;  // carry may round up to inf: correct
-  return static_cast<uint16_t>(sign | h);
-}
-
-float HalfToFloat(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  const uint32_t exp = (h >> 10) & 0x1fu;
-  const uint32_t mant = h & 0x3ffu;
-  if (exp == 0) {
-    const float mag = std::ldexp(static_cast<float>(mant), -24);  // exact
-    return sign ? -mag : mag;
-  }
-  if (exp == 31) return std::bit_cast<float>(sign | 0x7f800000u | (mant << 13));
-  return std::bit_cast<float>(sign | ((exp + 112) << 23) | (mant << 13));
-}
-
-uint16_t FloatToBF16(float f) {
-  const uint32_t bits = std::bit_cast<uint32_t>(f);
-  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40u);  // quiet NaN
-  const uint32_t rounded = bits + 0x7fffu + ((bits >> 16) & 1u);
-  return static_cast<uint16_t>(rounded >> 16);
-}
-
-float BF16ToFloat(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
+// The conversions live in core (the std-only decoder needs them too).
+uint16_t FloatToHalf(float f) { return FloatToHalfBits(f); }
+float HalfToFloat(uint16_t h) { return HalfBitsToFloat(h); }
+uint16_t FloatToBF16(float f) { return FloatToBF16Bits(f); }
+float BF16ToFloat(uint16_t b) { return BF16BitsToFloat(b); }
 
 // ---------------------------------------------------------------- Tensor
 

@@ -222,22 +222,17 @@ TEST(Gptq, RejectsBadInputs) {
   EXPECT_NE(t.status().message().find("positive definite"), std::string::npos);
 }
 
-TEST(Gptq, FastEnoughFor1024x512) {
+// A PG-sized matrix end to end (its timing belongs to bench/, not here).
+TEST(Gptq, Handles1024x512) {
   const Eigen::Index rows = 1024, cols = 512;
   const Eigen::MatrixXd H = CorrelatedHessian(cols, 1024, 32, 9);
   const std::vector<float> w = Gaussian(static_cast<size_t>(rows * cols), 0.02f, 10);
   const std::vector<uint64_t> shape = {static_cast<uint64_t>(rows), static_cast<uint64_t>(cols)};
   UniformSpec spec;
   spec.bits = 6;
-  const auto t0 = std::chrono::steady_clock::now();
   auto r = GptqQuantize("w", shape, w, H, spec);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  std::printf("[gptq] 1024x512 6-bit: %.3f s, ratio %.3f\n", s, r->err_gptq / r->err_rtn);
-#ifdef NDEBUG
-  EXPECT_LT(s, 1.0);  // optimized builds only
-#endif
-  EXPECT_LT(r->err_gptq, r->err_rtn);
+  EXPECT_LT(r->err_gptq, 0.9 * r->err_rtn);
 }
 
 }  // namespace
