@@ -129,13 +129,8 @@ Status CheckQuant(const std::string& name, std::span<const uint64_t> shape, cons
                   const AnsGridQuant& q) {
   GP_RETURN_IF_ERROR(spec.Validate());
   GP_RETURN_IF_ERROR(CheckShape(name, shape, q.codes.size()));
-  if (shape.empty()) return InvalidArgument(Quote(name) + ": ans_grid encoding needs ndim >= 1");
-  const uint64_t rows = RowsOf(shape), cols = ColsOf(shape, q.codes.size());
-  if (spec.group_size && cols % spec.group_size != 0) {
-    return InvalidArgument(Quote(name) + ": group size " + std::to_string(spec.group_size) + " does not divide its " +
-                           std::to_string(cols) + " columns");
-  }
-  const uint64_t gpr = spec.group_size ? cols / spec.group_size : 1;
+  GP_ASSIGN_OR_RETURN(ScaleLayout layout, MakeScaleLayout(name, shape, q.codes.size(), spec.group_size, "ans_grid"));
+  const uint64_t rows = layout.rows, gpr = layout.groups_per_row;
   if (q.scales.size() != rows * gpr) {
     return InvalidArgument(Quote(name) + ": " + std::to_string(q.scales.size()) + " scales given, " +
                            std::to_string(rows * gpr) + " expected");
@@ -249,19 +244,13 @@ Result<AnsGridQuant> AnsGridScales(const std::string& name, std::span<const uint
   GP_RETURN_IF_ERROR(spec.Validate());
   GP_RETURN_IF_ERROR(CheckShape(name, shape, w.size()));
   GP_RETURN_IF_ERROR(CheckFinite(name, w));
-  if (shape.empty()) return InvalidArgument(Quote(name) + ": ans_grid encoding needs ndim >= 1");
+  GP_ASSIGN_OR_RETURN(ScaleLayout layout, MakeScaleLayout(name, shape, w.size(), spec.group_size, "ans_grid"));
   AnsGridQuant q;
-  q.rows = RowsOf(shape);
-  q.cols = ColsOf(shape, w.size());
-  q.group_size = spec.group_size;
-  if (spec.group_size) {
-    if (q.cols % spec.group_size != 0) {
-      return InvalidArgument(Quote(name) + ": group size " + std::to_string(spec.group_size) +
-                             " does not divide its " + std::to_string(q.cols) + " columns");
-    }
-    q.groups_per_row = q.cols / spec.group_size;
-  }
-  const uint64_t glen = spec.group_size ? spec.group_size : q.cols;
+  q.rows = layout.rows;
+  q.cols = layout.cols;
+  q.group_size = layout.group_size;
+  q.groups_per_row = layout.groups_per_row;
+  const uint64_t glen = layout.group_len();
   q.scales.resize(q.rows * q.groups_per_row);
   for (uint64_t gi = 0; gi < q.scales.size(); ++gi) {
     const float* g = w.data() + gi * glen;

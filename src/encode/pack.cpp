@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "core/rans.h"
 #include "encode/codecs.h"
 #include "encode/encoder.h"
 #include "io/pg_names.h"
@@ -207,6 +208,25 @@ std::optional<double> CodeEntropyBits(const gpk::TensorInfo& t, std::span<const 
         }
       }
       break;
+    }
+    case gpk::kAnsGrid: {  // symbols of the rANS stream after the scales
+      auto p = gpk::AnsGridParams::Parse(t.params);
+      if (!p.ok()) return std::nullopt;
+      const uint64_t n_scales = rows * (p->group_size ? cols / p->group_size : 1);
+      const uint64_t start = n_scales * (p->scale_dtype == 1 ? 4 : 2);
+      if (start > payload.size()) return std::nullopt;
+      std::vector<uint16_t> sym(t.numel);
+      const auto stream = payload.subspan(start);
+      const Status st = p->model == 0 ? RansDecompress(stream, sym.size(), sym) : ContextRansDecompress(stream, sym.size(), sym);
+      if (!st.ok()) return std::nullopt;
+      std::map<uint16_t, uint64_t> counts;
+      for (uint16_t v : sym) ++counts[v];
+      double h = 0;
+      for (const auto& [v, c] : counts) {
+        const double q = double(c) / double(sym.size());
+        h -= q * std::log2(q);
+      }
+      return sym.empty() ? 0.0 : h;
     }
     default: return std::nullopt;
   }

@@ -301,23 +301,34 @@ std::string UniformSpec::ToString() const {
   return s;
 }
 
+Result<ScaleLayout> MakeScaleLayout(const std::string& name, std::span<const uint64_t> shape, uint64_t numel,
+                                    uint32_t group_size, const char* encoding) {
+  if (shape.empty()) return InvalidArgument(Quote(name) + ": " + encoding + " encoding needs ndim >= 1");
+  ScaleLayout l;
+  l.rows = RowsOf(shape);
+  l.cols = ColsOf(shape, numel);
+  l.group_size = group_size;
+  if (group_size) {
+    if (l.cols % group_size != 0) {
+      return InvalidArgument(Quote(name) + ": group size " + std::to_string(group_size) + " does not divide its " +
+                             std::to_string(l.cols) + " columns");
+    }
+    l.groups_per_row = l.cols / group_size;
+  }
+  return l;
+}
+
 Result<UniformQuant> UniformScales(const std::string& name, std::span<const uint64_t> shape,
                                    std::span<const float> w, const UniformSpec& spec) {
   GP_RETURN_IF_ERROR(spec.Validate());
   GP_RETURN_IF_ERROR(CheckInput(name, shape, w));
-  if (shape.empty()) return InvalidArgument(Quote(name) + ": uniform encoding needs ndim >= 1");
+  GP_ASSIGN_OR_RETURN(ScaleLayout layout, MakeScaleLayout(name, shape, w.size(), spec.group_size, "uniform"));
   UniformQuant q;
-  q.rows = RowsOf(shape);
-  q.cols = ColsOf(shape, w.size());
-  q.group_size = spec.group_size;
-  if (spec.group_size) {
-    if (q.cols % spec.group_size != 0) {
-      return InvalidArgument(Quote(name) + ": group size " + std::to_string(spec.group_size) +
-                             " does not divide its " + std::to_string(q.cols) + " columns");
-    }
-    q.groups_per_row = q.cols / spec.group_size;
-  }
-  const uint64_t glen = spec.group_size ? spec.group_size : q.cols;
+  q.rows = layout.rows;
+  q.cols = layout.cols;
+  q.group_size = layout.group_size;
+  q.groups_per_row = layout.groups_per_row;
+  const uint64_t glen = layout.group_len();
   q.scales.resize(q.rows * q.groups_per_row);
   const double max_code = spec.max_code();
   std::vector<float> sorted;

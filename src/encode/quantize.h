@@ -82,6 +82,18 @@ Result<gpk::EncodedTensor> EncodePgInt8Tensor(const std::string& name, std::span
 Result<gpk::EncodedTensor> EncodePgBaseline(const std::string& name, std::span<const uint64_t> shape,
                                             std::span<const float> w);
 
+// Where the scales of a per-row or per-group grid go (uniform and ans_grid).
+struct ScaleLayout {
+  uint64_t rows = 0, cols = 0;
+  uint64_t groups_per_row = 1;
+  uint32_t group_size = 0;  // 0: one scale per row
+  uint64_t group_len() const { return group_size ? group_size : cols; }
+};
+// InvalidArgument naming the tensor when ndim is 0 or group_size does not
+// divide the columns. `encoding` names the grid in the message.
+Result<ScaleLayout> MakeScaleLayout(const std::string& name, std::span<const uint64_t> shape, uint64_t numel,
+                                    uint32_t group_size, const char* encoding);
+
 // ------------------------------------------------------------------ uniform grids (encoding 5)
 struct UniformSpec {
   enum Clip { kNone, kQuantile, kStd };
