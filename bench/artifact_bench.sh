@@ -16,7 +16,7 @@ recipes=$("$gp" pack --list-recipes | awk '{print $1}')
 seq=$(sed -n 's/.*"seq_len":\([0-9]*\).*/\1/p' "$demo/train.jsonl" | head -1); seq=${seq:-256}
 
 echo "== demo model ($demo/model.safetensors), val at seq_len $seq =="
-"$gp" -q calibrate "$demo/model.safetensors" --data "$demo/data" --tokens 65536 --seq-len "$seq" -o "$out/demo.calib.safetensors" >/dev/null
+"$gp" -q calibrate "$demo/model.safetensors" --data "$demo/data" --tokens 65536 --seq-len "$seq" --sensitivity-tokens 0 -o "$out/demo.calib.safetensors" >/dev/null
 printf "%-18s %12s %12s %10s %12s %12s %10s\n" recipe file_bytes counted bits/par pre_bpb post_bpb gap
 for r in $recipes; do
   "$gp" -q pack "$demo/model.safetensors" --calib "$out/demo.calib.safetensors" -r "$r" -o "$out/demo.$r.gpk" >"$out/demo.$r.pack.txt"
@@ -34,7 +34,7 @@ echo; echo "== 17M Parameter Golf baseline shape =="
 if [ ! -f "$out/pg17m.safetensors" ]; then
   "$gp" -q train --preset baseline --data "$demo/data" --iterations 2 --batch-tokens 4096 --seq-len 256 --warmup 1 --warmdown 0 \
     -o "$out/pg17m.safetensors" >/dev/null
-  "$gp" -q calibrate "$out/pg17m.safetensors" --data "$demo/data" --tokens 16384 --seq-len 1024 -o "$out/pg17m.calib.safetensors" >/dev/null
+  "$gp" -q calibrate "$out/pg17m.safetensors" --data "$demo/data" --tokens 16384 --seq-len 1024 --sensitivity-tokens 0 -o "$out/pg17m.calib.safetensors" >/dev/null
 fi
 printf "%-18s %12s %10s %10s %14s %14s\n" recipe file_bytes bits/par pack_s decode_MB/s ref_MB/s
 for r in $recipes; do

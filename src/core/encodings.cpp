@@ -203,26 +203,37 @@ Status PgTensorRef(const TensorView& t, std::span<float> out) {
 
 uint64_t ScaleBytes(uint8_t scale_dtype) { return scale_dtype == 1 ? 4 : 2; }
 
-struct UniformLayout {
+// Rows, columns and scales of a per-row / per-group grid (uniform, ans_grid).
+struct GridLayout {
+  uint64_t rows = 0, cols = 0, groups_per_row = 1, group = 0, n_scales = 0, scale_bytes = 0;
+};
+
+Status FillGridLayout(const char* what, std::span<const uint64_t> shape, uint64_t numel, uint32_t group_size,
+                      uint8_t scale_dtype, GridLayout* L) {
+  if (shape.empty()) return Corrupt(std::string(what) + ": needs ndim >= 1, got a 0-d tensor");
+  L->rows = Rows(shape);
+  L->cols = Cols(shape, numel);
+  if (group_size != 0 && L->cols % group_size != 0)
+    return Corrupt(std::string(what) + ": group_size " + Num(group_size) + " does not divide cols " + Num(L->cols));
+  L->groups_per_row = group_size ? L->cols / group_size : 1;
+  L->group = group_size ? group_size : L->cols;
+  auto ns = CheckedMul(L->rows, L->groups_per_row);
+  auto sb = ns ? CheckedMul(*ns, ScaleBytes(scale_dtype)) : std::nullopt;
+  if (!sb) return Corrupt(std::string(what) + ": scale count overflows");
+  L->n_scales = *ns;
+  L->scale_bytes = *sb;
+  return Status::Ok();
+}
+
+struct UniformLayout : GridLayout {
   UniformParams p;
-  uint64_t rows = 0, cols = 0, groups_per_row = 1, group = 0, n_scales = 0, scale_bytes = 0, code_bytes = 0;
+  uint64_t code_bytes = 0;
 };
 
 Result<UniformLayout> UniformLayoutOf(std::span<const uint64_t> shape, uint64_t numel, std::span<const uint8_t> params) {
   UniformLayout L;
   GP_ASSIGN_OR_RETURN(L.p, UniformParams::Parse(params));
-  if (shape.empty()) return Corrupt("uniform: needs ndim >= 1, got a 0-d tensor");
-  L.rows = Rows(shape);
-  L.cols = Cols(shape, numel);
-  if (L.p.group_size != 0 && L.cols % L.p.group_size != 0)
-    return Corrupt("uniform: group_size " + Num(L.p.group_size) + " does not divide cols " + Num(L.cols));
-  L.groups_per_row = L.p.group_size ? L.cols / L.p.group_size : 1;
-  L.group = L.p.group_size ? L.p.group_size : L.cols;
-  auto ns = CheckedMul(L.rows, L.groups_per_row);
-  auto sb = ns ? CheckedMul(*ns, ScaleBytes(L.p.scale_dtype)) : std::nullopt;
-  if (!sb) return Corrupt("uniform: scale count overflows");
-  L.n_scales = *ns;
-  L.scale_bytes = *sb;
+  GP_RETURN_IF_ERROR(FillGridLayout("uniform", shape, numel, L.p.group_size, L.p.scale_dtype, &L));
   if (L.p.packing == 0) {
     L.code_bytes = numel;
   } else {
@@ -376,9 +387,9 @@ Status ConstRef(const TensorView& t, std::span<float> out) {
 
 // ---------------------------------------------------------------- 7: ans_grid
 
-struct AnsLayout {
+struct AnsLayout : GridLayout {
   AnsGridParams p;
-  uint64_t rows = 0, cols = 0, groups_per_row = 1, group = 0, n_scales = 0, scale_bytes = 0, min_payload = 0;
+  uint64_t min_payload = 0;
 };
 
 // Smallest self-contained stream header: model 0 is u8 scale_bits, varint
@@ -390,18 +401,7 @@ constexpr uint64_t kAnsMinHeader[2] = {4, 5};
 Result<AnsLayout> AnsLayoutOf(std::span<const uint64_t> shape, uint64_t numel, std::span<const uint8_t> params) {
   AnsLayout L;
   GP_ASSIGN_OR_RETURN(L.p, AnsGridParams::Parse(params));
-  if (shape.empty()) return Corrupt("ans_grid: needs ndim >= 1, got a 0-d tensor");
-  L.rows = Rows(shape);
-  L.cols = Cols(shape, numel);
-  if (L.p.group_size != 0 && L.cols % L.p.group_size != 0)
-    return Corrupt("ans_grid: group_size " + Num(L.p.group_size) + " does not divide cols " + Num(L.cols));
-  L.groups_per_row = L.p.group_size ? L.cols / L.p.group_size : 1;
-  L.group = L.p.group_size ? L.p.group_size : L.cols;
-  auto ns = CheckedMul(L.rows, L.groups_per_row);
-  auto sb = ns ? CheckedMul(*ns, ScaleBytes(L.p.scale_dtype)) : std::nullopt;
-  if (!sb) return Corrupt("ans_grid: scale count overflows");
-  L.n_scales = *ns;
-  L.scale_bytes = *sb;
+  GP_RETURN_IF_ERROR(FillGridLayout("ans_grid", shape, numel, L.p.group_size, L.p.scale_dtype, &L));
   const uint64_t states = 4 * (numel < kRansInterleave ? numel : kRansInterleave);
   auto min = CheckedAdd(L.scale_bytes, kAnsMinHeader[L.p.model] + states);
   if (!min) return Corrupt("ans_grid: payload size overflows");

@@ -13,7 +13,12 @@
 namespace golfpack::encode {
 namespace {
 
-std::string Quote(const std::string& name) { return "tensor '" + name + "'"; }
+using detail::PutScale;
+using detail::Quote;
+using detail::ScaleBytesOf;
+using detail::ScaleDTypeName;
+using detail::SmallestPositive;
+
 
 // Nearest value representable in the scale dtype (0 or inf on under/overflow).
 float StoreScaleNearest(double s, uint8_t scale_dtype) {
@@ -24,25 +29,6 @@ float StoreScaleNearest(double s, uint8_t scale_dtype) {
   }
 }
 
-float SmallestPositive(uint8_t scale_dtype) {
-  switch (scale_dtype) {
-    case 1: return std::numeric_limits<float>::denorm_min();
-    case 2: return BF16ToF32(1);
-    default: return F16ToF32(1);
-  }
-}
-
-const char* ScaleDTypeName(uint8_t d) { return d == 1 ? "f32" : d == 2 ? "bf16" : "f16"; }
-
-void PutScale(std::vector<uint8_t>& out, float s, uint8_t scale_dtype) {
-  switch (scale_dtype) {
-    case 1: detail::PutF32(out, s); break;
-    case 2: detail::PutU16(out, F32ToBF16(s)); break;
-    default: detail::PutU16(out, F32ToF16(s)); break;
-  }
-}
-
-uint64_t ScaleBytesOf(uint8_t scale_dtype) { return scale_dtype == 1 ? 4 : 2; }
 
 // Plain rounding with the dead zone, clipped; *clipped set when it clipped.
 inline int RoundCode(double x, double dead_zone, int max_code, bool* clipped) {
@@ -106,11 +92,35 @@ struct StreamChoice {
   uint64_t bytes = 0;
 };
 
-// The table precision giving the smallest self-contained stream.
+// The table precision giving the smallest self-contained stream. Order-0:
+// each precision is priced by its model (table bytes + ideal code length
+// under the quantised frequencies, no coder run); only the winner is coded
+// exactly. The context model codes every precision (it is rarely used).
 Result<StreamChoice> ChooseStream(std::span<const uint16_t> sym, int z, const AnsGridSpec& spec) {
   const size_t alphabet = static_cast<size_t>(2 * z + 1);
   std::optional<StreamChoice> best;
   Status last = Status::Ok();
+  if (spec.model == 0) {
+    std::vector<uint64_t> counts(alphabet, 0);
+    for (uint16_t v : sym) ++counts[v];
+    int best_m = -1;
+    double best_est = 0;
+    for (int m = kRansMinScaleBits; m <= kRansMaxScaleBits; ++m) {
+      auto table = FrequencyTable::FromCounts(counts, m);
+      if (!table.ok()) {  // too many distinct symbols for 2^m slots
+        last = table.status();
+        continue;
+      }
+      const double est = double(table->SerializedSize()) + table->CostBits(counts) / 8.0;
+      if (best_m < 0 || est < best_est) {
+        best_m = m;
+        best_est = est;
+      }
+    }
+    if (best_m < 0) return Internal("ans_grid: no rANS table precision codes this tensor: " + last.message());
+    GP_ASSIGN_OR_RETURN(size_t exact, RansCompressedSize(sym, alphabet, best_m));
+    return StreamChoice{best_m, exact};
+  }
   for (int m = kRansMinScaleBits; m <= kRansMaxScaleBits; ++m) {
     Result<size_t> size = spec.model == 0
                               ? RansCompressedSize(sym, alphabet, m)

@@ -1,11 +1,15 @@
-// Little-endian append helpers for building payloads (internal to golfpack_encode).
+// Little-endian append helpers and scale-dtype helpers for building payloads
+// (internal to golfpack_encode). Scale dtypes: 0 f16, 1 f32, 2 bf16.
 #pragma once
 
 #include <bit>
+#include <limits>
 #include <charconv>
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "encode/half.h"
 
 namespace golfpack::encode::detail {
 
@@ -23,6 +27,28 @@ inline std::string FormatDouble(double v) {
   char buf[64];
   auto r = std::to_chars(buf, buf + sizeof(buf), v);
   return std::string(buf, r.ptr);
+}
+
+inline std::string Quote(const std::string& name) { return "tensor '" + name + "'"; }
+
+inline uint64_t ScaleBytesOf(uint8_t scale_dtype) { return scale_dtype == 1 ? 4 : 2; }
+inline const char* ScaleDTypeName(uint8_t d) { return d == 1 ? "f32" : d == 2 ? "bf16" : "f16"; }
+
+// Smallest positive value of the scale dtype (the scale of an all-zero row).
+inline float SmallestPositive(uint8_t scale_dtype) {
+  switch (scale_dtype) {
+    case 1: return std::numeric_limits<float>::denorm_min();
+    case 2: return BF16ToF32(1);
+    default: return F16ToF32(1);
+  }
+}
+
+inline void PutScale(std::vector<uint8_t>& out, float s, uint8_t scale_dtype) {
+  switch (scale_dtype) {
+    case 1: PutF32(out, s); break;
+    case 2: PutU16(out, F32ToBF16(s)); break;
+    default: PutU16(out, F32ToF16(s)); break;
+  }
 }
 
 }  // namespace golfpack::encode::detail

@@ -12,10 +12,14 @@
 namespace golfpack::encode {
 namespace {
 
+using detail::PutScale;
+using detail::Quote;
+using detail::ScaleDTypeName;
+using detail::SmallestPositive;
+
 using detail::PutF32;
 using detail::PutU16;
 
-std::string Quote(const std::string& name) { return "tensor '" + name + "'"; }
 
 gpk::EncodedTensor MakeTensor(const std::string& name, std::span<const uint64_t> shape, uint32_t encoding) {
   gpk::EncodedTensor t;
@@ -54,23 +58,6 @@ float StoreScaleCeil(double s, uint8_t scale_dtype) {
   }
 }
 
-float SmallestPositive(uint8_t scale_dtype) {
-  switch (scale_dtype) {
-    case 1: return std::numeric_limits<float>::denorm_min();
-    case 2: return BF16ToF32(1);
-    default: return F16ToF32(1);
-  }
-}
-
-const char* ScaleDTypeName(uint8_t d) { return d == 1 ? "f32" : d == 2 ? "bf16" : "f16"; }
-
-void PutScale(std::vector<uint8_t>& out, float s, uint8_t scale_dtype) {
-  switch (scale_dtype) {
-    case 1: PutF32(out, s); break;
-    case 2: PutU16(out, F32ToBF16(s)); break;
-    default: PutU16(out, F32ToF16(s)); break;
-  }
-}
 
 }  // namespace
 

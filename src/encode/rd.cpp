@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -111,7 +112,13 @@ Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, c
   }
   if (work.empty()) return InvalidArgument("recipe rd: no tensor has a Hessian in the calibration file");
 
-  // Candidate ladders, tensors spread over threads.
+  // GPTQ families are priced in two phases (see RdOptions::gptq_neighbors).
+  const bool two_phase = result.family.rfind("gptq:", 0) == 0 && o.gptq_neighbors >= 0;
+  const std::string plain_family = two_phase ? result.family.substr(5) : result.family;
+
+  // Candidates for every tensor at the steps `which(k)` picks, spread over threads.
+  auto evaluate = [&](const std::string& family, const std::function<std::vector<size_t>(size_t)>& which,
+                      const char* stage) {
   std::atomic<size_t> next{0}, done{0};
   auto worker = [&]() {
     for (size_t k; (k = next++) < work.size();) {
@@ -123,8 +130,9 @@ Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, c
       }
       std::vector<uint64_t> shape(w.tensor->shape.begin(), w.tensor->shape.end());
       const uint64_t rows = shape[0], cols = shape[1];
-      for (double s : steps) {
-        const std::string spec = Substitute(result.family, s);
+      for (size_t si : which(k)) {
+        const double s = steps[si];
+        const std::string spec = Substitute(family, s);
         auto enc = MakeEncoder(spec);
         if (!enc.ok()) {
           w.status = enc.status();
@@ -142,6 +150,8 @@ Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, c
         }
         RdCandidate c;
         c.spec = spec;
+        c.step = s;
+        c.gptq = family.rfind("gptq:", 0) == 0;
         c.bytes = e->payload.size() + e->params.size();
         c.proxy = DiagProxy(*values, *q, rows, cols, *w.h, hessians.tokens());
         c.predicted = w.sensitivity * c.proxy;
@@ -149,7 +159,7 @@ Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, c
         w.encoded.push_back(std::move(*e));
       }
       const size_t d = ++done;
-      if (o.progress) o.progress({"candidates", d, work.size(), "tensors", w.tensor->name});
+      if (o.progress) o.progress({stage, d, work.size(), "tensors", w.tensor->name});
     }
   };
   const unsigned nthreads = o.threads > 0 ? static_cast<unsigned>(o.threads) : std::max(1u, std::thread::hardware_concurrency());
@@ -157,16 +167,30 @@ Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, c
   for (unsigned i = 1; i < nthreads; ++i) pool.emplace_back(worker);
   worker();
   for (auto& th : pool) th.join();
-  for (const auto& w : work) GP_RETURN_IF_ERROR(w.status);
+  Status st;
+  for (const auto& w : work)
+    if (!w.status.ok() && st.ok()) st = w.status;
+  return st;
+  };
+  auto all_steps = [&](size_t) {
+    std::vector<size_t> v(steps.size());
+    for (size_t i = 0; i < v.size(); ++i) v[i] = i;
+    return v;
+  };
+  GP_RETURN_IF_ERROR(evaluate(plain_family, all_steps, "candidates"));
 
   std::vector<AllocUnit> units;
-  for (const auto& w : work) {
-    AllocUnit u;
-    u.name = w.tensor->name;
-    for (size_t c = 0; c < w.candidates.size(); ++c)
-      u.points.push_back({w.candidates[c].bytes, w.candidates[c].predicted, static_cast<int>(c)});
-    units.push_back(std::move(u));
-  }
+  auto make_units = [&]() {
+    units.clear();
+    for (const auto& w : work) {
+      AllocUnit u;
+      u.name = w.tensor->name;
+      for (size_t c = 0; c < w.candidates.size(); ++c)
+        u.points.push_back({w.candidates[c].bytes, w.candidates[c].predicted, static_cast<int>(c)});
+      units.push_back(std::move(u));
+    }
+  };
+  make_units();
 
   const uint64_t code = o.code_bytes_set ? o.code_bytes : DecoderCodeBytes();
   gpk::WriteOptions wopt;
@@ -194,9 +218,27 @@ Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, c
                            std::to_string(overhead + cheapest_var) + " bytes counted, code " + std::to_string(code) +
                            " included)");
 
+  int64_t alloc_budget = static_cast<int64_t>(o.budget - overhead);
+  if (two_phase) {
+    // Phase 2: GPTQ around the steps plain rounding would get.
+    GP_ASSIGN_OR_RETURN(Allocation first, Allocate(units, static_cast<uint64_t>(alloc_budget)));
+    std::vector<size_t> center(work.size());
+    for (size_t k = 0; k < work.size(); ++k) center[k] = first.choice[k];  // plain candidate c is steps[c]
+    GP_RETURN_IF_ERROR(evaluate(
+        result.family,
+        [&](size_t k) {
+          std::vector<size_t> v;
+          const int lo = std::max(0, static_cast<int>(center[k]) - o.gptq_neighbors);
+          const int hi = std::min(static_cast<int>(steps.size()) - 1, static_cast<int>(center[k]) + o.gptq_neighbors);
+          for (int i = lo; i <= hi; ++i) v.push_back(static_cast<size_t>(i));
+          return v;
+        },
+        "gptq"));
+    make_units();
+  }
+
   // Allocate; the manifest's varints move by a few bytes with the choice, so
   // correct the allocator's budget by the measured miss until it lands.
-  int64_t alloc_budget = static_cast<int64_t>(o.budget - overhead);
   Allocation alloc;
   std::vector<uint8_t> bytes;
   for (int round = 1; round <= 8; ++round) {
@@ -239,10 +281,14 @@ Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, c
     if (!ladder || slack <= static_cast<int64_t>(o.budget / 1000)) break;
     Work& w = work[k];
     const size_t cur = alloc.choice[k];
-    // Ladder candidate c was made with steps[c] (ascending): search between
-    // the chosen rung and the next finer one (smaller step, more bytes).
-    if (cur == 0 || cur >= steps.size()) continue;
-    double lo = steps[cur - 1], hi = steps[cur];
+    // Search between the chosen step and the next finer rung (smaller step,
+    // more bytes), in the chosen candidate's family.
+    const RdCandidate chosen = w.candidates[cur];
+    const std::string& family = chosen.gptq ? result.family : plain_family;
+    double lo = -1, hi = chosen.step;
+    for (double s : steps)
+      if (s < chosen.step) lo = std::max(lo, s);
+    if (lo <= 0) continue;  // already at the finest rung
     auto values = w.tensor->ToFloat32();
     if (!values.ok()) return values.status();
     std::vector<uint64_t> shape(w.tensor->shape.begin(), w.tensor->shape.end());
@@ -250,14 +296,18 @@ Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, c
     RdCandidate best_c;
     for (int it = 0; it < 10; ++it) {
       const double mid = std::sqrt(lo * hi);
-      const std::string spec = Substitute(result.family, mid);
+      const std::string spec = Substitute(family, mid);
       GP_ASSIGN_OR_RETURN(auto enc, MakeEncoder(spec));
       GP_ASSIGN_OR_RETURN(gpk::EncodedTensor e, enc->Encode(w.tensor->name, shape, *values, w.h));
       const int64_t extra = static_cast<int64_t>(e.payload.size() + e.params.size()) -
                             static_cast<int64_t>(w.candidates[cur].bytes);
       if (extra <= slack - 4) {  // 4: room for the manifest's varints to grow (else undone below)
         GP_ASSIGN_OR_RETURN(std::vector<float> q, Decode(e, shape[0] * shape[1]));
-        RdCandidate c{spec, e.payload.size() + e.params.size(), 0, 0};
+        RdCandidate c;
+        c.spec = spec;
+        c.step = mid;
+        c.gptq = chosen.gptq;
+        c.bytes = e.payload.size() + e.params.size();
         c.proxy = DiagProxy(*values, q, shape[0], shape[1], *w.h, hessians.tokens());
         c.predicted = w.sensitivity * c.proxy;
         if (c.predicted < (best ? best_c.predicted : w.candidates[cur].predicted)) {

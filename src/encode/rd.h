@@ -30,11 +30,16 @@ struct RdOptions {
   std::string family;
   std::vector<double> steps;
   int threads = 0;          // 0 = all cores
+  // GPTQ families: the ladder is priced with plain rounding first, then GPTQ
+  // runs only at the first allocation's step and this many rungs either side.
+  int gptq_neighbors = 2;
   ProgressFn progress;
 };
 
 struct RdCandidate {
   std::string spec;
+  double step = 0;          // the ladder value substituted for {s}
+  bool gptq = false;
   uint64_t bytes = 0;       // payload + params (the part that varies)
   double proxy = 0;         // D
   double predicted = 0;     // s * D (nats/token)
