@@ -52,6 +52,18 @@ double DiagProxy(std::span<const float> w, std::span<const float> q, uint64_t ro
   return d / double(std::max<int64_t>(tokens, 1));
 }
 
+// The full proxy tr(E H E^T) / tokens. GPTQ moves error into directions H
+// forgives, which the diagonal cannot see, so GPTQ candidates are priced with
+// this (the sensitivities were fitted against it too).
+double FullProxy(std::span<const float> w, std::span<const float> q, uint64_t rows, uint64_t cols,
+                 const Eigen::MatrixXd& h, int64_t tokens) {
+  Eigen::MatrixXd e(static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(cols));
+  for (uint64_t r = 0; r < rows; ++r)
+    for (uint64_t c = 0; c < cols; ++c)
+      e(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(c)) = double(w[r * cols + c]) - double(q[r * cols + c]);
+  return (e * h).cwiseProduct(e).sum() / double(std::max<int64_t>(tokens, 1));
+}
+
 struct Work {
   const io::Tensor* tensor = nullptr;
   const Eigen::MatrixXd* h = nullptr;
@@ -153,7 +165,8 @@ Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, c
         c.step = s;
         c.gptq = family.rfind("gptq:", 0) == 0;
         c.bytes = e->payload.size() + e->params.size();
-        c.proxy = DiagProxy(*values, *q, rows, cols, *w.h, hessians.tokens());
+        c.proxy = c.gptq ? FullProxy(*values, *q, rows, cols, *w.h, hessians.tokens())
+                         : DiagProxy(*values, *q, rows, cols, *w.h, hessians.tokens());
         c.predicted = w.sensitivity * c.proxy;
         w.candidates.push_back(c);
         w.encoded.push_back(std::move(*e));
@@ -179,18 +192,26 @@ Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, c
   };
   GP_RETURN_IF_ERROR(evaluate(plain_family, all_steps, "candidates"));
 
+  // Allocation units; `gptq_only` keeps a tensor's GPTQ candidates (when it
+  // has any) so that all its points are priced by the same proxy. Point tags
+  // are candidate indices.
   std::vector<AllocUnit> units;
-  auto make_units = [&]() {
+  auto make_units = [&](bool gptq_only) {
     units.clear();
     for (const auto& w : work) {
       AllocUnit u;
       u.name = w.tensor->name;
+      const bool has_gptq = std::any_of(w.candidates.begin(), w.candidates.end(), [](const RdCandidate& c) { return c.gptq; });
       for (size_t c = 0; c < w.candidates.size(); ++c)
-        u.points.push_back({w.candidates[c].bytes, w.candidates[c].predicted, static_cast<int>(c)});
+        if (!gptq_only || !has_gptq || w.candidates[c].gptq)
+          u.points.push_back({w.candidates[c].bytes, w.candidates[c].predicted, static_cast<int>(c)});
       units.push_back(std::move(u));
     }
   };
-  make_units();
+  auto to_candidates = [&](Allocation& a) {
+    for (size_t k = 0; k < a.choice.size(); ++k) a.choice[k] = static_cast<size_t>(units[k].points[a.choice[k]].tag);
+  };
+  make_units(false);
 
   const uint64_t code = o.code_bytes_set ? o.code_bytes : DecoderCodeBytes();
   gpk::WriteOptions wopt;
@@ -222,6 +243,7 @@ Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, c
   if (two_phase) {
     // Phase 2: GPTQ around the steps plain rounding would get.
     GP_ASSIGN_OR_RETURN(Allocation first, Allocate(units, static_cast<uint64_t>(alloc_budget)));
+    to_candidates(first);
     std::vector<size_t> center(work.size());
     for (size_t k = 0; k < work.size(); ++k) center[k] = first.choice[k];  // plain candidate c is steps[c]
     GP_RETURN_IF_ERROR(evaluate(
@@ -234,7 +256,7 @@ Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, c
           return v;
         },
         "gptq"));
-    make_units();
+    make_units(/*gptq_only=*/true);
   }
 
   // Allocate; the manifest's varints move by a few bytes with the choice, so
@@ -244,6 +266,7 @@ Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, c
   for (int round = 1; round <= 8; ++round) {
     result.allocation_rounds = round;
     GP_ASSIGN_OR_RETURN(alloc, Allocate(units, static_cast<uint64_t>(std::max<int64_t>(alloc_budget, 0))));
+    to_candidates(alloc);
     GP_ASSIGN_OR_RETURN(bytes, build(alloc.choice));
     const int64_t total = static_cast<int64_t>(bytes.size() + code);
     if (total > static_cast<int64_t>(o.budget)) {
@@ -270,7 +293,7 @@ Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, c
     const auto& c = cs[alloc.choice[k]];
     double best = 0;
     for (const auto& other : cs)
-      if (other.bytes > c.bytes && other.predicted < c.predicted)
+      if (other.gptq == c.gptq && other.bytes > c.bytes && other.predicted < c.predicted)
         best = std::max(best, (c.predicted - other.predicted) / double(other.bytes - c.bytes));
     return best;
   };
@@ -294,7 +317,7 @@ Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, c
     std::vector<uint64_t> shape(w.tensor->shape.begin(), w.tensor->shape.end());
     std::optional<gpk::EncodedTensor> best;
     RdCandidate best_c;
-    for (int it = 0; it < 10; ++it) {
+    for (int it = 0; it < (chosen.gptq ? 6 : 10); ++it) {
       const double mid = std::sqrt(lo * hi);
       const std::string spec = Substitute(family, mid);
       GP_ASSIGN_OR_RETURN(auto enc, MakeEncoder(spec));
@@ -308,7 +331,8 @@ Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, c
         c.step = mid;
         c.gptq = chosen.gptq;
         c.bytes = e.payload.size() + e.params.size();
-        c.proxy = DiagProxy(*values, q, shape[0], shape[1], *w.h, hessians.tokens());
+        c.proxy = c.gptq ? FullProxy(*values, q, shape[0], shape[1], *w.h, hessians.tokens())
+                         : DiagProxy(*values, q, shape[0], shape[1], *w.h, hessians.tokens());
         c.predicted = w.sensitivity * c.proxy;
         if (c.predicted < (best ? best_c.predicted : w.candidates[cur].predicted)) {
           best = std::move(e);
@@ -354,7 +378,7 @@ Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, c
     r.loss_bought = r.candidates[cheapest[k]].predicted - c.predicted;
     // Marginal return at the chosen point: the best further improvement per KB.
     for (const auto& other : r.candidates)
-      if (other.bytes > c.bytes && other.predicted < c.predicted)
+      if (other.gptq == c.gptq && other.bytes > c.bytes && other.predicted < c.predicted)
         r.marginal_loss_per_kb =
             std::max(r.marginal_loss_per_kb, (c.predicted - other.predicted) / double(other.bytes - c.bytes) * 1024.0);
     result.predicted_loss += r.predicted_loss;
