@@ -243,11 +243,12 @@ std::optional<double> CodeEntropyBits(const gpk::TensorInfo& t, std::span<const 
 Result<io::TensorFile> UnpackToTensors(const gpk::Artifact& artifact, bool keep_original_dtype) {
   RegisterAllCodecs();
   io::TensorFile out;
+  // DecodeAll decompresses each shared section once (not once per tensor).
+  GP_ASSIGN_OR_RETURN(auto all, artifact.DecodeAll());
   for (size_t i = 0; i < artifact.tensors().size(); ++i) {
     const auto& info = artifact.tensors()[i];
-    GP_ASSIGN_OR_RETURN(std::vector<float> values, artifact.DecodeTensor(i));
     std::vector<int64_t> shape(info.shape.begin(), info.shape.end());
-    out.tensors.push_back(io::Tensor::FromFloat32(info.name, shape, values,
+    out.tensors.push_back(io::Tensor::FromFloat32(info.name, shape, all[i],
                                                   keep_original_dtype ? DTypeOf(info.dtype) : io::DType::kF32));
   }
   return out;
