@@ -60,7 +60,10 @@ void ProgressBar::Update(const Progress& p) {
     const double eta = p.done > 0 ? elapsed * (static_cast<double>(p.total) / p.done - 1.0) : NAN;
     line += "  " + HumanDuration(elapsed) + " elapsed, ETA " + (done ? "0m00s" : HumanDuration(eta));
   } else {
-    line += " " + HumanCount(static_cast<double>(p.done)) + " " + p.unit + "  " + HumanDuration(elapsed);
+    // append() rather than a chain of operator+: GCC 12 -O3 raises a false
+    // -Wstringop-overflow on the chain.
+    line.append(" ").append(HumanCount(static_cast<double>(p.done))).append(" ").append(p.unit);
+    line.append("  ").append(HumanDuration(elapsed));
   }
   if (!p.detail.empty()) line += "  " + p.detail;
   if (tty_) {
