@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
         }
       }
       for (size_t i = 0; ref && i < art->tensors().size(); ++i) {
-        auto v = art->DecodeTensorRef(i);
+        auto v = golfpack::gpk::DecodeTensorRef(*art, i);
         if (!v.ok()) {
           std::fprintf(stderr, "decode_bench: %s\n", v.status().ToString().c_str());
           std::exit(1);

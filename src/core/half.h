@@ -1,4 +1,4 @@
-// float <-> IEEE binary16 / bfloat16 conversions for the core layer
+// f32 -> IEEE binary16 / bfloat16 (the widening direction is gpk/half.h)
 // (standard library only; core may not depend on src/io). Same semantics as
 // io's FloatToHalf/HalfToFloat/FloatToBF16/BF16ToFloat: narrowing rounds to
 // nearest even, NaN stays a quiet NaN, widening is exact.
@@ -7,27 +7,9 @@
 #include <bit>
 #include <cstdint>
 
-namespace golfpack {
+#include "gpk/half.h"
 
-// binary16 -> f32, exact (subnormals, infinities and NaN payloads preserved).
-constexpr float HalfBitsToFloat(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  const uint32_t exp = (h >> 10) & 0x1fu;
-  uint32_t mant = h & 0x3ffu;
-  if (exp == 0) {
-    if (mant == 0) return std::bit_cast<float>(sign);
-    // Subnormal half: normalize into an f32 normal (exact).
-    uint32_t e = 113;  // exponent of 2^-14 in f32 bias
-    while ((mant & 0x400u) == 0) {
-      mant <<= 1;
-      --e;
-    }
-    mant &= 0x3ffu;
-    return std::bit_cast<float>(sign | (e << 23) | (mant << 13));
-  }
-  if (exp == 31) return std::bit_cast<float>(sign | 0x7f800000u | (mant << 13));
-  return std::bit_cast<float>(sign | ((exp + 112) << 23) | (mant << 13));
-}
+namespace golfpack {
 
 // f32 -> binary16, round to nearest even; overflow goes to infinity.
 constexpr uint16_t FloatToHalfBits(float f) {
@@ -53,9 +35,6 @@ constexpr uint16_t FloatToHalfBits(float f) {
   if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;  // may round up to inf: correct
   return static_cast<uint16_t>(sign | h);
 }
-
-// bfloat16 -> f32, exact.
-constexpr float BF16BitsToFloat(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
 
 // f32 -> bfloat16, round to nearest even; NaN stays a quiet NaN.
 constexpr uint16_t FloatToBF16Bits(float f) {

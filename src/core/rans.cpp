@@ -14,20 +14,6 @@ namespace golfpack {
 
 namespace {
 
-std::string Hex(uint32_t v) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string s = "0x";
-  bool started = false;
-  for (int sh = 28; sh >= 0; sh -= 4) {
-    int d = (v >> sh) & 0xf;
-    if (d || started || sh == 0) {
-      s += kDigits[d];
-      started = true;
-    }
-  }
-  return s;
-}
-
 Status CheckScaleBits(int scale_bits) {
   if (scale_bits < kRansMinScaleBits || scale_bits > kRansMaxScaleBits) {
     return InvalidArgument("rANS scale_bits " + std::to_string(scale_bits) + " outside [" +
@@ -109,14 +95,6 @@ Result<FrequencyTable> FrequencyTable::Build(std::vector<uint32_t> freqs, int sc
       e.rcp_freq = static_cast<uint32_t>(((uint64_t{1} << (shift + 31)) + freq - 1) / freq);
       e.rcp_shift = shift - 1;
       e.bias = start;
-    }
-  }
-
-  t.slots_.resize(total);
-  for (size_t s = 0; s < a; ++s) {
-    for (uint32_t slot = t.cum_[s]; slot < t.cum_[s + 1]; ++slot) {
-      t.slots_[slot] = DecSlot{t.freq_[s], static_cast<uint16_t>(slot - t.cum_[s]),
-                               static_cast<uint16_t>(s)};
     }
   }
 
@@ -241,73 +219,29 @@ std::vector<uint8_t> FrequencyTable::Serialize() const {
   return std::move(w).Take();
 }
 
-Result<FrequencyTable> FrequencyTable::ParseBody(ByteReader& reader, size_t alphabet_size,
-                                                 int scale_bits) {
-  const size_t start = reader.position();
-  if (!CheckScaleBits(scale_bits).ok() || !CheckAlphabet(alphabet_size).ok()) {
-    return reader.CorruptAt("rANS frequency table", "bad scale_bits " + std::to_string(scale_bits) +
-                                                        " or alphabet size " +
-                                                        std::to_string(alphabet_size));
-  }
-  const uint32_t total = 1u << scale_bits;
-  std::vector<uint32_t> freqs(alphabet_size, 0);
-  uint64_t sum = 0;
-  size_t s = 0;
-  while (s < alphabet_size) {
-    const size_t pos = reader.position();
-    GP_ASSIGN_OR_RETURN(uint64_t f, reader.Varint("rANS frequency"));
-    if (f == 0) {
-      if (s > 0 && freqs[s - 1] == 0) {
-        return reader.CorruptAtPosition(pos, "rANS frequency table",
-                                        "zero run at symbol " + std::to_string(s) +
-                                            " follows another zero run (runs must be maximal)");
-      }
-      GP_ASSIGN_OR_RETURN(uint64_t extra, reader.Varint("rANS zero run length"));
-      if (extra > alphabet_size - s - 1) {
-        return reader.CorruptAtPosition(
-            pos, "rANS frequency table",
-            "zero run of " + std::to_string(extra) + "+1 symbols at symbol " + std::to_string(s) +
-                " overruns the alphabet of " + std::to_string(alphabet_size));
-      }
-      s += static_cast<size_t>(extra) + 1;
-      continue;
-    }
-    if (f > total - sum) {
-      return reader.CorruptAtPosition(pos, "rANS frequency table",
-                                      "frequency " + std::to_string(f) + " of symbol " +
-                                          std::to_string(s) + " takes the sum past 2^" +
-                                          std::to_string(scale_bits));
-    }
-    sum += f;
-    freqs[s++] = static_cast<uint32_t>(f);
-  }
-  if (sum != total) {
-    return reader.CorruptAtPosition(start, "rANS frequency table",
-                                    "frequencies sum to " + std::to_string(sum) + ", expected 2^" +
-                                        std::to_string(scale_bits) + " = " + std::to_string(total));
-  }
-  auto table = Build(std::move(freqs), scale_bits);
-  if (!table.ok()) return reader.CorruptAtPosition(start, "rANS frequency table", table.status().message());
-  return table;
+Result<FrequencyTable> FrequencyTable::ParseBody(ByteReader& reader, size_t alphabet_size, int scale_bits) {
+  if (!CheckScaleBits(scale_bits).ok() || !CheckAlphabet(alphabet_size).ok())
+    return reader.CorruptAtPosition(reader.position(), "rANS frequency table",
+                                    "bad scale_bits " + std::to_string(scale_bits) + " or alphabet size " +
+                                        std::to_string(alphabet_size));
+  GP_ASSIGN_OR_RETURN(std::vector<uint32_t> freqs, gpk::ParseRansFreqs(reader, alphabet_size, scale_bits));
+  return Build(std::move(freqs), scale_bits);
 }
 
 Result<FrequencyTable> FrequencyTable::Parse(ByteReader& reader) {
-  const size_t pos = reader.position();
-  GP_ASSIGN_OR_RETURN(uint8_t scale_bits, reader.U8("rANS table scale_bits"));
-  if (!CheckScaleBits(scale_bits).ok()) {
-    return reader.CorruptAtPosition(pos, "rANS table scale_bits",
-                                    std::to_string(scale_bits) + " outside [" +
-                                        std::to_string(kRansMinScaleBits) + ", " +
-                                        std::to_string(kRansMaxScaleBits) + "]");
+  GP_ASSIGN_OR_RETURN(gpk::RansModel m, gpk::ParseRansOrder0(reader));
+  return Build(std::move(m.freq[0]), m.scale_bits);
+}
+
+gpk::RansModel FrequencyTable::DecodeModel(std::span<const FrequencyTable* const> tables, uint16_t zero_point) {
+  gpk::RansModel m;
+  m.zero_point = zero_point;
+  for (const FrequencyTable* t : tables) {
+    m.freq.push_back(t ? t->freq_ : std::vector<uint32_t>{});
+    m.slots.push_back(t ? gpk::RansSlots(t->freq_, t->scale_bits_) : std::vector<gpk::RansSlot>{});
+    if (t) m.scale_bits = t->scale_bits_, m.alphabet = t->freq_.size();
   }
-  const size_t apos = reader.position();
-  GP_ASSIGN_OR_RETURN(uint64_t alphabet, reader.Varint("rANS table alphabet size"));
-  if (alphabet < 1 || alphabet > kRansMaxAlphabet) {
-    return reader.CorruptAtPosition(apos, "rANS table alphabet size",
-                                    std::to_string(alphabet) + " outside [1, " +
-                                        std::to_string(kRansMaxAlphabet) + "]");
-  }
-  return ParseBody(reader, static_cast<size_t>(alphabet), scale_bits);
+  return m;
 }
 
 double FrequencyTable::CostBits(std::span<const uint64_t> counts) const {
@@ -328,16 +262,13 @@ constexpr size_t kN = kRansInterleave;
 
 struct Codec {
   using EncSymbol = FrequencyTable::EncSymbol;
-  using DecSlot = FrequencyTable::DecSlot;
 
   static const EncSymbol* Enc(const FrequencyTable& t) { return t.enc_.data(); }
-  static const DecSlot* Slots(const FrequencyTable& t) { return t.slots_.data(); }
   static const std::vector<uint32_t>& Cum(const FrequencyTable& t) { return t.cum_; }
   static const std::vector<uint32_t>& Freq(const FrequencyTable& t) { return t.freq_; }
 };
 
 using EncSymbol = Codec::EncSymbol;
-using DecSlot = Codec::DecSlot;
 
 struct WriteSink {  // bytes are produced last-first, so the buffer fills backwards
   uint8_t* p;
@@ -450,8 +381,7 @@ Status ReadStates(std::span<const uint8_t> stream, size_t n, uint32_t st[kN], co
     uint32_t x = uint32_t{b[0]} | uint32_t{b[1]} << 8 | uint32_t{b[2]} << 16 | uint32_t{b[3]} << 24;
     // The invariant every decoder step relies on: x in [L, L << 8).
     if (x < kRansL || x >= (kRansL << 8)) {
-      return PayloadError("initial state " + std::to_string(k) + " is " + Hex(x) +
-                          ", outside [0x800000, 0x80000000)");
+      return PayloadError("initial state " + std::to_string(k) + " outside [0x800000, 0x80000000)");
     }
     st[k] = x;
   }
@@ -466,82 +396,10 @@ Status CheckFinal(const uint32_t st[kN], size_t n, const uint8_t* p, const uint8
   }
   for (size_t k = 0; k < std::min(n, kN); ++k) {
     if (st[k] != kRansL) {
-      return PayloadError("final state " + std::to_string(k) + " is " + Hex(st[k]) +
-                          ", expected 0x800000 (stream corrupt)");
+      return PayloadError("final state " + std::to_string(k) + " is not 0x800000 (stream corrupt)");
     }
   }
   return Status::Ok();
-}
-
-// Fast decoder. select(prev) -> const DecSlot* for the table that codes the
-// symbol after `prev`, or nullptr (reported as corrupt; ctx(prev) names it).
-// One fast decoder step for a state, no bounds checks (caller guarantees 2
-// readable bytes at p).
-template <class Select>
-inline bool FastStep(uint32_t& state, const uint8_t*& p, uint16_t* out, uint16_t& prev, uint32_t scale_bits,
-                     uint32_t mask, Select& select, size_t& done) {
-  const DecSlot* slots = select(prev);
-  if (!slots) return false;
-  uint32_t x = state;
-  const DecSlot e = slots[x & mask];
-  *out = prev = e.sym;
-  // With x in [L, L << 8): x' = freq * (x >> M) + bias >= x >> M >= 2^8 and
-  // x' < 2^31, so at most two bytes restore x' >= L (2^8 << 16 = 2^24).
-  x = e.freq * (x >> scale_bits) + e.bias;
-  // Branchless renormalisation (the branch is unpredictable at ~3
-  // bits/symbol): need = bytes to bring x back to >= L (0, 1 or 2).
-  const uint32_t need = (x < kRansL) + (x < (kRansL >> 8));
-  const uint32_t two = (uint32_t{p[0]} << 8) | p[1];
-  x = (x << (8 * need)) | (two >> (8 * (2 - need)));
-  p += need;
-  state = x;  // invariant restored: x in [L, L << 8)
-  ++done;
-  return true;
-}
-
-// Fast decoder. select(prev) -> const DecSlot* for the table that codes the
-// symbol after `prev`, or nullptr (reported as corrupt; ctx(prev) names it).
-template <class Select, class Ctx>
-Status DecodeFast(std::span<const uint8_t> stream, size_t n, uint16_t* out, uint32_t scale_bits,
-                  uint16_t prev, Select select, Ctx ctx) {
-  uint32_t init[kN];
-  const uint8_t* start = nullptr;
-  GP_RETURN_IF_ERROR(ReadStates(stream, n, init, &start));
-  const uint8_t* p = start;  // locals whose address never escapes stay in registers
-  uint32_t st[kN];
-  for (size_t k = 0; k < kN; ++k) st[k] = init[k];
-  const uint8_t* const end = stream.data() + stream.size();
-  const uint32_t mask = (1u << scale_bits) - 1;
-  size_t i = 0;
-
-  // Unchecked loop: a group of kN symbols reads at most 2 * kN bytes (see
-  // FastStep), which the loop condition guarantees are there.
-  while (n - i >= kN && static_cast<size_t>(end - p) >= 2 * kN) {
-    size_t done = 0;  // steps completed in this group
-    const bool ok = [&]<size_t... K>(std::index_sequence<K...>) {
-      return (FastStep(st[K], p, out + i + K, prev, scale_bits, mask, select, done) && ...);
-    }(std::make_index_sequence<kN>{});
-    // Steps stop at the first symbol whose context has no table; prev is the
-    // symbol that chose that context.
-    if (!ok) return NoTableError(i + done, ctx(prev));
-    i += kN;
-  }
-  // Checked tail: every byte read is bounds-checked.
-  for (; i < n; ++i) {
-    const size_t k = i % kN;
-    const DecSlot* slots = select(prev);
-    if (!slots) return NoTableError(i, ctx(prev));
-    uint32_t x = st[k];
-    const DecSlot e = slots[x & mask];
-    out[i] = prev = e.sym;
-    x = e.freq * (x >> scale_bits) + e.bias;
-    while (x < kRansL) {
-      if (p == end) return TruncatedError(i, n);
-      x = (x << 8) | *p++;
-    }
-    st[k] = x;
-  }
-  return CheckFinal(st, n, p, end);
 }
 
 // Reference decoder: one symbol at a time, binary search, every read checked.
@@ -625,12 +483,9 @@ Result<size_t> RansEncodedSize(std::span<const uint16_t> symbols, const Frequenc
 
 Status RansDecode(std::span<const uint8_t> stream, const FrequencyTable& table, size_t num_symbols,
                   std::span<uint16_t> out) {
-  GP_RETURN_IF_ERROR(rans_internal::CheckOutput(num_symbols, out));
   GP_RETURN_IF_ERROR(CheckTable(table));
-  const auto* slots = Codec::Slots(table);
-  return rans_internal::DecodeFast(
-      stream, num_symbols, out.data(), static_cast<uint32_t>(table.scale_bits()), 0,
-      [slots](uint16_t) { return slots; }, [](uint16_t) { return 0; });
+  const FrequencyTable* t = &table;
+  return gpk::RansDecodeStream(stream, FrequencyTable::DecodeModel({&t, 1}, 0), num_symbols, out);
 }
 
 Status RansDecodeRef(std::span<const uint8_t> stream, const FrequencyTable& table, size_t num_symbols,
@@ -749,42 +604,15 @@ void ContextRansModel::Serialize(ByteWriter& w) const {
 }
 
 Result<ContextRansModel> ContextRansModel::Parse(ByteReader& reader) {
-  size_t pos = reader.position();
-  GP_ASSIGN_OR_RETURN(uint8_t k, reader.U8("ContextRans context count"));
-  if (k < 1 || k > kMaxContexts) {
-    return reader.CorruptAtPosition(pos, "ContextRans context count",
-                                    std::to_string(k) + " outside [1, " + std::to_string(kMaxContexts) + "]");
-  }
-  pos = reader.position();
-  GP_ASSIGN_OR_RETURN(uint8_t scale_bits, reader.U8("ContextRans scale_bits"));
-  if (!CheckScaleBits(scale_bits).ok()) {
-    return reader.CorruptAtPosition(pos, "ContextRans scale_bits", std::to_string(scale_bits) + " out of range");
-  }
-  pos = reader.position();
-  GP_ASSIGN_OR_RETURN(uint64_t alphabet, reader.Varint("ContextRans alphabet size"));
-  if (alphabet < 1 || alphabet > kRansMaxAlphabet) {
-    return reader.CorruptAtPosition(pos, "ContextRans alphabet size", std::to_string(alphabet) + " out of range");
-  }
-  pos = reader.position();
-  GP_ASSIGN_OR_RETURN(uint64_t zp, reader.Varint("ContextRans zero point"));
-  if (zp >= alphabet) {
-    return reader.CorruptAtPosition(pos, "ContextRans zero point",
-                                    std::to_string(zp) + " outside alphabet of " + std::to_string(alphabet));
-  }
-  pos = reader.position();
-  GP_ASSIGN_OR_RETURN(uint64_t mask, reader.Varint("ContextRans table mask"));
-  if (k < 64 && (mask >> k) != 0) {
-    return reader.CorruptAtPosition(pos, "ContextRans table mask",
-                                    "names contexts beyond " + std::to_string(k));
-  }
+  GP_ASSIGN_OR_RETURN(gpk::RansModel g, gpk::ParseRansContext(reader));
   ContextRansModel m;
-  m.scale_bits_ = scale_bits;
-  m.alphabet_size_ = static_cast<size_t>(alphabet);
-  m.zero_point_ = static_cast<uint16_t>(zp);
-  m.tables_.resize(k);
-  for (size_t c = 0; c < k; ++c) {
-    if (!((mask >> c) & 1)) continue;
-    GP_ASSIGN_OR_RETURN(FrequencyTable t, FrequencyTable::ParseBody(reader, m.alphabet_size_, scale_bits));
+  m.scale_bits_ = g.scale_bits;
+  m.alphabet_size_ = g.alphabet;
+  m.zero_point_ = g.zero_point;
+  m.tables_.resize(g.freq.size());
+  for (size_t c = 0; c < g.freq.size(); ++c) {
+    if (g.freq[c].empty()) continue;
+    GP_ASSIGN_OR_RETURN(FrequencyTable t, FrequencyTable::FromFreqs(g.freq[c], g.scale_bits));
     m.tables_[c] = std::move(t);
   }
   return m;
@@ -840,19 +668,10 @@ Result<size_t> ContextRansEncodedSize(std::span<const uint16_t> symbols, const C
 
 Status ContextRansDecode(std::span<const uint8_t> stream, const ContextRansModel& model, size_t num_symbols,
                          std::span<uint16_t> out) {
-  GP_RETURN_IF_ERROR(rans_internal::CheckOutput(num_symbols, out));
   if (model.num_contexts() == 0) return InvalidArgument("ContextRans: empty model");
-  // Slot tables indexed directly by the previous symbol (alphabet <= 4096),
-  // so the hot loop does one lookup instead of computing the context.
-  std::vector<const Codec::DecSlot*> by_prev(model.alphabet_size(), nullptr);
-  for (size_t p = 0; p < by_prev.size(); ++p) {
-    const FrequencyTable* t = model.table(model.ContextOf(static_cast<uint16_t>(p)));
-    by_prev[p] = t ? Codec::Slots(*t) : nullptr;
-  }
-  const auto* bp = by_prev.data();
-  return rans_internal::DecodeFast(
-      stream, num_symbols, out.data(), static_cast<uint32_t>(model.scale_bits()), model.zero_point(),
-      [bp](uint16_t prev) { return bp[prev]; }, [&model](uint16_t prev) { return model.ContextOf(prev); });
+  std::vector<const FrequencyTable*> tables;
+  for (int c = 0; c < model.num_contexts(); ++c) tables.push_back(model.table(c));
+  return gpk::RansDecodeStream(stream, FrequencyTable::DecodeModel(tables, model.zero_point()), num_symbols, out);
 }
 
 Status ContextRansDecodeRef(std::span<const uint8_t> stream, const ContextRansModel& model,

@@ -29,11 +29,12 @@
 
 #include "core/byte_reader.h"
 #include "core/status.h"
+#include "gpk/rans.h"
 
 namespace golfpack {
 
-inline constexpr uint32_t kRansL = 1u << 23;  // lower bound of the normalised state interval
-inline constexpr int kRansInterleave = 4;      // states per stream (part of the format)
+inline constexpr uint32_t kRansL = gpk::kRansL;  // lower bound of the normalised state interval
+inline constexpr int kRansInterleave = gpk::kRansLanes;  // states per stream (part of the format)
 inline constexpr size_t kRansMaxAlphabet = 4096;
 inline constexpr int kRansMinScaleBits = 10;
 inline constexpr int kRansMaxScaleBits = 15;
@@ -79,6 +80,8 @@ class FrequencyTable {
   // Cumulative frequency of symbols < `symbol`; cum(alphabet_size()) == 2^scale_bits.
   uint32_t cum(size_t symbol) const { return cum_[symbol]; }
   std::span<const uint32_t> freqs() const { return freq_; }
+  // The counted decoder's model for these tables (nullptr: a context without one).
+  static gpk::RansModel DecodeModel(std::span<const FrequencyTable* const> tables, uint16_t zero_point);
 
   // Ideal coded size in bits of symbols with these counts under this table:
   // sum counts[s] * log2(2^M / freq[s]). +infinity if a counted symbol has
@@ -94,12 +97,6 @@ class FrequencyTable {
     uint32_t cmpl_freq;  // 2^M - freq
     uint32_t rcp_shift;
   };
-  struct DecSlot {  // one per slot s in [0, 2^M): the symbol whose range holds s
-    uint32_t freq;  // up to 2^15 (one symbol taking every slot)
-    uint16_t bias;  // s - cum[sym]
-    uint16_t sym;
-  };
-
   static Result<FrequencyTable> Build(std::vector<uint32_t> freqs, int scale_bits);
   size_t HeaderSize() const;
 
@@ -107,7 +104,6 @@ class FrequencyTable {
   std::vector<uint32_t> freq_;
   std::vector<uint32_t> cum_;  // size alphabet + 1
   std::vector<EncSymbol> enc_;
-  std::vector<DecSlot> slots_;
   size_t body_size_ = 0;
 };
 

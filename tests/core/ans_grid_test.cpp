@@ -99,7 +99,7 @@ Result<std::vector<float>> DecodeBoth(const std::vector<uint64_t>& shape, std::s
   TensorView v{shape, numel, params, payload};
   std::vector<float> fast(numel, 12345.0f), ref(numel, -999.0f);
   Status a = e->decode(v, fast);
-  Status b = e->decode_ref(v, ref);
+  Status b = DecodeRef(e->id, v, ref);
   EXPECT_EQ(a.code(), b.code()) << a.ToString() << " vs " << b.ToString();
   EXPECT_EQ(a.message(), b.message());
   if (!a.ok()) return a;
@@ -400,7 +400,7 @@ TEST(AnsGridContainer, RoundTripWithExactVariableRateLengths) {
     const std::vector<float>* expect[3] = {&a.expect, &z.expect, &c.expect};
     for (size_t i = 0; i < 3; ++i) {
       auto d = art->DecodeTensor(i);
-      auto dr = art->DecodeTensorRef(i);
+      auto dr = gpk::DecodeTensorRef(*art, i);
       ASSERT_TRUE(d.ok()) << d.status().ToString();
       ASSERT_TRUE(dr.ok()) << dr.status().ToString();
       ASSERT_EQ(d->size(), expect[i]->size());

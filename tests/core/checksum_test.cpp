@@ -53,24 +53,5 @@ TEST(Xxh64, LongInputMatchesIndependentImplementation) {
   EXPECT_EQ(Xxh64(data, 12345), 0xcbd42ae414e71a03ull);
 }
 
-TEST(Xxh64, StreamingEqualsOneShot) {
-  std::mt19937 rng(7);
-  for (size_t n : {0, 1, 31, 32, 33, 63, 64, 65, 1000, 4099}) {
-    std::vector<uint8_t> data(n);
-    for (auto& b : data) b = static_cast<uint8_t>(rng());
-    for (uint64_t seed : {0ull, 99ull}) {
-      Xxh64Hasher h(seed);
-      size_t i = 0;
-      while (i < n) {
-        size_t take = std::min<size_t>(n - i, rng() % 40);
-        h.Update(std::span<const uint8_t>(data).subspan(i, take));
-        i += take;
-      }
-      EXPECT_EQ(h.Digest(), Xxh64(data, seed)) << n;
-      EXPECT_EQ(h.Digest(), Xxh64(data, seed));  // Digest does not consume
-    }
-  }
-}
-
 }  // namespace
 }  // namespace golfpack

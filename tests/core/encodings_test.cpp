@@ -34,7 +34,7 @@ Result<std::vector<float>> DecodeBoth(uint32_t id, std::vector<uint64_t> shape, 
   TensorView v{shape, numel, params, payload};
   std::vector<float> fast(numel, 12345.0f), ref(numel, -999.0f);
   Status a = e->decode(v, fast);
-  Status b = e->decode_ref(v, ref);
+  Status b = DecodeRef(id, v, ref);
   EXPECT_EQ(a.code(), b.code()) << a.ToString() << " vs " << b.ToString();
   EXPECT_EQ(a.message(), b.message());
   if (!a.ok()) return a;
@@ -47,17 +47,18 @@ Result<std::vector<float>> DecodeBoth(uint32_t id, std::vector<uint64_t> shape, 
 
 TEST(Registry, IdsAndNamesAreTheFormatTable) {
   const char* names[] = {"raw_f32", "raw_f16", "raw_bf16", "pg_int8_row", "pg_int8_tensor", "uniform", "const",
-                         "ans_grid"};
-  ASSERT_EQ(AllEncodings().size(), 8u);
-  for (uint32_t id = 0; id < 8; ++id) {
+                         "ans_grid", "codebook"};
+  ASSERT_EQ(AllEncodings().size(), 9u);
+  for (uint32_t id = 0; id < 9; ++id) {
     const EncodingTraits* e = FindEncoding(id);
     ASSERT_NE(e, nullptr);
     EXPECT_EQ(e->id, id);
     EXPECT_STREQ(e->name, names[id]);
     EXPECT_EQ(e->fixed_rate, id != kAnsGrid);  // ans_grid is entropy-coded (variable-rate)
     EXPECT_EQ(&AllEncodings()[id], e);
+    EXPECT_EQ(e->refs, id == kCodebook ? 1u : 0u);  // codebook reads its levels from a shared object
   }
-  EXPECT_EQ(FindEncoding(8), nullptr);
+  EXPECT_EQ(FindEncoding(9), nullptr);
   EXPECT_EQ(FindEncoding(UINT32_MAX), nullptr);
 }
 

@@ -83,7 +83,7 @@ void ExpectDecodesToQuant(const AnsGridResult& r) {
   EXPECT_LE(*min, t.payload.size());
   gpk::TensorView view{t.shape, numel, t.params, t.payload};
   std::vector<float> fast(numel), ref(numel);
-  Status a = e->decode(view, fast), b = e->decode_ref(view, ref);
+  Status a = e->decode(view, fast), b = gpk::DecodeRef(e->id, view, ref);
   ASSERT_TRUE(a.ok()) << a.ToString();
   ASSERT_TRUE(b.ok()) << b.ToString();
   const std::vector<float> mine = DequantizeAnsGrid(r.quant);
@@ -240,7 +240,7 @@ TEST(AnsGrid, ContainerRoundTripHasExactSizes) {
   for (size_t i = 0; i < ts.size(); ++i) {
     EXPECT_EQ(art->tensors()[i].length, ts[i].payload.size());
     auto d = art->DecodeTensor(i);
-    auto dr = art->DecodeTensorRef(i);
+    auto dr = gpk::DecodeTensorRef(*art, i);
     ASSERT_TRUE(d.ok() && dr.ok());
     const gpk::EncodingTraits* e = gpk::FindEncoding(gpk::kAnsGrid);
     std::vector<float> direct(d->size());

@@ -78,7 +78,7 @@ TEST(PackRecipes, PgInt8ZlibAssignsPgRulesAndDecodesByTheFormula) {
   }
   // Fast and reference decoders agree on every tensor.
   for (size_t i = 0; i < t.size(); ++i) {
-    auto a = art->DecodeTensor(i), b = art->DecodeTensorRef(i);
+    auto a = art->DecodeTensor(i), b = gpk::DecodeTensorRef(*art, i);
     ASSERT_TRUE(a.ok() && b.ok());
     EXPECT_EQ(*a, *b) << t[i].name;
   }

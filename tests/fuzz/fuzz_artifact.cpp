@@ -142,7 +142,7 @@ void FuzzOne(std::span<const uint8_t> in) {
   std::vector<std::vector<float>> values;
   for (size_t i = 0; i < a.tensors().size(); ++i) {
     auto f = a.DecodeTensor(i);
-    auto r = a.DecodeTensorRef(i);
+    auto r = gpk::DecodeTensorRef(a, i);
     Check(f.ok() == r.ok());
     if (!f.ok()) {
       Check(f.status().code() == r.status().code() && f.status().message() == r.status().message());

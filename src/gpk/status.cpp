@@ -1,4 +1,4 @@
-#include "core/status.h"
+#include "gpk/status.h"
 
 namespace golfpack {
 

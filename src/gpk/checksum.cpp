@@ -1,4 +1,4 @@
-#include "core/checksum.h"
+#include "gpk/checksum.h"
 
 #include <algorithm>
 #include <array>
@@ -127,27 +127,5 @@ uint64_t Xxh64(std::span<const uint8_t> data, uint64_t seed) {
   size_t done = Stripes(v, data.data(), data.size());
   return Finish(v, seed, data.size(), data.data() + done, data.size() - done);
 }
-
-Xxh64Hasher::Xxh64Hasher(uint64_t seed) : seed_(seed) { InitLanes(v_, seed); }
-
-void Xxh64Hasher::Update(std::span<const uint8_t> data) {
-  const uint8_t* p = data.data();
-  size_t n = data.size();
-  total_ += n;
-  if (buf_len_ > 0) {
-    size_t take = std::min(n, sizeof(buf_) - buf_len_);
-    for (size_t i = 0; i < take; ++i) buf_[buf_len_ + i] = p[i];
-    buf_len_ += take;
-    p += take;
-    n -= take;
-    if (buf_len_ < sizeof(buf_)) return;
-    Stripes(v_, buf_, sizeof(buf_));
-    buf_len_ = 0;
-  }
-  size_t done = Stripes(v_, p, n);
-  for (size_t i = done; i < n; ++i) buf_[buf_len_++] = p[i];
-}
-
-uint64_t Xxh64Hasher::Digest() const { return Finish(v_, seed_, total_, buf_, buf_len_); }
 
 }  // namespace golfpack

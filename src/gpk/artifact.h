@@ -1,0 +1,118 @@
+// The .gpk container reader (docs/FORMAT.md, versions 1 and 2): every field is
+// validated before use; decoding checks section CRCs and hands each decoder
+// the shared objects its tensor references.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gpk/encodings.h"
+#include "gpk/status.h"
+
+namespace golfpack::gpk {
+
+inline constexpr uint16_t kFormatVersion = 2;  // newest; version 1 still decodes
+inline constexpr uint64_t kDefaultMaxElements = uint64_t{1} << 31;
+inline constexpr uint64_t kFileHeaderSize = 16, kFooterSize = 12, kContainerOverhead = 32;
+inline constexpr uint64_t kMaxDimOrNumel = uint64_t{1} << 40;
+inline constexpr size_t kMaxNdim = 8, kMaxStringBytes = 65535;
+
+enum class Codec : uint8_t { kNone = 0, kZlib = 1, kZstd = 2, kXz = 3, kBrotli = 4 };
+inline constexpr uint8_t kNumCodecs = 5;
+const char* CodecName(Codec c);  // "none", "zlib", "zstd", "xz", "brotli"
+enum class TargetDType : uint8_t { kF32 = 0, kF16 = 1, kBF16 = 2 };
+
+// Lossless back-ends come from the host (zlib/zstd/xz/brotli are not std).
+// Decompress to exactly raw_size bytes; anything else is Corrupt.
+using Decompressor = std::function<Result<std::vector<uint8_t>>(std::span<const uint8_t> stored, uint64_t raw_size)>;
+// Thread-safe; an empty function removes the registration.
+void RegisterDecompressor(Codec c, Decompressor d);
+const Decompressor* FindDecompressor(Codec c);  // nullptr when absent (or kNone)
+
+struct SectionInfo {
+  Codec codec = Codec::kNone;
+  uint64_t file_offset = 0, stored_size = 0, raw_size = 0;
+  uint32_t crc32c = 0;
+};
+
+// A payload in a section: a tensor's or a shared object's.
+struct PayloadInfo {
+  std::string name;
+  uint32_t section = 0;
+  uint64_t offset = 0, length = 0;  // in the section's raw bytes
+  std::vector<uint8_t> params;
+  uint64_t manifest_offset = 0, manifest_bytes = 0;  // its entry in the file
+  uint64_t accounted_bytes = 0;  // entry + its share of section bytes (FORMAT.md, Byte accounting)
+};
+
+struct ObjectInfo : PayloadInfo {
+  uint32_t kind = 0;
+};
+
+struct TensorInfo : PayloadInfo {
+  std::vector<uint64_t> shape;
+  uint64_t numel = 0;
+  TargetDType dtype = TargetDType::kF32;
+  uint32_t encoding = 0;
+  std::vector<uint32_t> refs;  // object indices (version 2)
+};
+
+// A validated view of a file's bytes (the caller keeps them alive). Parse
+// applies FORMAT.md checks 1-4; section CRCs are checked when read. Rejections
+// are kCorrupt with one line naming the part and offset; a file over
+// Options::max_elements is kUnsupported. Const methods are thread-safe.
+class Artifact {
+ public:
+  struct Options {
+    uint64_t max_elements = kDefaultMaxElements;
+    bool verify_file_hash = true;
+  };
+  static Result<Artifact> Parse(std::span<const uint8_t> bytes, const std::string& origin, const Options& options);
+  static Result<Artifact> Parse(std::span<const uint8_t> bytes, const std::string& origin) {
+    return Parse(bytes, origin, Options());
+  }
+
+  uint16_t version() const { return version_; }
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  const std::vector<SectionInfo>& sections() const { return sections_; }
+  const std::vector<ObjectInfo>& objects() const { return objects_; }
+  const std::vector<TensorInfo>& tensors() const { return tensors_; }
+  // Named parts and their bytes; they add up to the file size exactly.
+  const std::vector<std::pair<std::string, uint64_t>>& accounting() const { return accounting_; }
+
+  // Decoding function: the fast decoders, or another table (the test oracles).
+  using DecodeFn = Status (*)(uint32_t encoding, const TensorView& t, std::span<float> out);
+  // Tensor i to float32 (checks the CRCs of the sections it reads).
+  Result<std::vector<float>> DecodeTensor(size_t i, DecodeFn fn = nullptr) const;
+  // Every tensor in manifest order, decompressing each section once.
+  Result<std::vector<std::vector<float>>> DecodeAll() const;
+  // The raw (decompressed) bytes of a section.
+  Result<std::vector<uint8_t>> SectionBytes(size_t section) const;
+
+  std::optional<size_t> FindTensor(std::string_view name) const;
+  uint64_t file_size() const { return bytes_.size(); }
+  uint64_t manifest_size() const { return manifest_size_; }
+  uint64_t total_elements() const { return total_elements_; }
+
+ private:
+  std::span<const uint8_t> bytes_;
+  std::string origin_;
+  uint16_t version_ = 1;
+  std::map<std::string, std::string> metadata_;
+  std::vector<SectionInfo> sections_;
+  std::vector<ObjectInfo> objects_;
+  std::vector<TensorInfo> tensors_;
+  std::vector<std::pair<std::string, uint64_t>> accounting_;
+  uint64_t manifest_size_ = 0, total_elements_ = 0;
+
+  Result<std::span<const uint8_t>> RawSection(size_t section, std::vector<uint8_t>& storage) const;
+  Result<std::vector<float>> DecodeWith(size_t i, const std::vector<std::span<const uint8_t>>& raw, DecodeFn fn) const;
+};
+
+}  // namespace golfpack::gpk

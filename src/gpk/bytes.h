@@ -1,0 +1,50 @@
+// Bounds-checked little-endian reading. A failed read leaves the position
+// unchanged and is kCorrupt naming what and where ("reading X at offset N:
+// need 4 bytes, 2 left"); offsets are base_offset + position.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "gpk/status.h"
+
+namespace golfpack {
+
+constexpr std::optional<uint64_t> CheckedAdd(uint64_t a, uint64_t b) {
+  if (a > UINT64_MAX - b) return std::nullopt;
+  return a + b;
+}
+constexpr std::optional<uint64_t> CheckedMul(uint64_t a, uint64_t b) {
+  if (a != 0 && b > UINT64_MAX / a) return std::nullopt;
+  return a * b;
+}
+inline constexpr size_t kMaxVarintBytes = 10;
+
+class ByteReader {
+ public:
+  explicit ByteReader(std::span<const uint8_t> data, uint64_t base_offset = 0) : data_(data), base_(base_offset) {}
+  size_t size() const { return data_.size(); }
+  size_t position() const { return pos_; }
+  size_t remaining() const { return data_.size() - pos_; }
+  bool at_end() const { return pos_ == data_.size(); }
+  uint64_t offset() const { return base_ + pos_; }
+
+  Result<uint8_t> U8(std::string_view what);
+  Result<uint32_t> U32(std::string_view what);
+  // LEB128, at most 10 bytes, minimal encoding required (FORMAT.md).
+  Result<uint64_t> Varint(std::string_view what);
+  Result<std::span<const uint8_t>> Bytes(uint64_t n, std::string_view what);
+  Status CorruptAtPosition(size_t position, std::string_view what, std::string_view detail) const;
+
+ private:
+  Status Need(uint64_t n, std::string_view what) const;
+  std::span<const uint8_t> data_;
+  size_t pos_ = 0;
+  uint64_t base_ = 0;
+};
+
+}  // namespace golfpack

@@ -1,0 +1,95 @@
+// The encoding registry (docs/FORMAT.md, "Encodings"): one append-only row per
+// encoding with its payload size rule and its decoder. The encoders and the
+// scalar `_ref` oracles live outside the counted decoder (src/core, src/encode).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "gpk/status.h"
+
+namespace golfpack::gpk {
+
+enum EncodingId : uint32_t {
+  kRawF32 = 0,
+  kRawF16 = 1,
+  kRawBF16 = 2,
+  kPgInt8Row = 3,
+  kPgInt8Tensor = 4,
+  kUniform = 5,
+  kConst = 6,
+  kAnsGrid = 7,
+  kCodebook = 8,
+};
+
+// Shared-object kinds (FORMAT.md version 2, "Shared objects").
+enum ObjectKind : uint32_t { kObjF32Values = 0 };
+inline constexpr uint32_t kNumObjectKinds = 1;
+
+// A shared object as a decoder sees it: validated by the container.
+struct ObjectView {
+  uint32_t kind = 0;
+  std::span<const uint8_t> params, data;
+};
+
+// What a decoder gets for one tensor; all spans validated by the container.
+// `objects` are the shared objects the tensor references, in its ref order.
+struct TensorView {
+  std::span<const uint64_t> shape;
+  uint64_t numel = 0;
+  std::span<const uint8_t> params, payload;
+  std::span<const ObjectView> objects;
+};
+
+struct EncodingTraits {
+  uint32_t id;
+  const char* name;
+  bool fixed_rate;  // payload size follows from shape + params alone
+  uint32_t refs;    // shared objects a tensor must reference
+  // Fixed-rate: the exact payload size. Variable-rate: the smallest payload.
+  Result<uint64_t> (*payload_size)(std::span<const uint64_t> shape, uint64_t numel, std::span<const uint8_t> params);
+  // out.size() == numel; called only after the container's checks.
+  Status (*decode)(const TensorView& t, std::span<float> out);
+};
+
+const EncodingTraits* FindEncoding(uint32_t id);  // nullptr for an unknown id
+std::span<const EncodingTraits> AllEncodings();
+// The check a decoder applies first (sizes, params); exposed for the oracles.
+Status CheckView(const EncodingTraits& e, const TensorView& t, std::span<float> out);
+
+// Params of `uniform` (5), 7 bytes: u8 bits (2..8), u8 packing (0 int8, 1
+// LSB-first bits), u8 scale_dtype (0 f16, 1 f32, 2 bf16), u32 group_size (0 = row).
+struct UniformParams {
+  uint8_t bits = 8, packing = 0, scale_dtype = 0;
+  uint32_t group_size = 0;
+  std::vector<uint8_t> Serialize() const;
+  static Result<UniformParams> Parse(std::span<const uint8_t> bytes);
+  int max_code() const { return (1 << (bits - 1)) - 1; }
+};
+
+// Params of `ans_grid` (7), 6 bytes: u8 scale_dtype, u32 group_size, u8 model
+// (0 order-0 rANS, 1 context rANS).
+struct AnsGridParams {
+  uint8_t scale_dtype = 0;
+  uint32_t group_size = 0;
+  uint8_t model = 0;
+  std::vector<uint8_t> Serialize() const;
+  static Result<AnsGridParams> Parse(std::span<const uint8_t> bytes);
+};
+
+// Params of `codebook` (8), 6 bytes: u8 bits (1..8), u8 scale_dtype, u32
+// group_size. One ref: an f32_values object of exactly 2^bits levels.
+struct CodebookParams {
+  uint8_t bits = 4, scale_dtype = 0;
+  uint32_t group_size = 0;
+  std::vector<uint8_t> Serialize() const;
+  static Result<CodebookParams> Parse(std::span<const uint8_t> bytes);
+};
+
+// rows = dims[0] (1 for 0-d), cols = numel / rows (0 when rows is 0).
+uint64_t Rows(std::span<const uint64_t> shape);
+uint64_t Cols(std::span<const uint64_t> shape, uint64_t numel);
+inline uint64_t ScaleBytes(uint8_t scale_dtype) { return scale_dtype == 1 ? 4 : 2; }
+
+}  // namespace golfpack::gpk

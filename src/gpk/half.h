@@ -1,0 +1,24 @@
+// binary16 / bfloat16 -> f32, exact (subnormals, infinities, NaN payloads kept).
+#pragma once
+
+#include <bit>
+#include <cstdint>
+
+namespace golfpack {
+
+constexpr float HalfBitsToFloat(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu;
+  uint32_t mant = h & 0x3ffu;
+  if (exp == 0) {
+    if (mant == 0) return std::bit_cast<float>(sign);
+    uint32_t e = 113;  // subnormal: normalise into an f32 normal
+    while ((mant & 0x400u) == 0) mant <<= 1, --e;
+    return std::bit_cast<float>(sign | (e << 23) | ((mant & 0x3ffu) << 13));
+  }
+  if (exp == 31) return std::bit_cast<float>(sign | 0x7f800000u | (mant << 13));
+  return std::bit_cast<float>(sign | ((exp + 112) << 23) | (mant << 13));
+}
+
+constexpr float BF16BitsToFloat(uint16_t b) { return std::bit_cast<float>(uint32_t(b) << 16); }
+
+}  // namespace golfpack
