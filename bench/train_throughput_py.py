@@ -10,12 +10,16 @@ Example (the 17M Parameter Golf baseline shape):
       --seq-len 1024 --batch 2 --steps 3 --warmup-steps 1 --json
 
 Prints one JSON line:
-  {"impl":"python-eager","params":N,"tokens_per_s":...,"ms_per_step":...,"seq_len":...,"batch":...}
+  {"impl":"python-eager","params":N,"tokens_per_s":...,"ms_per_step":...,"seq_len":...,"batch":...,
+   ...,"cpu_s":...,"cores_used":...}
+cores_used = (user + sys CPU seconds of the whole process) / wall seconds over
+the timed steps: 2.0 means both cores of a 2-core machine were busy.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import sys
@@ -39,7 +43,9 @@ def parse_args(argv=None):
     p.add_argument("--batch", type=int, default=8, help="sequences per step")
     p.add_argument("--steps", type=int, default=10, help="timed steps")
     p.add_argument("--warmup-steps", type=int, default=2, help="untimed steps before timing")
-    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads and OpenBLAS threads")
+    p.add_argument("--blas-threads", type=int, default=0,
+                   help="OpenBLAS threads (default: --threads; -1: leave as OPENBLAS_NUM_THREADS says)")
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--untied", action="store_true", help="untied lm_head (default: tied, as PG)")
     p.add_argument("--lr", type=float, default=1e-3)
@@ -47,9 +53,24 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def set_openblas_threads(n):
+    """Debian's torch does its float32 GEMMs in OpenBLAS, whose thread pool
+    torch.set_num_threads does not size; set it as golfpack does (n < 0: leave
+    it). Returns the OpenBLAS thread count, or -1 when OpenBLAS is not loaded."""
+    try:
+        # libtorch_cpu loaded it privately (RTLD_LOCAL); dlopen by soname finds that copy.
+        blas = ctypes.CDLL("libopenblas.so.0")
+        if n >= 0:
+            blas.openblas_set_num_threads(ctypes.c_int(n))
+        return int(blas.openblas_get_num_threads())
+    except (OSError, AttributeError):
+        return -1
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    blas_threads = set_openblas_threads(args.threads if args.blas_threads == 0 else args.blas_threads)
     torch.manual_seed(args.seed)
     config = {
         "vocab_size": args.vocab, "num_layers": args.layers, "model_dim": args.dim,
@@ -84,11 +105,13 @@ def main(argv=None) -> int:
             print(f"warmup {i + 1}/{args.warmup_steps} loss {loss:.4f}", file=sys.stderr)
 
     t0 = time.perf_counter()
+    c0 = time.process_time()  # user + sys of every thread of this process
     for i in range(args.steps):
         loss = step(*batches[args.warmup_steps + i])
         if not args.json:
             print(f"step {i + 1}/{args.steps} loss {loss:.4f}", file=sys.stderr)
     elapsed = time.perf_counter() - t0
+    cpu_s = time.process_time() - c0
 
     steps = max(args.steps, 1)
     ms_per_step = 1000.0 * elapsed / steps
@@ -103,6 +126,9 @@ def main(argv=None) -> int:
         "layers": args.layers,
         "dim": args.dim,
         "threads": args.threads,
+        "blas_threads": blas_threads,
+        "cpu_s": cpu_s,
+        "cores_used": cpu_s / elapsed if elapsed > 0 else 0.0,
         "steps": args.steps,
         "final_loss": loss if args.steps else None,
         "torch": torch.__version__,

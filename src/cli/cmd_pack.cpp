@@ -191,7 +191,10 @@ Runner AddInspectCommand(CLI::App& app, GlobalOptions& g) {
     j["metadata"] = art.metadata();
     uint64_t params = 0, tensor_bytes = 0;
     std::vector<std::vector<uint8_t>> sections(art.sections().size());
-    for (const auto& t : art.tensors()) {
+    const gpk::ByteAccount acct = gpk::AccountBytes(art);
+    for (size_t ti = 0; ti < art.tensors().size(); ++ti) {
+      const auto& t = art.tensors()[ti];
+      const uint64_t accounted = acct.tensors[ti];
       if (sections[t.section].empty() && art.sections()[t.section].raw_size > 0) {
         GP_ASSIGN_OR_RETURN(sections[t.section], art.SectionBytes(t.section));
       }
@@ -205,14 +208,14 @@ Runner AddInspectCommand(CLI::App& app, GlobalOptions& g) {
                             {"section", t.section},
                             {"codec", gpk::CodecName(art.sections()[t.section].codec)},
                             {"payload_bytes", t.length},
-                            {"bytes", t.accounted_bytes},
-                            {"bits_per_param", t.numel ? 8.0 * double(t.accounted_bytes) / double(t.numel) : 0.0}};
+                            {"bytes", accounted},
+                            {"bits_per_param", t.numel ? 8.0 * double(accounted) / double(t.numel) : 0.0}};
       row["symbol_entropy_bits"] = entropy ? nlohmann::json(*entropy) : nlohmann::json(nullptr);
       j["tensors"].push_back(row);
       params += t.numel;
-      tensor_bytes += t.accounted_bytes;
+      tensor_bytes += accounted;
     }
-    for (const auto& [part, n] : art.accounting())
+    for (const auto& [part, n] : acct.parts)
       if (part.rfind("tensor:", 0) != 0) j["parts"][part] = n;
     j["params"] = params;
     j["bits_per_param"] = params ? 8.0 * double(bytes.size()) / double(params) : 0.0;

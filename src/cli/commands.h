@@ -30,6 +30,7 @@ Runner AddCalibrateCommand(CLI::App& app, GlobalOptions& g);
 Runner AddPackCommand(CLI::App& app, GlobalOptions& g);
 Runner AddUnpackCommand(CLI::App& app, GlobalOptions& g);
 Runner AddInspectCommand(CLI::App& app, GlobalOptions& g);
+Runner AddInfoCommand(CLI::App& app, GlobalOptions& g);
 
 // "<dir>/fineweb_train_*.bin" etc. from a data directory.
 std::string TrainPattern(const std::string& dir);

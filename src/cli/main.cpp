@@ -4,14 +4,15 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <thread>
+#include <string>
 
 #include "cli/commands.h"
+#include "train/threads.h"
 
 int main(int argc, char** argv) {
   using namespace golfpack::cli;
   CLI::App app{"golfpack: Parameter Golf data, training, evaluation and model compression"};
-  app.set_version_flag("--version", "golfpack 0.1.0");
+  app.set_version_flag("--version", "golfpack " GOLFPACK_VERSION);
   app.require_subcommand(1);
   GlobalOptions g;
   app.add_flag("-q,--quiet", g.quiet, "no progress output")->configurable(false);
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
   add(AddUnpackCommand);
   add(AddInspectCommand);
   add(AddDemoCommand);
+  add(AddInfoCommand);
 
   try {
     app.parse(argc, argv);
@@ -49,8 +51,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "golfpack data: error: %s\n", s.ToString().c_str());
     return 1;
   }
-  // libtorch's default can be 1 thread (seen on Debian's build): use every core.
-  torch::set_num_threads(g.threads > 0 ? g.threads : std::max(1u, std::thread::hardware_concurrency()));
+  // libtorch's default can be 1 thread (seen on Debian's build), and its GEMMs
+  // run in OpenBLAS's own pool, which torch::set_num_threads does not size:
+  // set both to --threads (default: every available core).
+  const golfpack::train::CpuThreads threads = golfpack::train::SetCpuThreads(g.threads);
+  if (g.verbose)
+    std::fprintf(stderr, "threads: libtorch %d, OpenBLAS %s; sgemm from %s%s%s\n", threads.torch_threads,
+                 threads.blas_threads < 0 ? "not loaded" : std::to_string(threads.blas_threads).c_str(),
+                 threads.gemm_library.empty() ? "?" : threads.gemm_library.c_str(),
+                 threads.blas_config.empty() ? "" : " - ", threads.blas_config.c_str());
   for (auto& [cmd, run] : commands) {
     if (!cmd->parsed()) continue;
     golfpack::Status s;

@@ -91,6 +91,65 @@ const CodecImpl* FindCodec(Codec c) {
 
 Result<std::vector<float>> DecodeTensorRef(const Artifact& a, size_t i) { return a.DecodeTensor(i, DecodeRef); }
 
+namespace {
+
+// floor(a * b / d) and the remainder, in 128-bit arithmetic (d > 0).
+void MulDivMod(uint64_t a, uint64_t b, uint64_t d, uint64_t* q, uint64_t* r) {
+  const uint64_t a_lo = a & 0xffffffffu, a_hi = a >> 32, b_lo = b & 0xffffffffu, b_hi = b >> 32;
+  const uint64_t ll = a_lo * b_lo, lh = a_lo * b_hi, hl = a_hi * b_lo, hh = a_hi * b_hi;
+  const uint64_t mid = (ll >> 32) + (lh & 0xffffffffu) + (hl & 0xffffffffu);
+  const uint64_t lo = (ll & 0xffffffffu) | (mid << 32), hi = hh + (lh >> 32) + (hl >> 32) + (mid >> 32);
+  uint64_t quot = 0, rem = 0;
+  for (int bit = 127; bit >= 0; --bit) {
+    const bool carry = (rem >> 63) != 0;
+    rem = (rem << 1) | (bit >= 64 ? (hi >> (bit - 64)) & 1 : (lo >> bit) & 1);
+    quot <<= 1;
+    if (carry || rem >= d) rem -= d, quot |= 1;
+  }
+  *q = quot, *r = rem;
+}
+
+// Largest-remainder split of `total` in proportion to `weights` (all zero
+// counts as all equal); ties go to the earlier entry.
+std::vector<uint64_t> SplitBytes(uint64_t total, std::vector<uint64_t> weights) {
+  uint64_t sum = 0;
+  for (uint64_t w : weights) sum += w;
+  if (sum == 0) std::fill(weights.begin(), weights.end(), 1), sum = weights.size();
+  std::vector<uint64_t> share(weights.size()), rem(weights.size());
+  uint64_t given = 0;
+  for (size_t i = 0; i < weights.size(); ++i) MulDivMod(total, weights[i], sum, &share[i], &rem[i]), given += share[i];
+  std::vector<size_t> order(weights.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return rem[x] > rem[y]; });
+  for (size_t k = 0; given < total; ++k, ++given) ++share[order[k]];
+  return share;
+}
+
+}  // namespace
+
+ByteAccount AccountBytes(const Artifact& a) {
+  ByteAccount out;
+  const auto& p = a.parts();
+  out.parts = {{"container", kContainerOverhead}, {"manifest.metadata", p.metadata}, {"manifest.sections", p.sections}};
+  if (a.version() >= 2) out.parts.emplace_back("manifest.objects", p.objects);
+  out.parts.emplace_back("manifest.tensors", p.tensor_count);
+  // Payloads in manifest order (objects, then tensors) share out their sections.
+  std::vector<const PayloadInfo*> order;
+  for (const auto& o : a.objects()) order.push_back(&o);
+  for (const auto& t : a.tensors()) order.push_back(&t);
+  std::vector<std::vector<uint64_t>> weights(a.sections().size()), share(a.sections().size());
+  for (const PayloadInfo* x : order) weights[x->section].push_back(x->length);
+  for (size_t s = 0; s < share.size(); ++s) share[s] = SplitBytes(a.sections()[s].stored_size, weights[s]);
+  std::vector<size_t> k(share.size(), 0);
+  std::vector<uint64_t> bytes;
+  for (const PayloadInfo* x : order) bytes.push_back(x->manifest_bytes + share[x->section][k[x->section]++]);
+  out.objects.assign(bytes.begin(), bytes.begin() + long(a.objects().size()));
+  out.tensors.assign(bytes.begin() + long(a.objects().size()), bytes.end());
+  for (size_t i = 0; i < out.objects.size(); ++i) out.parts.emplace_back("object:" + a.objects()[i].name, out.objects[i]);
+  for (size_t i = 0; i < out.tensors.size(); ++i) out.parts.emplace_back("tensor:" + a.tensors()[i].name, out.tensors[i]);
+  return out;
+}
+
 Result<std::vector<uint8_t>> BuildArtifact(const std::vector<EncodedTensor>& tensors, const WriteOptions& options) {
   const std::string at = "BuildArtifact: ";
   for (const auto& [key, value] : options.metadata) {

@@ -79,6 +79,14 @@ Result<std::vector<uint8_t>> BuildArtifact(const std::vector<EncodedTensor>& ten
 // BuildArtifact + atomic write (temp file + rename).
 Status WriteArtifact(const std::string& path, const std::vector<EncodedTensor>& tensors, const WriteOptions& options);
 
+// FORMAT.md "Byte accounting": named parts that add up to the file size
+// exactly, and each payload's bytes (its entry plus its share of its section).
+struct ByteAccount {
+  std::vector<std::pair<std::string, uint64_t>> parts;
+  std::vector<uint64_t> objects, tensors;
+};
+ByteAccount AccountBytes(const Artifact& a);
+
 // Tensor i through the scalar reference decoders (the test oracle).
 Result<std::vector<float>> DecodeTensorRef(const Artifact& a, size_t i);
 

@@ -333,6 +333,23 @@ constexpr RefFn kRefs[] = {RawF32Ref, RawF16Ref, RawBF16Ref, PgRowRef, PgTensorR
 
 }  // namespace
 
+// Params serialisation (the writer's half; parsing is the decoder's).
+std::vector<uint8_t> UniformParams::Serialize() const {
+  ByteWriter w;
+  w.U8(bits), w.U8(packing), w.U8(scale_dtype), w.U32(group_size);
+  return std::move(w).Take();
+}
+std::vector<uint8_t> AnsGridParams::Serialize() const {
+  ByteWriter w;
+  w.U8(scale_dtype), w.U32(group_size), w.U8(model);
+  return std::move(w).Take();
+}
+std::vector<uint8_t> CodebookParams::Serialize() const {
+  ByteWriter w;
+  w.U8(bits), w.U8(scale_dtype), w.U32(group_size);
+  return std::move(w).Take();
+}
+
 Status DecodeRef(uint32_t encoding, const TensorView& t, std::span<float> out) {
   if (encoding >= std::size(kRefs)) return Unsupported("no reference decoder for encoding " + Num(encoding));
   return kRefs[encoding](t, out);

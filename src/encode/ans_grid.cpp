@@ -426,9 +426,13 @@ Result<AnsGridResult> EncodeAnsGrid(const std::string& name, std::span<const uin
   return Finish(name, shape, w, spec, std::move(q), hessian);
 }
 
-Result<AnsGridResult> GptqAnsGrid(const std::string& name, std::span<const uint64_t> shape, std::span<const float> w,
-                                  const Eigen::MatrixXd& hessian, const AnsGridSpec& spec,
-                                  const GptqOptions& options) {
+namespace {
+
+// GPTQ onto the ans grid; `run` is GptqRun with a Hessian or a factorisation.
+template <typename Run>
+Result<std::pair<AnsGridQuant, GptqRunStats>> GptqAnsGridCodes(const std::string& name, std::span<const uint64_t> shape,
+                                                               std::span<const float> w, const AnsGridSpec& spec,
+                                                               const Run& run) {
   GP_ASSIGN_OR_RETURN(AnsGridQuant quant, AnsGridScales(name, shape, w, spec));
   const int mc = spec.max_code();
   quant.codes.assign(w.size(), 0);
@@ -453,10 +457,33 @@ Result<AnsGridResult> GptqAnsGrid(const std::string& name, std::span<const uint6
       out[r] = static_cast<double>(static_cast<float>(code) * s);
     }
   };
-  GP_ASSIGN_OR_RETURN(GptqRunStats stats, GptqRun(name, quant.rows, quant.cols, w, hessian, options, round_to_grid));
+  GP_ASSIGN_OR_RETURN(GptqRunStats stats, run(quant.rows, quant.cols, round_to_grid));
   quant.clipped = clipped;
-  GP_ASSIGN_OR_RETURN(AnsGridResult res, Finish(name, shape, w, spec, std::move(quant), &hessian));
-  res.damp_used = stats.damp_used;
+  return std::make_pair(std::move(quant), stats);
+}
+
+}  // namespace
+
+Result<AnsGridQuant> GptqAnsGridQuant(const std::string& name, std::span<const uint64_t> shape,
+                                      std::span<const float> w, const GptqFactor& factor, const AnsGridSpec& spec,
+                                      const GptqOptions& options, GptqRunStats* stats) {
+  auto run = [&](uint64_t rows, uint64_t cols, const GptqColumnQuantizer& q) {
+    return GptqRun(name, rows, cols, w, factor, options, q);
+  };
+  GP_ASSIGN_OR_RETURN(auto qs, GptqAnsGridCodes(name, shape, w, spec, run));
+  if (stats) *stats = qs.second;
+  return std::move(qs.first);
+}
+
+Result<AnsGridResult> GptqAnsGrid(const std::string& name, std::span<const uint64_t> shape, std::span<const float> w,
+                                  const Eigen::MatrixXd& hessian, const AnsGridSpec& spec,
+                                  const GptqOptions& options) {
+  auto run = [&](uint64_t rows, uint64_t cols, const GptqColumnQuantizer& q) {
+    return GptqRun(name, rows, cols, w, hessian, options, q);
+  };
+  GP_ASSIGN_OR_RETURN(auto qs, GptqAnsGridCodes(name, shape, w, spec, run));
+  GP_ASSIGN_OR_RETURN(AnsGridResult res, Finish(name, shape, w, spec, std::move(qs.first), &hessian));
+  res.damp_used = qs.second.damp_used;
   // Plain rounding at the same spec, for comparison.
   GP_ASSIGN_OR_RETURN(std::vector<double> weights, DiagWeights(name, hessian, res.quant.cols));
   GP_ASSIGN_OR_RETURN(AnsGridQuant rtn, QuantizeAnsGrid(name, shape, w, spec, weights));

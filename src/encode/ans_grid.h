@@ -126,6 +126,15 @@ Result<AnsGridResult> GptqAnsGrid(const std::string& name, std::span<const uint6
                                   const Eigen::MatrixXd& hessian, const AnsGridSpec& spec,
                                   const GptqOptions& options = {});
 
+// GptqAnsGrid's codes alone (no packing, no error statistics), with a
+// factorisation from GptqFactorize of the Hessian and the same options: for
+// callers that run GPTQ at many steps on one Hessian. The codes are exactly
+// GptqAnsGrid's.
+// `stats` (optional) receives the run's statistics (GptqRunStats::err_damped).
+Result<AnsGridQuant> GptqAnsGridQuant(const std::string& name, std::span<const uint64_t> shape,
+                                      std::span<const float> w, const GptqFactor& factor, const AnsGridSpec& spec,
+                                      const GptqOptions& options = {}, GptqRunStats* stats = nullptr);
+
 // The smallest step (best quality) whose EncodeAnsGrid payload fits in
 // max_payload_bytes, by bisection on log(step) over [the step where the
 // largest |w| / scale reaches max_code, a step where every code is 0]

@@ -23,17 +23,9 @@ Result<GptqResult> GptqQuantize(const std::string& name, std::span<const uint64_
   return GptqQuantize(name, shape, w, Eigen::MatrixXd(hessian.cast<double>()), spec, options);
 }
 
-Result<GptqRunStats> GptqRun(const std::string& name, uint64_t rows_u, uint64_t cols_u, std::span<const float> w,
-                             const Eigen::MatrixXd& hessian, const GptqOptions& options,
-                             const GptqColumnQuantizer& quantize) {
-  const std::string who = "tensor '" + name + "'";
-  const auto rows = static_cast<Eigen::Index>(rows_u);
-  const auto cols = static_cast<Eigen::Index>(cols_u);
-  if (hessian.rows() != cols || hessian.cols() != cols) {
-    return InvalidArgument(who + ": GPTQ Hessian is " + std::to_string(hessian.rows()) + " x " +
-                           std::to_string(hessian.cols()) + ", expected " + std::to_string(cols) + " x " +
-                           std::to_string(cols) + " (in_features x in_features)");
-  }
+namespace {
+
+Status CheckHessianValues(const std::string& who, const Eigen::MatrixXd& hessian) {
   if (!hessian.allFinite()) return InvalidArgument(who + ": GPTQ Hessian has non-finite entries");
   for (Eigen::Index i = 0; i < hessian.rows(); ++i) {
     if (hessian(i, i) < 0.0) {
@@ -41,56 +33,58 @@ Result<GptqRunStats> GptqRun(const std::string& name, uint64_t rows_u, uint64_t 
                              std::to_string(i) + "] (it must be X^T X)");
     }
   }
-  if (options.block_size < 1) return InvalidArgument("GPTQ block size must be >= 1");
-  if (!(options.percdamp >= 0.0)) return InvalidArgument("GPTQ damping must be >= 0");
-  if (w.size() != rows_u * cols_u) return InvalidArgument(who + ": GPTQ weights do not match rows x cols");
+  return Status::Ok();
+}
 
-  GptqRunStats res;
-  if (rows == 0 || cols == 0) return res;
-
-  // Column-major working copy (columns contiguous) in double.
-  Eigen::Map<const RowMajorF> Wmap(w.data(), rows, cols);
-  Eigen::MatrixXd W = Wmap.cast<double>();
+// Steps 1-4 on a validated, square, non-empty Hessian.
+Result<GptqFactor> Factorize(const std::string& who, const Eigen::MatrixXd& hessian, const GptqOptions& options) {
+  GptqFactor f;
+  const Eigen::Index cols = hessian.cols();
+  f.cols = static_cast<uint64_t>(cols);
+  f.percdamp = options.percdamp;
+  f.act_order = options.act_order;
+  f.max_damp_retries = options.max_damp_retries;
   Eigen::MatrixXd H = hessian;
-
+  f.dead.assign(static_cast<size_t>(cols), 0);
   for (Eigen::Index i = 0; i < cols; ++i) {
     if (H(i, i) == 0.0) {
       H(i, i) = 1.0;
-      W.col(i).setZero();
-      ++res.dead_columns;
+      f.dead[static_cast<size_t>(i)] = 1;
+      ++f.dead_columns;
     }
   }
-
-  std::vector<Eigen::Index> perm(static_cast<size_t>(cols));
-  std::iota(perm.begin(), perm.end(), Eigen::Index{0});
+  f.perm.resize(static_cast<size_t>(cols));
+  std::iota(f.perm.begin(), f.perm.end(), Eigen::Index{0});
   if (options.act_order) {
     const Eigen::VectorXd d = H.diagonal();
-    std::stable_sort(perm.begin(), perm.end(), [&](Eigen::Index a, Eigen::Index b) { return d(a) > d(b); });
-    Eigen::MatrixXd Wp(rows, cols), Hp(cols, cols);
-    for (Eigen::Index j = 0; j < cols; ++j) Wp.col(j) = W.col(perm[static_cast<size_t>(j)]);
+    std::stable_sort(f.perm.begin(), f.perm.end(), [&](Eigen::Index a, Eigen::Index b) { return d(a) > d(b); });
+    Eigen::MatrixXd Hp(cols, cols);
     for (Eigen::Index j = 0; j < cols; ++j) {
-      for (Eigen::Index i = 0; i < cols; ++i) Hp(i, j) = H(perm[static_cast<size_t>(i)], perm[static_cast<size_t>(j)]);
+      for (Eigen::Index i = 0; i < cols; ++i)
+        Hp(i, j) = H(f.perm[static_cast<size_t>(i)], f.perm[static_cast<size_t>(j)]);
     }
-    W.swap(Wp);
     H.swap(Hp);
   }
 
-  // U: upper Cholesky factor of (H + damp I)^-1.
+  // U: upper Cholesky factor of (H + damp I)^-1. With J the reversal
+  // permutation and J (H + damp I) J = L L^T, U = J L^-1 J: then
+  // U^T U = J L^-T L^-1 J = (H + damp I)^-1, U is upper triangular with a
+  // positive diagonal, so it is that (unique) factor. One Cholesky and one
+  // triangular inverse instead of an inverse and a second Cholesky.
   const double mean_diag = H.diagonal().mean();
   double damp = options.percdamp * mean_diag;
-  Eigen::MatrixXd U;
   bool ok = false;
+  const Eigen::MatrixXd Hr = H.reverse();  // J H J
   for (int attempt = 0; attempt <= options.max_damp_retries && !ok; ++attempt) {
-    Eigen::MatrixXd Hd = H;
+    Eigen::MatrixXd Hd = Hr;
     Hd.diagonal().array() += damp;
     Eigen::LLT<Eigen::MatrixXd> llt(Hd);
     if (llt.info() == Eigen::Success) {
-      const Eigen::MatrixXd Hinv = llt.solve(Eigen::MatrixXd::Identity(cols, cols));
-      Eigen::LLT<Eigen::MatrixXd> llt2(Hinv);
-      if (llt2.info() == Eigen::Success) {
-        U = llt2.matrixU();
-        ok = U.allFinite() && (U.diagonal().array() > 0.0).all();
-      }
+      Eigen::MatrixXd Linv = Eigen::MatrixXd::Identity(cols, cols);
+      llt.matrixL().solveInPlace(Linv);
+      f.U = Linv.reverse();
+      f.U.triangularView<Eigen::StrictlyLower>().setZero();
+      ok = f.U.allFinite() && (f.U.diagonal().array() > 0.0).all();
     }
     if (!ok) damp = damp > 0.0 ? damp * 10.0 : 0.01 * mean_diag;  // mean_diag > 0: dead columns became 1
   }
@@ -98,13 +92,36 @@ Result<GptqRunStats> GptqRun(const std::string& name, uint64_t rows_u, uint64_t 
     return InvalidArgument(who + ": GPTQ Hessian is not positive definite even with damping " +
                            std::to_string(damp / 10.0));
   }
-  res.damp_used = damp;
-
+  f.damp_used = damp;
   // Relative error weight of each (permuted) column: 1 / U_jj^2, normalised to mean 1.
-  const Eigen::VectorXd inv_d2 = U.diagonal().array().square().inverse();
-  const double mean_inv_d2 = inv_d2.mean();
+  const Eigen::VectorXd inv_d2 = f.U.diagonal().array().square().inverse();
+  f.weight = inv_d2 / inv_d2.mean();
+  return f;
+}
 
-  const Eigen::Index bs = options.block_size;
+// Steps 5-6 (and the dead-column zeroing of step 1) on validated inputs, rows, cols > 0.
+GptqRunStats RunFactored(uint64_t rows_u, uint64_t cols_u, std::span<const float> w, const GptqFactor& f,
+                         int block_size, const GptqColumnQuantizer& quantize) {
+  const auto rows = static_cast<Eigen::Index>(rows_u);
+  const auto cols = static_cast<Eigen::Index>(cols_u);
+  GptqRunStats res;
+  res.damp_used = f.damp_used;
+  res.dead_columns = f.dead_columns;
+
+  // Column-major working copy (columns contiguous) in double, in processing order.
+  Eigen::Map<const RowMajorF> Wmap(w.data(), rows, cols);
+  Eigen::MatrixXd W(rows, cols);
+  for (Eigen::Index j = 0; j < cols; ++j) {
+    const Eigen::Index src = f.perm[static_cast<size_t>(j)];
+    if (f.dead[static_cast<size_t>(src)]) {
+      W.col(j).setZero();
+    } else {
+      W.col(j) = Wmap.col(src).cast<double>();
+    }
+  }
+  const Eigen::MatrixXd& U = f.U;
+
+  const Eigen::Index bs = block_size;
   Eigen::MatrixXd Err(rows, bs);
   std::vector<double> values(static_cast<size_t>(rows)), deq(static_cast<size_t>(rows));
   for (Eigen::Index i1 = 0; i1 < cols; i1 += bs) {
@@ -113,8 +130,9 @@ Result<GptqRunStats> GptqRun(const std::string& name, uint64_t rows_u, uint64_t 
       const Eigen::Index j = i1 + i;
       const double d = U(j, j);
       for (Eigen::Index r = 0; r < rows; ++r) values[static_cast<size_t>(r)] = W(r, j);
-      quantize(static_cast<uint64_t>(perm[static_cast<size_t>(j)]), inv_d2(j) / mean_inv_d2, values, deq);
+      quantize(static_cast<uint64_t>(f.perm[static_cast<size_t>(j)]), f.weight(j), values, deq);
       for (Eigen::Index r = 0; r < rows; ++r) Err(r, i) = (W(r, j) - deq[static_cast<size_t>(r)]) / d;
+      res.err_damped += Err.col(i).squaredNorm();
       // Spread this column's error over the rest of the block.
       const Eigen::Index rest = i2 - j - 1;
       if (rest > 0) {
@@ -127,6 +145,62 @@ Result<GptqRunStats> GptqRun(const std::string& name, uint64_t rows_u, uint64_t 
     }
   }
   return res;
+}
+
+}  // namespace
+
+Result<GptqFactor> GptqFactorize(const std::string& name, const Eigen::MatrixXd& hessian, const GptqOptions& options) {
+  const std::string who = "tensor '" + name + "'";
+  if (hessian.rows() != hessian.cols()) {
+    return InvalidArgument(who + ": GPTQ Hessian is " + std::to_string(hessian.rows()) + " x " +
+                           std::to_string(hessian.cols()) + ", not square");
+  }
+  GP_RETURN_IF_ERROR(CheckHessianValues(who, hessian));
+  if (!(options.percdamp >= 0.0)) return InvalidArgument("GPTQ damping must be >= 0");
+  if (hessian.cols() == 0) {
+    GptqFactor f;
+    f.percdamp = options.percdamp;
+    f.act_order = options.act_order;
+    f.max_damp_retries = options.max_damp_retries;
+    return f;
+  }
+  return Factorize(who, hessian, options);
+}
+
+Result<GptqRunStats> GptqRun(const std::string& name, uint64_t rows_u, uint64_t cols_u, std::span<const float> w,
+                             const Eigen::MatrixXd& hessian, const GptqOptions& options,
+                             const GptqColumnQuantizer& quantize) {
+  const std::string who = "tensor '" + name + "'";
+  const auto cols = static_cast<Eigen::Index>(cols_u);
+  if (hessian.rows() != cols || hessian.cols() != cols) {
+    return InvalidArgument(who + ": GPTQ Hessian is " + std::to_string(hessian.rows()) + " x " +
+                           std::to_string(hessian.cols()) + ", expected " + std::to_string(cols) + " x " +
+                           std::to_string(cols) + " (in_features x in_features)");
+  }
+  GP_RETURN_IF_ERROR(CheckHessianValues(who, hessian));
+  if (options.block_size < 1) return InvalidArgument("GPTQ block size must be >= 1");
+  if (!(options.percdamp >= 0.0)) return InvalidArgument("GPTQ damping must be >= 0");
+  if (w.size() != rows_u * cols_u) return InvalidArgument(who + ": GPTQ weights do not match rows x cols");
+  if (rows_u == 0 || cols_u == 0) return GptqRunStats{};
+  GP_ASSIGN_OR_RETURN(GptqFactor f, Factorize(who, hessian, options));
+  return RunFactored(rows_u, cols_u, w, f, options.block_size, quantize);
+}
+
+Result<GptqRunStats> GptqRun(const std::string& name, uint64_t rows_u, uint64_t cols_u, std::span<const float> w,
+                             const GptqFactor& factor, const GptqOptions& options,
+                             const GptqColumnQuantizer& quantize) {
+  const std::string who = "tensor '" + name + "'";
+  if (factor.cols != cols_u) {
+    return InvalidArgument(who + ": GPTQ factorisation is for " + std::to_string(factor.cols) + " columns, expected " +
+                           std::to_string(cols_u) + " (in_features)");
+  }
+  if (factor.percdamp != options.percdamp || factor.act_order != options.act_order ||
+      factor.max_damp_retries != options.max_damp_retries)
+    return InvalidArgument(who + ": GPTQ factorisation was computed with other damping / act-order options");
+  if (options.block_size < 1) return InvalidArgument("GPTQ block size must be >= 1");
+  if (w.size() != rows_u * cols_u) return InvalidArgument(who + ": GPTQ weights do not match rows x cols");
+  if (rows_u == 0 || cols_u == 0) return GptqRunStats{};
+  return RunFactored(rows_u, cols_u, w, factor, options.block_size, quantize);
 }
 
 Result<GptqResult> GptqQuantize(const std::string& name, std::span<const uint64_t> shape, std::span<const float> w,

@@ -78,13 +78,51 @@ using GptqColumnQuantizer =
 struct GptqRunStats {
   double damp_used = 0.0;
   uint64_t dead_columns = 0;
+  // sum of the squared scaled errors (W_j - Q_j) / U_jj that GPTQ spreads:
+  // exactly tr(E (H + damp I) E^T) for E = W - Q (dead columns zeroed in W;
+  // with the dead columns' diagonal set to 1), since E = Err U and
+  // U (H + damp I) U^T = I. So with no dead columns the Hessian-weighted error
+  // is err_damped - damp_used * ||W - Q||_F^2, without another [rows x cols x
+  // cols] product (up to rounding).
+  double err_damped = 0.0;
 };
 
 // Validates the Hessian (cols x cols, finite, diag >= 0) and the options
 // (InvalidArgument naming the tensor), then runs GPTQ. Does nothing (and
 // calls no hook) when rows or cols is 0. w is row-major [rows x cols].
+// Same as GptqFactorize followed by the GptqRun below.
 Result<GptqRunStats> GptqRun(const std::string& name, uint64_t rows, uint64_t cols, std::span<const float> w,
                              const Eigen::MatrixXd& hessian, const GptqOptions& options,
+                             const GptqColumnQuantizer& quantize);
+
+// Steps 1-4 above, which depend on the Hessian and the options only: dead
+// columns, the activation-order permutation, the damped H, its inverse and
+// that inverse's Cholesky factor. One factorisation serves every GPTQ run on
+// the same Hessian and options, whatever the grid or the weights (c_q, c_k and
+// c_v share theirs), so callers that quantize at many steps compute it once.
+struct GptqFactor {
+  uint64_t cols = 0;
+  std::vector<Eigen::Index> perm;  // processing position j -> original column
+  std::vector<uint8_t> dead;       // per original column: H_ii == 0 (its weights are zeroed)
+  Eigen::MatrixXd U;               // upper Cholesky factor of (H_perm + damp I)^-1, [cols x cols]
+  Eigen::VectorXd weight;          // per processing position: (1 / U_jj^2) / mean(1 / U_jj^2)
+  double damp_used = 0.0;
+  uint64_t dead_columns = 0;
+  // The options it was computed with (GptqRun checks they match its own).
+  double percdamp = 0.0;
+  bool act_order = true;
+  int max_damp_retries = 0;
+};
+
+// Validates the Hessian and the options as GptqRun does (the message names
+// the tensor) and factorises. cols == 0 gives an empty factor.
+Result<GptqFactor> GptqFactorize(const std::string& name, const Eigen::MatrixXd& hessian, const GptqOptions& options);
+
+// Steps 5-6 with a factorisation from GptqFactorize: bit-identical to the
+// GptqRun above on the Hessian it came from. InvalidArgument when the factor
+// is for another width or other percdamp / act_order / max_damp_retries.
+Result<GptqRunStats> GptqRun(const std::string& name, uint64_t rows, uint64_t cols, std::span<const float> w,
+                             const GptqFactor& factor, const GptqOptions& options,
                              const GptqColumnQuantizer& quantize);
 
 // tr((W - Q) H (W - Q)^T) for row-major W, Q [rows x cols] and H [cols x cols].

@@ -12,6 +12,16 @@
 namespace golfpack::encode {
 
 uint64_t DecoderCodeBytes() { return GOLFPACK_DECODER_CODE_BYTES; }
+std::vector<std::string> DecoderFiles() {
+  std::vector<std::string> out;
+  std::string all = GOLFPACK_DECODER_FILE_NAMES;
+  for (size_t a = 0, b; a < all.size(); a = b + 1) {
+    b = all.find(',', a);
+    if (b == std::string::npos) b = all.size();
+    out.push_back(all.substr(a, b - a));
+  }
+  return out;
+}
 
 namespace {
 

@@ -17,9 +17,11 @@
 
 namespace golfpack::encode {
 
-// Bytes of the std-only decoder sources (src/core), measured at build time:
-// what a Parameter Golf submission carrying a .gpk must also ship.
+// Bytes of the counted decoder's sources (src/gpk, the files its CMake target
+// lists), measured at build time: what a submission carrying a .gpk must also
+// ship. DecoderFiles() names them.
 uint64_t DecoderCodeBytes();
+std::vector<std::string> DecoderFiles();
 
 // Which tensors a rule applies to.
 enum class Match {

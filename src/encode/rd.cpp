@@ -6,11 +6,15 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "core/encodings.h"
 #include "encode/allocator.h"
+#include "encode/ans_grid.h"
 #include "encode/codecs.h"
 #include "encode/encoder.h"
 #include "io/pg_names.h"
@@ -40,21 +44,34 @@ Result<std::vector<float>> Decode(const gpk::EncodedTensor& e, uint64_t numel) {
 // D = sum_j H_jj * sum_i (w_ij - q_ij)^2 / tokens: the diagonal of tr(E H E^T)/tokens.
 double DiagProxy(std::span<const float> w, std::span<const float> q, uint64_t rows, uint64_t cols,
                  const Eigen::MatrixXd& h, int64_t tokens) {
-  double d = 0;
-  for (uint64_t c = 0; c < cols; ++c) {
-    double col = 0;
-    for (uint64_t r = 0; r < rows; ++r) {
-      const double e = double(w[r * cols + c]) - double(q[r * cols + c]);
-      col += e * e;
+  std::vector<double> col(cols, 0.0);  // row-major sweep: sum_i E_ij^2 per column
+  for (uint64_t r = 0; r < rows; ++r) {
+    const float* wr = w.data() + r * cols;
+    const float* qr = q.data() + r * cols;
+    for (uint64_t c = 0; c < cols; ++c) {
+      const double e = double(wr[c]) - double(qr[c]);
+      col[c] += e * e;
     }
-    d += h(static_cast<Eigen::Index>(c), static_cast<Eigen::Index>(c)) * col;
   }
+  double d = 0;
+  for (uint64_t c = 0; c < cols; ++c) d += h(static_cast<Eigen::Index>(c), static_cast<Eigen::Index>(c)) * col[c];
   return d / double(std::max<int64_t>(tokens, 1));
+}
+
+double SquaredError(std::span<const float> w, std::span<const float> q) {
+  double s = 0;
+  for (size_t i = 0; i < w.size(); ++i) {
+    const double e = double(w[i]) - double(q[i]);
+    s += e * e;
+  }
+  return s;
 }
 
 // The full proxy tr(E H E^T) / tokens. GPTQ moves error into directions H
 // forgives, which the diagonal cannot see, so GPTQ candidates are priced with
-// this (the sensitivities were fitted against it too).
+// this (the sensitivities were fitted against it too). GPTQ onto ans grids
+// gets the same value from GPTQ's own error accounting instead
+// (GptqRunStats::err_damped), without another rows x cols x cols product.
 double FullProxy(std::span<const float> w, std::span<const float> q, uint64_t rows, uint64_t cols,
                  const Eigen::MatrixXd& h, int64_t tokens) {
   Eigen::MatrixXd e(static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(cols));
@@ -64,318 +81,550 @@ double FullProxy(std::span<const float> w, std::span<const float> q, uint64_t ro
   return (e * h).cwiseProduct(e).sum() / double(std::max<int64_t>(tokens, 1));
 }
 
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+uint64_t VarintLen(uint64_t v) {
+  uint64_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+// The bytes an encoded tensor adds to the file that depend on its encoding,
+// with one uncompressed section per tensor: the payload (the section), its
+// params, and the manifest varints that hold their sizes (the section's
+// stored and raw sizes and the entry's length are the payload size; then
+// params_size and the encoding id). Everything else in the file is fixed.
+uint64_t Price(uint64_t payload, uint64_t params, uint32_t encoding) {
+  return payload + 3 * VarintLen(payload) + params + VarintLen(params) + VarintLen(encoding);
+}
+uint64_t Price(const gpk::EncodedTensor& e) { return Price(e.payload.size(), e.params.size(), e.encoding); }
+
+struct Cand {
+  RdCandidate c;
+  uint64_t price = 0;
+  gpk::EncodedTensor enc;  // empty payload until packed (plain candidates are priced without packing)
+  bool packed = false;
+};
+
 struct Work {
   const io::Tensor* tensor = nullptr;
   const Eigen::MatrixXd* h = nullptr;
   double sensitivity = 1.0;
-  std::vector<RdCandidate> candidates;
-  std::vector<gpk::EncodedTensor> encoded;
-  Status status;
+  std::vector<uint64_t> shape;
+  uint64_t rows = 0, cols = 0;
+  std::vector<float> values;
+  std::vector<Cand> plain;                // one per step, the plain family
+  std::vector<std::optional<Cand>> gptq;  // by step index, made on demand, kept across budgets
 };
+
+// fn(i) for i in [0, n) on `threads` threads, largest `cost` first; the first error wins.
+Status ParallelFor(size_t n, unsigned threads, const std::vector<double>& cost, const std::function<Status(size_t)>& fn) {
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return cost[a] > cost[b]; });
+  std::vector<Status> status(n);
+  std::atomic<size_t> next{0};
+  auto worker = [&]() {
+    for (size_t i; (i = next++) < n;) status[order[i]] = fn(order[i]);
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < std::min<size_t>(threads, n); ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& th : pool) th.join();
+  for (const Status& st : status)
+    if (!st.ok()) return st;
+  return Status::Ok();
+}
 
 }  // namespace
 
-Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, const RdOptions& o) {
-  const auto t0 = std::chrono::steady_clock::now();
-  if (o.budget == 0) return InvalidArgument("recipe rd needs --budget BYTES");
+struct RdPlanner::Impl {
+  const io::TensorFile* model = nullptr;
+  const Hessians* hessians = nullptr;
+  RdOptions o;
+  std::string family, plain_family;
+  std::vector<double> steps;
+  bool two_phase = false;
+  bool ladder = false;  // the family has a continuous step (fine fill possible)
+  unsigned threads = 1;
+  uint64_t code = 0;
+  std::vector<Work> work;
+  std::vector<gpk::EncodedTensor> fixed;
+  std::vector<int> work_of;
+  uint64_t fixed_bytes = 0;  // the file minus every allocated tensor's Price
+  GptqOptions gptq_options;
+  bool gptq_ans = false;     // the GPTQ family is gptq:ans (factorisations are cached)
+  std::map<const Eigen::MatrixXd*, std::unique_ptr<GptqFactor>> factors;
+  double ladder_seconds = 0;
+
+  // One candidate of tensor w at `step` in `fam`, priced and proxied once.
+  // Plain ans-grid candidates are priced exactly without building their
+  // stream unless `pack` (only the chosen ones are packed, at assembly).
+  Result<Cand> Evaluate(const Work& w, const std::string& fam, double step, bool pack) const {
+    Cand out;
+    out.c.spec = Substitute(fam, step);
+    out.c.step = step;
+    out.c.gptq = fam.rfind("gptq:", 0) == 0;
+    GP_ASSIGN_OR_RETURN(auto enc, MakeEncoder(out.c.spec));
+    const std::string& name = w.tensor->name;
+    const int64_t tokens = hessians->tokens();
+    std::vector<float> q;
+    std::optional<double> proxy;
+    if (const auto* a = dynamic_cast<const AnsGridEncoder*>(enc.get())) {
+      std::vector<double> weights;  // RDO column weights: diag(H), as AnsGridEncoder uses
+      if (a->grid().rdo_lambda > 0) {
+        weights.resize(w.cols);
+        for (uint64_t c = 0; c < w.cols; ++c)
+          weights[c] = (*w.h)(static_cast<Eigen::Index>(c), static_cast<Eigen::Index>(c));
+      }
+      GP_ASSIGN_OR_RETURN(AnsGridQuant qu, QuantizeAnsGrid(name, w.shape, w.values, a->grid(), weights));
+      if (pack) {
+        GP_ASSIGN_OR_RETURN(out.enc, PackAnsGrid(name, w.shape, a->grid(), qu));
+        out.packed = true;
+      } else {
+        GP_ASSIGN_OR_RETURN(uint64_t payload, AnsGridPayloadBytes(a->grid(), qu));
+        gpk::AnsGridParams params;  // as PackAnsGrid writes them
+        params.scale_dtype = a->grid().scale_dtype;
+        params.group_size = a->grid().group_size;
+        params.model = a->grid().model;
+        out.enc.name = name;
+        out.enc.encoding = gpk::kAnsGrid;
+        out.enc.params = params.Serialize();
+        out.c.bytes = payload + out.enc.params.size();
+        out.price = Price(payload, out.enc.params.size(), out.enc.encoding);
+      }
+      q = DequantizeAnsGrid(qu);
+    } else if (const auto* g = dynamic_cast<const GptqAnsGridEncoder*>(enc.get()); g && factors.count(w.h)) {
+      GptqRunStats stats;
+      GP_ASSIGN_OR_RETURN(AnsGridQuant qu, GptqAnsGridQuant(name, w.shape, w.values, *factors.at(w.h), g->grid(),
+                                                            g->options(), &stats));
+      GP_ASSIGN_OR_RETURN(out.enc, PackAnsGrid(name, w.shape, g->grid(), qu));
+      out.packed = true;
+      q = DequantizeAnsGrid(qu);
+      // tr(E H E^T) from GPTQ's own error accounting (GptqRunStats::err_damped).
+      if (stats.dead_columns == 0)
+        proxy = std::max(0.0, stats.err_damped - stats.damp_used * SquaredError(w.values, q)) /
+                double(std::max<int64_t>(tokens, 1));
+    } else {
+      GP_ASSIGN_OR_RETURN(out.enc, enc->Encode(name, w.shape, w.values, enc->needs_hessian() ? w.h : nullptr));
+      out.packed = true;
+      GP_ASSIGN_OR_RETURN(q, Decode(out.enc, w.rows * w.cols));
+    }
+    if (out.packed) {
+      out.c.bytes = out.enc.payload.size() + out.enc.params.size();
+      out.price = Price(out.enc);
+    }
+    if (!proxy)
+      proxy = out.c.gptq ? FullProxy(w.values, q, w.rows, w.cols, *w.h, tokens)
+                         : DiagProxy(w.values, q, w.rows, w.cols, *w.h, tokens);
+    out.c.proxy = *proxy;
+    out.c.predicted = w.sensitivity * out.c.proxy;
+    return out;
+  }
+
+  // The candidate ready to write: packs a plain one (the same bytes it was priced at).
+  Result<const gpk::EncodedTensor*> Packed(const Work& w, const Cand& c, std::optional<Cand>& storage) const {
+    if (c.packed) return &c.enc;
+    GP_ASSIGN_OR_RETURN(Cand p, Evaluate(w, c.c.gptq ? family : plain_family, c.c.step, /*pack=*/true));
+    if (p.price != c.price)
+      return Internal("recipe rd: '" + c.c.spec + "' of " + w.tensor->name + " packs to other bytes than priced");
+    storage = std::move(p);
+    return &storage->enc;
+  }
+
+  // Factorisations of the Hessians of `ks` that are not cached yet.
+  Status EnsureFactors(const std::vector<size_t>& ks) {
+    if (!gptq_ans) return Status::Ok();
+    std::vector<const Eigen::MatrixXd*> need;
+    std::vector<std::string> names;
+    for (size_t k : ks) {
+      const Eigen::MatrixXd* h = work[k].h;
+      if (factors.count(h) || std::find(need.begin(), need.end(), h) != need.end()) continue;
+      need.push_back(h);
+      names.push_back(work[k].tensor->name);
+    }
+    std::vector<std::unique_ptr<GptqFactor>> made(need.size());
+    std::vector<double> cost(need.size());
+    for (size_t i = 0; i < need.size(); ++i) cost[i] = std::pow(double(need[i]->cols()), 3);
+    GP_RETURN_IF_ERROR(ParallelFor(need.size(), threads, cost, [&](size_t i) -> Status {
+      GP_ASSIGN_OR_RETURN(GptqFactor f, GptqFactorize(names[i], *need[i], gptq_options));
+      made[i] = std::make_unique<GptqFactor>(std::move(f));
+      return Status::Ok();
+    }));
+    for (size_t i = 0; i < need.size(); ++i) factors.emplace(need[i], std::move(made[i]));
+    return Status::Ok();
+  }
+
+  Result<RdResult> Pack(uint64_t budget);
+};
+
+RdPlanner::RdPlanner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+RdPlanner::RdPlanner(RdPlanner&&) noexcept = default;
+RdPlanner& RdPlanner::operator=(RdPlanner&&) noexcept = default;
+RdPlanner::~RdPlanner() = default;
+
+uint64_t RdPlanner::min_counted_bytes() const {
+  uint64_t total = impl_->fixed_bytes + impl_->code;
+  for (const Work& w : impl_->work) {
+    uint64_t lo = UINT64_MAX;
+    for (const Cand& c : w.plain) lo = std::min(lo, c.price);
+    total += lo;
+  }
+  return total;
+}
+
+uint64_t RdPlanner::max_plain_counted_bytes() const {
+  uint64_t total = impl_->fixed_bytes + impl_->code;
+  for (const Work& w : impl_->work) {
+    uint64_t hi = 0;
+    for (const Cand& c : w.plain) hi = std::max(hi, c.price);
+    total += hi;
+  }
+  return total;
+}
+
+Result<RdPlanner> RdPlanner::Create(const io::TensorFile& model, const Hessians& hessians, const RdOptions& o) {
+  const auto t0 = Clock::now();
   RegisterAllCodecs();
-  RdResult result;
-  result.family = o.family;
-  std::vector<double> steps = o.steps;
-  if (result.family.empty()) {
+  auto impl = std::make_unique<Impl>();
+  Impl& p = *impl;
+  p.model = &model;
+  p.hessians = &hessians;
+  p.o = o;
+  p.family = o.family;
+  p.steps = o.steps;
+  if (p.family.empty()) {
     // GPTQ error feedback onto the entropy-coded grid: at equal bytes it
     // roughly halves the measured loss of plain rounding on the demo model.
     if (MakeEncoder("gptq:ans:s0.5:row").ok()) {
-      result.family = "gptq:ans:s{s}:row";
+      p.family = "gptq:ans:s{s}:row";
     } else {
-      result.family = "u{s}:row:none";  // fixed-bit grids when no entropy-coded grid is built in
+      p.family = "u{s}:row:none";  // fixed-bit grids when no entropy-coded grid is built in
     }
   }
-  if (steps.empty()) {
-    if (result.family.rfind("u{s}", 0) == 0) {
-      steps = {2, 3, 4, 5, 6, 7, 8};
+  if (p.steps.empty()) {
+    if (p.family.rfind("u{s}", 0) == 0) {
+      p.steps = {2, 3, 4, 5, 6, 7, 8};
     } else {
       // Step = s * row std, half-octave apart: from ~10 bits/param (s = 1/256)
       // down to ~0.5 (s = 2.8).
-      for (int k = 0; k < 20; ++k) steps.push_back(std::ldexp(std::pow(2.0, 0.5 * k), -8));
+      for (int k = 0; k < 20; ++k) p.steps.push_back(std::ldexp(std::pow(2.0, 0.5 * k), -8));
+    }
+  }
+  p.threads = o.threads > 0 ? static_cast<unsigned>(o.threads) : std::max(1u, std::thread::hardware_concurrency());
+  p.code = o.code_bytes_set ? o.code_bytes : DecoderCodeBytes();
+  // GPTQ families are priced in two phases (see RdOptions::gptq_neighbors).
+  p.two_phase = p.family.rfind("gptq:", 0) == 0 && o.gptq_neighbors >= 0;
+  p.plain_family = p.two_phase ? p.family.substr(5) : p.family;
+  p.ladder = p.family.find("{s}") != std::string::npos && p.family.rfind("u{s}", 0) != 0;
+  if (p.two_phase) {
+    GP_ASSIGN_OR_RETURN(auto enc, MakeEncoder(Substitute(p.family, p.steps.front())));
+    if (const auto* g = dynamic_cast<const GptqAnsGridEncoder*>(enc.get())) {
+      p.gptq_ans = true;
+      p.gptq_options = g->options();
     }
   }
 
   // Split: quantizable tensors get a candidate ladder; the rest is fixed.
-  std::vector<Work> work;
-  std::vector<gpk::EncodedTensor> fixed(model.tensors.size());
-  std::vector<int> work_of(model.tensors.size(), -1);
+  p.fixed.resize(model.tensors.size());
+  p.work_of.assign(model.tensors.size(), -1);
   for (size_t i = 0; i < model.tensors.size(); ++i) {
     const io::Tensor& t = model.tensors[i];
     const Eigen::MatrixXd* h = t.shape.size() == 2 ? hessians.ForWeight(t.name) : nullptr;
     if (h) {
-      work_of[i] = static_cast<int>(work.size());
+      p.work_of[i] = static_cast<int>(p.work.size());
       Work w;
       w.tensor = &t;
       w.h = h;
       w.sensitivity = hessians.Sensitivity(t.name).value_or(1.0);
-      work.push_back(std::move(w));
+      w.shape.assign(t.shape.begin(), t.shape.end());
+      w.rows = w.shape[0];
+      w.cols = w.shape[1];
+      GP_ASSIGN_OR_RETURN(w.values, t.ToFloat32());
+      w.plain.resize(p.steps.size());
+      w.gptq.resize(p.steps.size());
+      p.work.push_back(std::move(w));
       continue;
     }
     GP_ASSIGN_OR_RETURN(auto enc, MakeEncoder(io::IsControlTensorName(t.name) ? "f32" : "f16"));
     GP_ASSIGN_OR_RETURN(std::vector<float> v, t.ToFloat32());
     std::vector<uint64_t> shape(t.shape.begin(), t.shape.end());
-    GP_ASSIGN_OR_RETURN(fixed[i], enc->Encode(t.name, shape, v, nullptr));
+    GP_ASSIGN_OR_RETURN(p.fixed[i], enc->Encode(t.name, shape, v, nullptr));
   }
-  if (work.empty()) return InvalidArgument("recipe rd: no tensor has a Hessian in the calibration file");
+  if (p.work.empty()) return InvalidArgument("recipe rd: no tensor has a Hessian in the calibration file");
 
-  // GPTQ families are priced in two phases (see RdOptions::gptq_neighbors).
-  const bool two_phase = result.family.rfind("gptq:", 0) == 0 && o.gptq_neighbors >= 0;
-  const std::string plain_family = two_phase ? result.family.substr(5) : result.family;
-
-  // Candidates for every tensor at the steps `which(k)` picks, spread over threads.
-  auto evaluate = [&](const std::string& family, const std::function<std::vector<size_t>(size_t)>& which,
-                      const char* stage) {
-  std::atomic<size_t> next{0}, done{0};
-  auto worker = [&]() {
-    for (size_t k; (k = next++) < work.size();) {
-      Work& w = work[k];
-      auto values = w.tensor->ToFloat32();
-      if (!values.ok()) {
-        w.status = values.status();
-        continue;
-      }
-      std::vector<uint64_t> shape(w.tensor->shape.begin(), w.tensor->shape.end());
-      const uint64_t rows = shape[0], cols = shape[1];
-      for (size_t si : which(k)) {
-        const double s = steps[si];
-        const std::string spec = Substitute(family, s);
-        auto enc = MakeEncoder(spec);
-        if (!enc.ok()) {
-          w.status = enc.status();
-          break;
-        }
-        auto e = (*enc)->Encode(w.tensor->name, shape, *values, w.h);
-        if (!e.ok()) {
-          w.status = e.status();
-          break;
-        }
-        auto q = Decode(*e, rows * cols);
-        if (!q.ok()) {
-          w.status = q.status();
-          break;
-        }
-        RdCandidate c;
-        c.spec = spec;
-        c.step = s;
-        c.gptq = family.rfind("gptq:", 0) == 0;
-        c.bytes = e->payload.size() + e->params.size();
-        c.proxy = c.gptq ? FullProxy(*values, *q, rows, cols, *w.h, hessians.tokens())
-                         : DiagProxy(*values, *q, rows, cols, *w.h, hessians.tokens());
-        c.predicted = w.sensitivity * c.proxy;
-        w.candidates.push_back(c);
-        w.encoded.push_back(std::move(*e));
-      }
-      const size_t d = ++done;
-      if (o.progress) o.progress({stage, d, work.size(), "tensors", w.tensor->name});
+  // The plain ladder: one task per (tensor, step).
+  const size_t ns = p.steps.size();
+  std::vector<double> cost(p.work.size() * ns);
+  for (size_t k = 0; k < p.work.size(); ++k)
+    for (size_t si = 0; si < ns; ++si) cost[k * ns + si] = double(p.work[k].rows * p.work[k].cols);
+  std::vector<std::atomic<size_t>> left(p.work.size());
+  for (auto& l : left) l = ns;
+  std::atomic<size_t> done{0};
+  std::mutex progress_mu;
+  GP_RETURN_IF_ERROR(ParallelFor(p.work.size() * ns, p.threads, cost, [&](size_t task) -> Status {
+    const size_t k = task / ns, si = task % ns;
+    Work& w = p.work[k];
+    GP_ASSIGN_OR_RETURN(w.plain[si], p.Evaluate(w, p.plain_family, p.steps[si], /*pack=*/false));
+    if (--left[k] == 0 && o.progress) {
+      std::lock_guard<std::mutex> lock(progress_mu);
+      o.progress({"candidates", ++done, p.work.size(), "tensors", w.tensor->name});
     }
-  };
-  const unsigned nthreads = o.threads > 0 ? static_cast<unsigned>(o.threads) : std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::thread> pool;
-  for (unsigned i = 1; i < nthreads; ++i) pool.emplace_back(worker);
-  worker();
-  for (auto& th : pool) th.join();
-  Status st;
-  for (const auto& w : work)
-    if (!w.status.ok() && st.ok()) st = w.status;
-  return st;
-  };
-  auto all_steps = [&](size_t) {
-    std::vector<size_t> v(steps.size());
-    for (size_t i = 0; i < v.size(); ++i) v[i] = i;
-    return v;
-  };
-  GP_RETURN_IF_ERROR(evaluate(plain_family, all_steps, "candidates"));
+    return Status::Ok();
+  }));
 
-  // Allocation units; `gptq_only` keeps a tensor's GPTQ candidates (when it
-  // has any) so that all its points are priced by the same proxy. Point tags
-  // are candidate indices.
-  std::vector<AllocUnit> units;
-  auto make_units = [&](bool gptq_only) {
-    units.clear();
-    for (const auto& w : work) {
-      AllocUnit u;
-      u.name = w.tensor->name;
-      const bool has_gptq = std::any_of(w.candidates.begin(), w.candidates.end(), [](const RdCandidate& c) { return c.gptq; });
-      for (size_t c = 0; c < w.candidates.size(); ++c)
-        if (!gptq_only || !has_gptq || w.candidates[c].gptq)
-          u.points.push_back({w.candidates[c].bytes, w.candidates[c].predicted, static_cast<int>(c)});
-      units.push_back(std::move(u));
+  // The fixed part of the file: one real build with the cheapest candidates.
+  std::vector<gpk::EncodedTensor> tensors;
+  uint64_t priced = 0;
+  for (size_t i = 0; i < model.tensors.size(); ++i) {
+    if (p.work_of[i] < 0) {
+      tensors.push_back(p.fixed[i]);
+      continue;
     }
-  };
-  auto to_candidates = [&](Allocation& a) {
-    for (size_t k = 0; k < a.choice.size(); ++k) a.choice[k] = static_cast<size_t>(units[k].points[a.choice[k]].tag);
-  };
-  make_units(false);
-
-  const uint64_t code = o.code_bytes_set ? o.code_bytes : DecoderCodeBytes();
+    const Work& w = p.work[static_cast<size_t>(p.work_of[i])];
+    size_t best = 0;
+    for (size_t c = 1; c < w.plain.size(); ++c)
+      if (w.plain[c].price < w.plain[best].price) best = c;
+    std::optional<Cand> storage;
+    GP_ASSIGN_OR_RETURN(const gpk::EncodedTensor* e, p.Packed(w, w.plain[best], storage));
+    tensors.push_back(*e);
+    priced += w.plain[best].price;
+  }
   gpk::WriteOptions wopt;
   wopt.metadata = {{"golfpack.recipe", "rd"}, {"golfpack.format", "gpk-1"}};
-  auto build = [&](const std::vector<size_t>& choice) {
-    std::vector<gpk::EncodedTensor> tensors;
-    for (size_t i = 0; i < model.tensors.size(); ++i)
-      tensors.push_back(work_of[i] < 0 ? fixed[i] : work[work_of[i]].encoded[choice[work_of[i]]]);
-    return gpk::BuildArtifact(tensors, wopt);  // one uncompressed section per tensor: exact prices
-  };
-  // Everything but the candidates' variable bytes, measured on the cheapest choice.
-  std::vector<size_t> cheapest(work.size());
-  uint64_t cheapest_var = 0;
-  for (size_t k = 0; k < work.size(); ++k) {
-    size_t best = 0;
-    for (size_t c = 1; c < work[k].candidates.size(); ++c)
-      if (work[k].candidates[c].bytes < work[k].candidates[best].bytes) best = c;
-    cheapest[k] = best;
-    cheapest_var += work[k].candidates[best].bytes;
+  GP_ASSIGN_OR_RETURN(std::vector<uint8_t> base, gpk::BuildArtifact(tensors, wopt));
+  p.fixed_bytes = base.size() - priced;
+  p.ladder_seconds = Since(t0);
+  return RdPlanner(std::move(impl));
+}
+
+Result<RdResult> RdPlanner::Pack(uint64_t budget) { return impl_->Pack(budget); }
+
+Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
+  const auto t0 = Clock::now();
+  if (budget == 0) return InvalidArgument("recipe rd needs --budget BYTES");
+  RdResult result;
+  result.family = family;
+  result.timings.ladder = ladder_seconds;
+  const size_t nw = work.size(), ns = steps.size();
+  const uint64_t overhead = fixed_bytes + code;
+  uint64_t min_var = 0;
+  for (const Work& w : work) {
+    uint64_t lo = UINT64_MAX;
+    for (const Cand& c : w.plain) lo = std::min(lo, c.price);
+    min_var += lo;
   }
-  GP_ASSIGN_OR_RETURN(std::vector<uint8_t> base, build(cheapest));
-  const uint64_t overhead = base.size() - cheapest_var + code;
-  if (overhead + cheapest_var > o.budget)
-    return InvalidArgument("recipe rd: --budget " + std::to_string(o.budget) + " is below the smallest possible artifact (" +
-                           std::to_string(overhead + cheapest_var) + " bytes counted, code " + std::to_string(code) +
+  if (overhead + min_var > budget)
+    return InvalidArgument("recipe rd: --budget " + std::to_string(budget) + " is below the smallest possible artifact (" +
+                           std::to_string(overhead + min_var) + " bytes counted, code " + std::to_string(code) +
                            " included)");
+  const uint64_t alloc_budget = budget - overhead;
 
-  int64_t alloc_budget = static_cast<int64_t>(o.budget - overhead);
+  // A unit's points point at candidates: plain[i] (tag i) or gptq[si] (tag ns + si).
+  auto cand_of = [&](size_t k, int tag) -> const Cand& {
+    const Work& w = work[k];
+    return tag < static_cast<int>(ns) ? w.plain[static_cast<size_t>(tag)] : *w.gptq[static_cast<size_t>(tag) - ns];
+  };
+  std::vector<AllocUnit> units(nw);
+  for (size_t k = 0; k < nw; ++k) {
+    units[k].name = work[k].tensor->name;
+    for (size_t i = 0; i < ns; ++i)
+      units[k].points.push_back({work[k].plain[i].price, work[k].plain[i].c.predicted, static_cast<int>(i)});
+  }
+  auto ta = Clock::now();
+  GP_ASSIGN_OR_RETURN(Allocation alloc, Allocate(units, alloc_budget));
+  result.allocation_rounds = 1;
+  result.timings.allocation += Since(ta);
+
   if (two_phase) {
-    // Phase 2: GPTQ around the steps plain rounding would get.
-    GP_ASSIGN_OR_RETURN(Allocation first, Allocate(units, static_cast<uint64_t>(alloc_budget)));
-    to_candidates(first);
-    std::vector<size_t> center(work.size());
-    for (size_t k = 0; k < work.size(); ++k) center[k] = first.choice[k];  // plain candidate c is steps[c]
-    GP_RETURN_IF_ERROR(evaluate(
-        result.family,
-        [&](size_t k) {
-          std::vector<size_t> v;
-          const int lo = std::max(0, static_cast<int>(center[k]) - o.gptq_neighbors);
-          const int hi = std::min(static_cast<int>(steps.size()) - 1, static_cast<int>(center[k]) + o.gptq_neighbors);
-          for (int i = lo; i <= hi; ++i) v.push_back(static_cast<size_t>(i));
-          return v;
-        },
-        "gptq"));
-    make_units(/*gptq_only=*/true);
+    // Phase 2: GPTQ around the steps plain rounding would get (cached across budgets).
+    std::vector<std::pair<int, int>> window(nw);
+    std::vector<size_t> tasks;  // k * ns + si
+    std::vector<size_t> ks;
+    for (size_t k = 0; k < nw; ++k) {
+      const int center = units[k].points[alloc.choice[k]].tag;
+      window[k] = {std::max(0, center - o.gptq_neighbors), std::min(static_cast<int>(ns) - 1, center + o.gptq_neighbors)};
+      bool any = false;
+      for (int si = window[k].first; si <= window[k].second; ++si)
+        if (!work[k].gptq[static_cast<size_t>(si)]) {
+          tasks.push_back(k * ns + static_cast<size_t>(si));
+          any = true;
+        }
+      if (any) ks.push_back(k);
+    }
+    const auto tf = Clock::now();
+    GP_RETURN_IF_ERROR(EnsureFactors(ks));
+    result.timings.factor = Since(tf);
+    const auto tg = Clock::now();
+    std::vector<double> cost(tasks.size());
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      const Work& w = work[tasks[i] / ns];
+      cost[i] = double(w.rows) * double(w.cols) * double(w.cols);
+    }
+    std::vector<std::atomic<size_t>> left(nw);
+    for (size_t i = 0; i < tasks.size(); ++i) ++left[tasks[i] / ns];
+    std::atomic<size_t> done{0};
+    std::mutex progress_mu;
+    GP_RETURN_IF_ERROR(ParallelFor(tasks.size(), threads, cost, [&](size_t i) -> Status {
+      const size_t k = tasks[i] / ns, si = tasks[i] % ns;
+      Work& w = work[k];
+      GP_ASSIGN_OR_RETURN(Cand c, Evaluate(w, family, steps[si], /*pack=*/true));
+      w.gptq[si] = std::move(c);
+      if (--left[k] == 0 && o.progress) {
+        std::lock_guard<std::mutex> lock(progress_mu);
+        o.progress({"gptq", ++done, ks.size(), "tensors", w.tensor->name});
+      }
+      return Status::Ok();
+    }));
+    result.timings.gptq = Since(tg);
+    // GPTQ candidates, priced by the full proxy, plus the plain candidates
+    // cheaper than all of them (so the smallest budgets stay reachable; plain
+    // rounding's errors are nearly uncorrelated across columns, where the
+    // diagonal proxy is the full one's expectation).
+    for (size_t k = 0; k < nw; ++k) {
+      AllocUnit u;
+      u.name = work[k].tensor->name;
+      uint64_t lo = UINT64_MAX;
+      for (int si = window[k].first; si <= window[k].second; ++si) {
+        const Cand& c = *work[k].gptq[static_cast<size_t>(si)];
+        u.points.push_back({c.price, c.c.predicted, static_cast<int>(ns) + si});
+        lo = std::min(lo, c.price);
+      }
+      for (size_t i = 0; i < ns; ++i)
+        if (work[k].plain[i].price < lo)
+          u.points.push_back({work[k].plain[i].price, work[k].plain[i].c.predicted, static_cast<int>(i)});
+      units[k] = std::move(u);
+    }
+    ta = Clock::now();
+    GP_ASSIGN_OR_RETURN(alloc, Allocate(units, alloc_budget));
+    ++result.allocation_rounds;
+    result.timings.allocation += Since(ta);
   }
 
-  // Allocate; the manifest's varints move by a few bytes with the choice, so
-  // correct the allocator's budget by the measured miss until it lands.
-  Allocation alloc;
-  std::vector<uint8_t> bytes;
-  for (int round = 1; round <= 8; ++round) {
-    result.allocation_rounds = round;
-    GP_ASSIGN_OR_RETURN(alloc, Allocate(units, static_cast<uint64_t>(std::max<int64_t>(alloc_budget, 0))));
-    to_candidates(alloc);
-    GP_ASSIGN_OR_RETURN(bytes, build(alloc.choice));
-    const int64_t total = static_cast<int64_t>(bytes.size() + code);
-    if (total > static_cast<int64_t>(o.budget)) {
-      alloc_budget -= total - static_cast<int64_t>(o.budget);
-      continue;
-    }
-    const int64_t slack = static_cast<int64_t>(o.budget) - total;
-    if (slack > static_cast<int64_t>(o.budget / 1000) && !alloc.underfilled && round < 8) {
-      alloc_budget += slack;
-      continue;
-    }
-    break;
+  // The pick per tensor; fine-fill candidates live in `fine` (this budget only).
+  std::vector<const Cand*> pick(nw);
+  std::vector<std::optional<Cand>> fine(nw);
+  uint64_t total = overhead;
+  for (size_t k = 0; k < nw; ++k) {
+    pick[k] = &cand_of(k, units[k].points[alloc.choice[k]].tag);
+    total += pick[k]->price;
   }
-  if (bytes.size() + code > o.budget) return Internal("recipe rd: allocation did not converge under the budget");
+  if (total > budget) return Internal("recipe rd: the allocation is over the budget");
 
-  // Fine fill: the ladder is half an octave apart, so a few hundred bytes can
-  // be left over. Move the tensors with the best return per byte to a step
-  // between their rung and the next finer one (bisection on the step) while
-  // the slack allows, until it is within 0.1% of the budget.
-  std::vector<size_t> order(work.size());
-  for (size_t k = 0; k < work.size(); ++k) order[k] = k;
-  auto slope = [&](size_t k) {  // predicted loss saved per byte by the next finer candidate
-    const auto& cs = work[k].candidates;
-    const auto& c = cs[alloc.choice[k]];
+  // Fine fill: the ladder is half an octave apart, so some slack can be left
+  // over. Move the tensors with the best return per byte to a step between
+  // their rung and the next finer one (bisection on the step) while the slack
+  // allows, until it is within 0.1% of the budget. Prices are exact.
+  const auto tfill = Clock::now();
+  auto slope = [&](size_t k) {  // predicted loss saved per byte by the next finer candidate of the unit
+    const Cand& c = *pick[k];
     double best = 0;
-    for (const auto& other : cs)
-      if (other.gptq == c.gptq && other.bytes > c.bytes && other.predicted < c.predicted)
-        best = std::max(best, (c.predicted - other.predicted) / double(other.bytes - c.bytes));
+    for (const auto& pt : units[k].points) {
+      const Cand& other = cand_of(k, pt.tag);
+      if (other.c.gptq == c.c.gptq && other.price > c.price && other.c.predicted < c.c.predicted)
+        best = std::max(best, (c.c.predicted - other.c.predicted) / double(other.price - c.price));
+    }
     return best;
   };
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return slope(a) > slope(b); });
-  const bool ladder = result.family.find("{s}") != std::string::npos && result.family.rfind("u{s}", 0) != 0;
+  std::vector<size_t> order(nw);
+  std::vector<double> slopes(nw);
+  for (size_t k = 0; k < nw; ++k) {
+    order[k] = k;
+    slopes[k] = slope(k);
+  }
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return slopes[a] > slopes[b]; });
   for (size_t k : order) {
-    int64_t slack = static_cast<int64_t>(o.budget) - static_cast<int64_t>(bytes.size() + code);
-    if (!ladder || slack <= static_cast<int64_t>(o.budget / 1000)) break;
-    Work& w = work[k];
-    const size_t cur = alloc.choice[k];
+    const uint64_t slack = budget - total;
+    if (!ladder || slack <= budget / 1000) break;
+    const Work& w = work[k];
     // Search between the chosen step and the next finer rung (smaller step,
     // more bytes), in the chosen candidate's family.
-    const RdCandidate chosen = w.candidates[cur];
-    const std::string& family = chosen.gptq ? result.family : plain_family;
-    double lo = -1, hi = chosen.step;
+    const Cand& chosen = *pick[k];
+    const std::string& fam = chosen.c.gptq ? family : plain_family;
+    double lo = -1, hi = chosen.c.step;
     for (double s : steps)
-      if (s < chosen.step) lo = std::max(lo, s);
+      if (s < chosen.c.step) lo = std::max(lo, s);
     if (lo <= 0) continue;  // already at the finest rung
-    auto values = w.tensor->ToFloat32();
-    if (!values.ok()) return values.status();
-    std::vector<uint64_t> shape(w.tensor->shape.begin(), w.tensor->shape.end());
-    std::optional<gpk::EncodedTensor> best;
-    RdCandidate best_c;
-    for (int it = 0; it < (chosen.gptq ? 6 : 10); ++it) {
+    std::optional<Cand> best;
+    for (int it = 0; it < (chosen.c.gptq ? 6 : 10); ++it) {
       const double mid = std::sqrt(lo * hi);
-      const std::string spec = Substitute(family, mid);
-      GP_ASSIGN_OR_RETURN(auto enc, MakeEncoder(spec));
-      GP_ASSIGN_OR_RETURN(gpk::EncodedTensor e, enc->Encode(w.tensor->name, shape, *values, w.h));
-      const int64_t extra = static_cast<int64_t>(e.payload.size() + e.params.size()) -
-                            static_cast<int64_t>(w.candidates[cur].bytes);
-      if (extra <= slack - 4) {  // 4: room for the manifest's varints to grow (else undone below)
-        GP_ASSIGN_OR_RETURN(std::vector<float> q, Decode(e, shape[0] * shape[1]));
-        RdCandidate c;
-        c.spec = spec;
-        c.step = mid;
-        c.gptq = chosen.gptq;
-        c.bytes = e.payload.size() + e.params.size();
-        c.proxy = c.gptq ? FullProxy(*values, q, shape[0], shape[1], *w.h, hessians.tokens())
-                         : DiagProxy(*values, q, shape[0], shape[1], *w.h, hessians.tokens());
-        c.predicted = w.sensitivity * c.proxy;
-        if (c.predicted < (best ? best_c.predicted : w.candidates[cur].predicted)) {
-          best = std::move(e);
-          best_c = c;
-        }
+      GP_ASSIGN_OR_RETURN(Cand c, Evaluate(w, fam, mid, /*pack=*/false));
+      if (c.price <= chosen.price + slack) {
+        if (c.c.predicted < (best ? best->c.predicted : chosen.c.predicted)) best = std::move(c);
         hi = mid;  // fits: try a finer step
       } else {
         lo = mid;
       }
     }
     if (!best) continue;
-    w.candidates.push_back(best_c);
-    w.encoded.push_back(std::move(*best));
-    alloc.choice[k] = w.candidates.size() - 1;
-    auto rebuilt = build(alloc.choice);
-    if (!rebuilt.ok()) return rebuilt.status();
-    if (rebuilt->size() + code > o.budget) {  // the varints grew more than allowed for: undo
-      alloc.choice[k] = cur;
-      w.candidates.pop_back();
-      w.encoded.pop_back();
-      continue;
-    }
-    bytes = std::move(*rebuilt);
+    total = total - chosen.price + best->price;
+    fine[k] = std::move(best);
+    pick[k] = &*fine[k];
     ++result.fine_steps;
   }
-  result.underfilled = o.budget - (bytes.size() + code) > o.budget / 1000;
+  result.underfilled = budget - total > budget / 1000;
+  result.timings.fine_fill = Since(tfill);
+
+  // The one real build, checked against the prices.
+  const auto tb = Clock::now();
+  std::vector<gpk::EncodedTensor> tensors;
+  tensors.reserve(model->tensors.size());
+  for (size_t i = 0; i < model->tensors.size(); ++i) {
+    if (work_of[i] < 0) {
+      tensors.push_back(fixed[i]);
+      continue;
+    }
+    const size_t k = static_cast<size_t>(work_of[i]);
+    std::optional<Cand> storage;
+    GP_ASSIGN_OR_RETURN(const gpk::EncodedTensor* e, Packed(work[k], *pick[k], storage));
+    tensors.push_back(*e);
+  }
+  gpk::WriteOptions wopt;
+  wopt.metadata = {{"golfpack.recipe", "rd"}, {"golfpack.format", "gpk-1"}};
+  GP_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, gpk::BuildArtifact(tensors, wopt));  // one uncompressed section per tensor
+  tensors.clear();
+  if (bytes.size() + code != total)
+    return Internal("recipe rd: the artifact is " + std::to_string(bytes.size() + code) + " bytes counted, priced at " +
+                    std::to_string(total));
 
   // Report.
   auto art = gpk::Artifact::Parse(bytes, "rd");
   if (!art.ok()) return Internal("recipe rd built an unreadable artifact: " + art.status().ToString());
   std::map<std::string, uint64_t> accounted;
-  for (const auto& t : art->tensors()) accounted[t.name] = t.accounted_bytes;
-  for (size_t k = 0; k < work.size(); ++k) {
+  const gpk::ByteAccount acct = gpk::AccountBytes(*art);
+  for (size_t i = 0; i < art->tensors().size(); ++i) accounted[art->tensors()[i].name] = acct.tensors[i];
+  for (size_t k = 0; k < nw; ++k) {
     RdTensorReport r;
     r.name = work[k].tensor->name;
     r.numel = static_cast<uint64_t>(work[k].tensor->numel());
     r.sensitivity = work[k].sensitivity;
-    r.candidates = work[k].candidates;
-    r.chosen = alloc.choice[k];
+    // Every plain candidate, then the GPTQ candidates this budget used, then the fine step.
+    for (const Cand& c : work[k].plain) r.candidates.push_back(c.c);
+    for (const auto& pt : units[k].points)
+      if (pt.tag >= static_cast<int>(ns)) r.candidates.push_back(cand_of(k, pt.tag).c);
+    if (fine[k]) r.candidates.push_back(fine[k]->c);
+    const int tag = units[k].points[alloc.choice[k]].tag;
+    if (fine[k]) {
+      r.chosen = r.candidates.size() - 1;
+    } else if (tag < static_cast<int>(ns)) {
+      r.chosen = static_cast<size_t>(tag);
+    } else {
+      r.chosen = ns;
+      for (const auto& pt : units[k].points)
+        if (pt.tag >= static_cast<int>(ns) && pt.tag < tag) ++r.chosen;
+    }
     r.bytes = accounted[r.name];
     const RdCandidate& c = r.candidates[r.chosen];
     r.predicted_loss = c.predicted;
-    r.loss_bought = r.candidates[cheapest[k]].predicted - c.predicted;
+    size_t cheapest = 0;
+    for (size_t i = 1; i < r.candidates.size(); ++i)
+      if (r.candidates[i].bytes < r.candidates[cheapest].bytes) cheapest = i;
+    r.loss_bought = r.candidates[cheapest].predicted - c.predicted;
     // Marginal return at the chosen point: the best further improvement per KB.
     for (const auto& other : r.candidates)
       if (other.gptq == c.gptq && other.bytes > c.bytes && other.predicted < c.predicted)
@@ -385,18 +634,26 @@ Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, c
     result.tensors.push_back(std::move(r));
   }
   result.lambda = alloc.lambda;
-  PackResult& p = result.pack;
-  p.bytes = std::move(bytes);
-  p.file_bytes = p.bytes.size();
-  p.code_bytes = code;
-  p.counted_bytes = p.file_bytes + code;
-  for (const auto& t : model.tensors) {
-    p.params += static_cast<uint64_t>(t.numel());
-    p.tensors.push_back({t.name, std::vector<uint64_t>(t.shape.begin(), t.shape.end()), static_cast<uint64_t>(t.numel()),
-                         "", 0, 0});
+  PackResult& pr = result.pack;
+  pr.bytes = std::move(bytes);
+  pr.file_bytes = pr.bytes.size();
+  pr.code_bytes = code;
+  pr.counted_bytes = pr.file_bytes + code;
+  for (const auto& t : model->tensors) {
+    pr.params += static_cast<uint64_t>(t.numel());
+    pr.tensors.push_back({t.name, std::vector<uint64_t>(t.shape.begin(), t.shape.end()), static_cast<uint64_t>(t.numel()),
+                          "", 0, 0});
   }
-  p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  result.timings.assembly = Since(tb);
+  pr.seconds = Since(t0) + ladder_seconds;
+  result.timings.total = pr.seconds;
   return result;
+}
+
+Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, const RdOptions& o) {
+  if (o.budget == 0) return InvalidArgument("recipe rd needs --budget BYTES");
+  GP_ASSIGN_OR_RETURN(RdPlanner planner, RdPlanner::Create(model, hessians, o));
+  return planner.Pack(o.budget);
 }
 
 std::string RdReportJson(const RdResult& r) {

@@ -13,6 +13,7 @@
 // record recipe: f32 for control tensors, f16 for the rest.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -31,7 +32,10 @@ struct RdOptions {
   std::vector<double> steps;
   int threads = 0;          // 0 = all cores
   // GPTQ families: the ladder is priced with plain rounding first, then GPTQ
-  // runs only at the first allocation's step and this many rungs either side.
+  // runs only at the first allocation's step and this many rungs either side
+  // (one factorisation per Hessian serves them all). The final allocation
+  // sees those GPTQ candidates plus the plain ones cheaper than all of them,
+  // so every budget down to the smallest artifact stays reachable.
   int gptq_neighbors = 2;
   ProgressFn progress;
 };
@@ -57,6 +61,17 @@ struct RdTensorReport {
   double marginal_loss_per_kb = 0;  // loss saved per extra KB at the chosen step (0 at the top)
 };
 
+// Where PackRd spent its time (seconds, wall clock).
+struct RdTimings {
+  double ladder = 0;      // plain-rounding candidates at every step (priced and proxied)
+  double factor = 0;      // GPTQ factorisations (once per Hessian, reused across steps and budgets)
+  double gptq = 0;        // GPTQ candidates
+  double allocation = 0;  // the allocator runs
+  double fine_fill = 0;   // in-between steps that absorb the slack
+  double assembly = 0;    // the one real build of the artifact, its size check, the report
+  double total = 0;
+};
+
 struct RdResult {
   PackResult pack;
   std::vector<RdTensorReport> tensors;
@@ -66,9 +81,44 @@ struct RdResult {
   int allocation_rounds = 0;
   int fine_steps = 0;         // tensors moved to an in-between step to absorb the slack
   bool underfilled = false;   // more than 0.1% under budget (the finest candidates use less)
+  RdTimings timings;
 };
 
 Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, const RdOptions& options);
+
+// PackRd in two parts, for packing one model at several budgets: Create does
+// the budget-independent work (the plain-rounding ladder, exact prices), each
+// Pack(budget) the rest. GPTQ factorisations and GPTQ candidates are cached
+// across Pack calls; every Pack returns exactly what PackRd would for that
+// budget. The model and the Hessians must outlive the planner. Not
+// thread-safe (Pack uses RdOptions::threads itself).
+//
+// Pricing: every tensor gets its own uncompressed section, so a candidate's
+// share of the file is its payload and params plus the manifest varints that
+// depend on them (3 x varint(payload size), varint(params size),
+// varint(encoding)); everything else is a constant. The allocator works on
+// these exact prices, and the one real build at the end is checked against
+// them (Internal on any difference), so the result is never over the budget.
+class RdPlanner {
+ public:
+  static Result<RdPlanner> Create(const io::TensorFile& model, const Hessians& hessians, const RdOptions& options);
+  RdPlanner(RdPlanner&&) noexcept;
+  RdPlanner& operator=(RdPlanner&&) noexcept;
+  ~RdPlanner();
+
+  // Smallest counted bytes (file + code) any budget can reach: every
+  // allocated tensor at its cheapest candidate. Budgets below are refused.
+  uint64_t min_counted_bytes() const;
+  // Counted bytes with every allocated tensor at its costliest plain-rounding
+  // candidate (for GPTQ families the finest GPTQ candidates can differ a little).
+  uint64_t max_plain_counted_bytes() const;
+  Result<RdResult> Pack(uint64_t budget);
+
+ private:
+  struct Impl;
+  explicit RdPlanner(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
 
 // The byte-ROI report as JSON text.
 std::string RdReportJson(const RdResult& r);

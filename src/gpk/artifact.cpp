@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -20,11 +19,6 @@ constexpr uint8_t kMagic[8] = {'G', 'O', 'L', 'F', 'P', 'A', 'C', 'K'}, kEndMagi
 constexpr uint8_t kNumDTypes = 3;
 
 std::string Num(uint64_t v) { return std::to_string(v); }
-std::string Hex(uint64_t v, int digits) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "0x%0*llx", digits, static_cast<unsigned long long>(v));
-  return buf;
-}
 uint64_t Load(const uint8_t* p, int n) {
   uint64_t v = 0;
   for (int i = n - 1; i >= 0; --i) v = (v << 8) | p[i];
@@ -84,38 +78,6 @@ Result<uint64_t> ReadCount(ByteReader& r, const std::string& what) {
 }
 
 Status Prefixed(const Status& s, const std::string& prefix) { return Status(s.code(), prefix + s.message()); }
-
-// floor(a * b / d) and the remainder, in 128-bit arithmetic (d > 0).
-void MulDivMod(uint64_t a, uint64_t b, uint64_t d, uint64_t* q, uint64_t* r) {
-  const uint64_t a_lo = a & 0xffffffffu, a_hi = a >> 32, b_lo = b & 0xffffffffu, b_hi = b >> 32;
-  const uint64_t ll = a_lo * b_lo, lh = a_lo * b_hi, hl = a_hi * b_lo, hh = a_hi * b_hi;
-  const uint64_t mid = (ll >> 32) + (lh & 0xffffffffu) + (hl & 0xffffffffu);
-  const uint64_t lo = (ll & 0xffffffffu) | (mid << 32), hi = hh + (lh >> 32) + (hl >> 32) + (mid >> 32);
-  uint64_t quot = 0, rem = 0;
-  for (int bit = 127; bit >= 0; --bit) {
-    const bool carry = (rem >> 63) != 0;
-    rem = (rem << 1) | (bit >= 64 ? (hi >> (bit - 64)) & 1 : (lo >> bit) & 1);
-    quot <<= 1;
-    if (carry || rem >= d) rem -= d, quot |= 1;
-  }
-  *q = quot, *r = rem;
-}
-
-// Largest-remainder split of `total` in proportion to `weights` (all zero
-// counts as all equal); ties go to the earlier entry.
-std::vector<uint64_t> SplitBytes(uint64_t total, std::vector<uint64_t> weights) {
-  uint64_t sum = 0;
-  for (uint64_t w : weights) sum += w;
-  if (sum == 0) std::fill(weights.begin(), weights.end(), 1), sum = weights.size();
-  std::vector<uint64_t> share(weights.size()), rem(weights.size());
-  uint64_t given = 0;
-  for (size_t i = 0; i < weights.size(); ++i) MulDivMod(total, weights[i], sum, &share[i], &rem[i]), given += share[i];
-  std::vector<size_t> order(weights.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return rem[x] > rem[y]; });
-  for (size_t k = 0; given < total; ++k, ++given) ++share[order[k]];
-  return share;
-}
 
 struct Slots {
   std::mutex mu;
@@ -194,7 +156,7 @@ Result<Artifact> Artifact::Parse(std::span<const uint8_t> bytes, const std::stri
     return Corrupt(at + "header: version " + Num(a.version_) + " at offset 8, this decoder implements versions 1 to " +
                    Num(kFormatVersion));
   const uint64_t flags = Load(b + 10, 2);
-  if (flags != 0) return Corrupt(at + "header: flags " + Hex(flags, 4) + " at offset 10 has unknown bits");
+  if (flags != 0) return Corrupt(at + "header: flags " + Num(flags) + " at offset 10 has unknown bits");
 
   // Step 2: end magic and the whole-file hash.
   const uint64_t footer = size - kFooterSize;
@@ -203,8 +165,8 @@ Result<Artifact> Artifact::Parse(std::span<const uint8_t> bytes, const std::stri
   if (options.verify_file_hash) {
     const uint64_t stored = Load(b + footer, 8), computed = Xxh64(bytes.first(footer));
     if (stored != computed)
-      return Corrupt(at + "footer: file XXH64 at offset " + Num(footer) + " is " + Hex(stored, 16) + ", computed " +
-                     Hex(computed, 16) + " (the file is damaged)");
+      return Corrupt(at + "footer: file XXH64 at offset " + Num(footer) + " is " + Num(stored) + ", computed " +
+                     Num(computed) + " (the file is damaged)");
   }
 
   // Step 3: manifest_size and the manifest CRC.
@@ -215,8 +177,8 @@ Result<Artifact> Artifact::Parse(std::span<const uint8_t> bytes, const std::stri
   const uint64_t crc_at = kFileHeaderSize + msize;
   const uint32_t mcrc = uint32_t(Load(b + crc_at, 4)), mcomputed = Crc32c(bytes.first(crc_at));
   if (mcrc != mcomputed)
-    return Corrupt(at + "manifest: CRC-32C at offset " + Num(crc_at) + " is " + Hex(mcrc, 8) + ", computed " +
-                   Hex(mcomputed, 8) + " (header or manifest damaged)");
+    return Corrupt(at + "manifest: CRC-32C at offset " + Num(crc_at) + " is " + Num(mcrc) + ", computed " +
+                   Num(mcomputed) + " (header or manifest damaged)");
 
   // Step 4: the manifest.
   a.bytes_ = bytes;
@@ -384,25 +346,8 @@ Result<Artifact> Artifact::Parse(std::span<const uint8_t> bytes, const std::stri
   uint64_t pos = kFileHeaderSize + msize + 4;
   for (SectionInfo& sec : a.sections_) sec.file_offset = pos, pos += sec.stored_size;
 
-  // Byte accounting: each payload gets its entry plus its share of its section.
-  a.accounting_ = {{"container", kContainerOverhead},
-                   {"manifest.metadata", metadata_bytes},
-                   {"manifest.sections", sections_end - metadata_bytes}};
-  if (a.version_ >= 2) a.accounting_.emplace_back("manifest.objects", objects_end - sections_end - [&] {
-    uint64_t e = 0;
-    for (const ObjectInfo& o : a.objects_) e += o.manifest_bytes;
-    return e;
-  }());
-  a.accounting_.emplace_back("manifest.tensors", tensor_count_bytes);
-  std::vector<PayloadInfo*> order;  // manifest order: objects, then tensors
-  for (auto& o : a.objects_) order.push_back(&o);
-  for (auto& t : a.tensors_) order.push_back(&t);
-  std::vector<size_t> k(a.sections_.size(), 0);
-  std::vector<std::vector<uint64_t>> share(a.sections_.size());
-  for (size_t s = 0; s < a.sections_.size(); ++s) share[s] = SplitBytes(a.sections_[s].stored_size, weights[s]);
-  for (PayloadInfo* p : order) p->accounted_bytes = p->manifest_bytes + share[p->section][k[p->section]++];
-  for (const auto& o : a.objects_) a.accounting_.emplace_back("object:" + o.name, o.accounted_bytes);
-  for (const auto& t : a.tensors_) a.accounting_.emplace_back("tensor:" + t.name, t.accounted_bytes);
+  a.parts_ = {metadata_bytes, sections_end - metadata_bytes, objects_end - sections_end, tensor_count_bytes};
+  for (const ObjectInfo& o : a.objects_) a.parts_.objects -= o.manifest_bytes;
   return a;
 }
 
@@ -420,7 +365,7 @@ Result<std::span<const uint8_t>> Artifact::RawSection(size_t s, std::vector<uint
   auto stored = bytes_.subspan(sec.file_offset, sec.stored_size);
   const uint32_t crc = Crc32c(stored);
   if (crc != sec.crc32c)
-    return Corrupt(where + "CRC-32C " + Hex(crc, 8) + " != " + Hex(sec.crc32c, 8) + " in the manifest (the section is damaged)");
+    return Corrupt(where + "CRC-32C " + Num(crc) + " != " + Num(sec.crc32c) + " in the manifest (the section is damaged)");
   if (sec.codec == Codec::kNone) return stored;
   const Decompressor* d = FindDecompressor(sec.codec);
   if (d == nullptr) return Unsupported(where + "codec " + CodecName(sec.codec) + " not available in this build");

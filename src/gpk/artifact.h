@@ -1,6 +1,4 @@
-// The .gpk container reader (docs/FORMAT.md, versions 1 and 2): every field is
-// validated before use; decoding checks section CRCs and hands each decoder
-// the shared objects its tensor references.
+// The .gpk reader (docs/FORMAT.md, versions 1 and 2).
 #pragma once
 
 #include <cstdint>
@@ -28,8 +26,8 @@ inline constexpr uint8_t kNumCodecs = 5;
 const char* CodecName(Codec c);  // "none", "zlib", "zstd", "xz", "brotli"
 enum class TargetDType : uint8_t { kF32 = 0, kF16 = 1, kBF16 = 2 };
 
-// Lossless back-ends come from the host (zlib/zstd/xz/brotli are not std).
-// Decompress to exactly raw_size bytes; anything else is Corrupt.
+// Lossless back-ends come from the host (not std); they must produce exactly
+// raw_size bytes.
 using Decompressor = std::function<Result<std::vector<uint8_t>>(std::span<const uint8_t> stored, uint64_t raw_size)>;
 // Thread-safe; an empty function removes the registration.
 void RegisterDecompressor(Codec c, Decompressor d);
@@ -48,7 +46,6 @@ struct PayloadInfo {
   uint64_t offset = 0, length = 0;  // in the section's raw bytes
   std::vector<uint8_t> params;
   uint64_t manifest_offset = 0, manifest_bytes = 0;  // its entry in the file
-  uint64_t accounted_bytes = 0;  // entry + its share of section bytes (FORMAT.md, Byte accounting)
 };
 
 struct ObjectInfo : PayloadInfo {
@@ -63,10 +60,9 @@ struct TensorInfo : PayloadInfo {
   std::vector<uint32_t> refs;  // object indices (version 2)
 };
 
-// A validated view of a file's bytes (the caller keeps them alive). Parse
-// applies FORMAT.md checks 1-4; section CRCs are checked when read. Rejections
-// are kCorrupt with one line naming the part and offset; a file over
-// Options::max_elements is kUnsupported. Const methods are thread-safe.
+// A validated view of a file's bytes (kept alive by the caller). Parse applies
+// FORMAT.md checks 1-4 (kCorrupt naming part and offset; over max_elements is
+// kUnsupported); section CRCs are checked when read. Thread-safe const methods.
 class Artifact {
  public:
   struct Options {
@@ -83,10 +79,13 @@ class Artifact {
   const std::vector<SectionInfo>& sections() const { return sections_; }
   const std::vector<ObjectInfo>& objects() const { return objects_; }
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
-  // Named parts and their bytes; they add up to the file size exactly.
-  const std::vector<std::pair<std::string, uint64_t>>& accounting() const { return accounting_; }
+  // Manifest bytes outside the entries (FORMAT.md, Byte accounting).
+  struct Parts {
+    uint64_t metadata = 0, sections = 0, objects = 0, tensor_count = 0;
+  };
+  const Parts& parts() const { return parts_; }
 
-  // Decoding function: the fast decoders, or another table (the test oracles).
+  // Another decoder table (nullptr: the registry's).
   using DecodeFn = Status (*)(uint32_t encoding, const TensorView& t, std::span<float> out);
   // Tensor i to float32 (checks the CRCs of the sections it reads).
   Result<std::vector<float>> DecodeTensor(size_t i, DecodeFn fn = nullptr) const;
@@ -108,7 +107,7 @@ class Artifact {
   std::vector<SectionInfo> sections_;
   std::vector<ObjectInfo> objects_;
   std::vector<TensorInfo> tensors_;
-  std::vector<std::pair<std::string, uint64_t>> accounting_;
+  Parts parts_;
   uint64_t manifest_size_ = 0, total_elements_ = 0;
 
   Result<std::span<const uint8_t>> RawSection(size_t section, std::vector<uint8_t>& storage) const;

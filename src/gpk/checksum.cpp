@@ -11,20 +11,16 @@ namespace {
 
 constexpr uint32_t kCrc32cPoly = 0x82F63B78u;  // Castagnoli, bit-reflected
 
-// kTables[0] is the classic byte table; kTables[k][b] is the CRC of byte b
-// followed by k zero bytes, which lets the main loop fold 8 bytes at a time.
-constexpr std::array<std::array<uint32_t, 256>, 8> MakeCrcTables() {
-  std::array<std::array<uint32_t, 256>, 8> t{};
+constexpr std::array<uint32_t, 256> MakeCrcTable() {
+  std::array<uint32_t, 256> t{};
   for (uint32_t b = 0; b < 256; ++b) {
     uint32_t c = b;
     for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ kCrc32cPoly : c >> 1;
-    t[0][b] = c;
+    t[b] = c;
   }
-  for (int k = 1; k < 8; ++k)
-    for (uint32_t b = 0; b < 256; ++b) t[k][b] = (t[k - 1][b] >> 8) ^ t[0][t[k - 1][b] & 0xff];
   return t;
 }
-constexpr auto kCrcTables = MakeCrcTables();
+constexpr auto kCrcTable = MakeCrcTable();
 
 inline uint32_t Load32(const uint8_t* p) {
   return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
@@ -103,19 +99,8 @@ void InitLanes(uint64_t v[4], uint64_t seed) {
 }  // namespace
 
 uint32_t Crc32cExtend(uint32_t crc, std::span<const uint8_t> data) {
-  const auto& t = kCrcTables;
   uint32_t c = ~crc;
-  const uint8_t* p = data.data();
-  size_t n = data.size();
-  while (n >= 8) {
-    uint32_t lo = Load32(p) ^ c;
-    uint32_t hi = Load32(p + 4);
-    c = t[7][lo & 0xff] ^ t[6][(lo >> 8) & 0xff] ^ t[5][(lo >> 16) & 0xff] ^ t[4][lo >> 24] ^
-        t[3][hi & 0xff] ^ t[2][(hi >> 8) & 0xff] ^ t[1][(hi >> 16) & 0xff] ^ t[0][hi >> 24];
-    p += 8;
-    n -= 8;
-  }
-  while (n--) c = (c >> 8) ^ t[0][(c ^ *p++) & 0xff];
+  for (uint8_t b : data) c = (c >> 8) ^ kCrcTable[(c ^ b) & 0xff];
   return ~c;
 }
 

@@ -1,6 +1,6 @@
 // Checksums for golfpack containers, software only (no SSE4.2 / intrinsics,
 // so the decoder builds anywhere).
-//   CRC32C: Castagnoli polynomial (reflected 0x82F63B78), slicing-by-8 tables.
+//   CRC32C: Castagnoli polynomial (reflected 0x82F63B78), one table, a byte at a time.
 //   XXH64:  xxHash64 as specified by Yann Collet (reference xxhash.h).
 #pragma once
 

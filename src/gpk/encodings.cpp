@@ -21,9 +21,6 @@ float LoadScale(const uint8_t* p, uint8_t dtype) {
   return dtype == 1 ? LoadF32(p) : dtype == 0 ? HalfBitsToFloat(Load16(p)) : BF16BitsToFloat(Load16(p));
 }
 std::string Num(uint64_t v) { return std::to_string(v); }
-void Put32(std::vector<uint8_t>& b, uint32_t v) {
-  for (int i = 0; i < 4; ++i) b.push_back(uint8_t(v >> (8 * i)));
-}
 
 Status NoParams(const char* name, std::span<const uint8_t> params) {
   if (!params.empty()) return Corrupt(std::string(name) + ": params_size " + Num(params.size()) + ", expected 0");
@@ -256,11 +253,6 @@ Status CheckView(const EncodingTraits& e, const TensorView& t, std::span<float> 
   return Status::Ok();
 }
 
-std::vector<uint8_t> UniformParams::Serialize() const {
-  std::vector<uint8_t> b = {bits, packing, scale_dtype};
-  Put32(b, group_size);
-  return b;
-}
 Result<UniformParams> UniformParams::Parse(std::span<const uint8_t> b) {
   if (b.size() != 7) return Corrupt("uniform: params_size " + Num(b.size()) + ", expected 7");
   UniformParams p{b[0], b[1], b[2], Load32(&b[3])};
@@ -270,12 +262,6 @@ Result<UniformParams> UniformParams::Parse(std::span<const uint8_t> b) {
   return p;
 }
 
-std::vector<uint8_t> AnsGridParams::Serialize() const {
-  std::vector<uint8_t> b = {scale_dtype};
-  Put32(b, group_size);
-  b.push_back(model);
-  return b;
-}
 Result<AnsGridParams> AnsGridParams::Parse(std::span<const uint8_t> b) {
   if (b.size() != 6) return Corrupt("ans_grid: params_size " + Num(b.size()) + ", expected 6");
   AnsGridParams p{b[0], Load32(&b[1]), b[5]};
@@ -284,11 +270,6 @@ Result<AnsGridParams> AnsGridParams::Parse(std::span<const uint8_t> b) {
   return p;
 }
 
-std::vector<uint8_t> CodebookParams::Serialize() const {
-  std::vector<uint8_t> b = {bits, scale_dtype};
-  Put32(b, group_size);
-  return b;
-}
 Result<CodebookParams> CodebookParams::Parse(std::span<const uint8_t> b) {
   if (b.size() != 6) return Corrupt("codebook: params_size " + Num(b.size()) + ", expected 6");
   CodebookParams p{b[0], b[1], Load32(&b[2])};

@@ -12,12 +12,12 @@ namespace golfpack {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,  // caller passed something unusable (bad flag, bad shape)
-  kNotFound,         // a file or tensor that should exist does not
-  kIoError,          // the OS refused a read/write
-  kCorrupt,          // bytes on disk violate their format (bad magic, checksum, bounds)
-  kUnsupported,      // well-formed but not something this build handles
-  kInternal,         // a bug in golfpack
+  kInvalidArgument,  // unusable input from the caller
+  kNotFound,
+  kIoError,
+  kCorrupt,      // bytes violate their format
+  kUnsupported,  // well-formed, but not handled by this build
+  kInternal,     // a bug
 };
 
 const char* StatusCodeName(StatusCode code);
@@ -31,7 +31,7 @@ class [[nodiscard]] Status {
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }
   const std::string& message() const { return message_; }
-  // "corrupt: model.gpk: section 3 checksum mismatch" style, one line.
+  // One line: "corrupt: model.gpk: ...".
   std::string ToString() const;
 
  private:

@@ -50,7 +50,7 @@ Result<Artifact> ParseNoHash(std::span<const uint8_t> b, uint64_t max_elements =
 
 uint64_t AccountingSum(const Artifact& a) {
   uint64_t s = 0;
-  for (const auto& [name, n] : a.accounting()) s += n;
+  for (const auto& [name, n] : AccountBytes(a).parts) s += n;
   return s;
 }
 
@@ -108,7 +108,7 @@ TEST(ArtifactGolden, TwoTensorFileMatchesHandComputedBytes) {
   const std::vector<std::pair<std::string, uint64_t>> acct = {
       {"container", 32}, {"manifest.metadata", 5}, {"manifest.sections", 15},
       {"manifest.tensors", 1}, {"tensor:a", 18}, {"tensor:b", 13}};
-  EXPECT_EQ(a->accounting(), acct);
+  EXPECT_EQ(AccountBytes(*a).parts, acct);
   EXPECT_EQ(AccountingSum(*a), 84u);
   EXPECT_EQ(*a->DecodeTensor(0), (std::vector<float>{1.0f, -2.0f}));
   EXPECT_EQ(*a->DecodeTensor(1), (std::vector<float>{0.5f}));
@@ -244,7 +244,7 @@ TEST(ArtifactRoundTrip, EveryEncodingOwnSections) {
   // Own sections: each tensor is charged exactly its entry + payload.
   EXPECT_EQ(AccountingSum(*a), bytes->size());
   for (size_t i = 0; i < cs.size(); ++i) {
-    EXPECT_EQ(a->tensors()[i].accounted_bytes, a->tensors()[i].manifest_bytes + cs[i].t.payload.size());
+    EXPECT_EQ(AccountBytes(*a).tensors[i], a->tensors()[i].manifest_bytes + cs[i].t.payload.size());
     EXPECT_EQ(a->tensors()[i].section, i);
     EXPECT_EQ(a->sections()[i].stored_size, cs[i].t.payload.size());
   }
@@ -271,7 +271,7 @@ TEST(ArtifactRoundTrip, SharedUncompressedSectionsInAnyPlanOrder) {
     EXPECT_EQ(t.offset, next[t.section]);
     next[t.section] += t.length;
     // Codec none: the largest-remainder split gives each tensor exactly its length.
-    EXPECT_EQ(t.accounted_bytes, t.manifest_bytes + t.length);
+    EXPECT_EQ(AccountBytes(*a).tensors[i], t.manifest_bytes + t.length);
   }
   EXPECT_EQ(AccountingSum(*a), bytes->size());
   auto sec = a->SectionBytes(0);
@@ -342,7 +342,7 @@ TEST(ArtifactCodec, CompressedSharedSectionRoundTripAndLargestRemainder) {
   // 19 bytes over lengths 8, 6, 4: floors 8, 6, 4, remainders 8, 6, 4 -> the
   // spare byte goes to x. 13 over 4, 4, 4: a tie, the earliest gets it.
   // 1 byte over three empty tensors: counted as equal weights, first gets it.
-  auto share = [&](size_t i) { return a->tensors()[i].accounted_bytes - a->tensors()[i].manifest_bytes; };
+  auto share = [&](size_t i) { return AccountBytes(*a).tensors[i] - a->tensors()[i].manifest_bytes; };
   EXPECT_EQ(share(0), 9u);
   EXPECT_EQ(share(1), 6u);
   EXPECT_EQ(share(2), 4u);
@@ -603,7 +603,7 @@ TEST(ArtifactManifest, ContainerRejections) {
   bad_magic[0] = 'g';
   ExpectReject(bad_magic, {"header: bad magic at offset 0"});
   ExpectReject(Frame(base.ManifestBytes(), base.data, 3), {"header: version 3 at offset 8"});
-  ExpectReject(Frame(base.ManifestBytes(), base.data, 1, 4), {"header: flags 0x0004 at offset 10"});
+  ExpectReject(Frame(base.ManifestBytes(), base.data, 1, 4), {"header: flags 4 at offset 10"});
   Bytes bad_end = good;
   bad_end.back() = 'X';
   ExpectReject(bad_end, {"footer: bad end magic at offset"});

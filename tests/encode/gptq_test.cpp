@@ -235,5 +235,65 @@ TEST(Gptq, Handles1024x512) {
   EXPECT_LT(r->err_gptq, 0.9 * r->err_rtn);
 }
 
+// The factorisation is computed once per Hessian and reused: GptqRun with it
+// gives exactly what GptqRun with the Hessian gives, and err_damped is the
+// damped Hessian-weighted error, so the undamped one follows without another
+// rows x cols x cols product.
+TEST(Gptq, FactorisationIsReusableAndErrDampedIsTheDampedError) {
+  const Eigen::Index rows = 48, cols = 96;
+  const Eigen::MatrixXd H = CorrelatedHessian(cols, 400, 12, 91);
+  GptqOptions opt;
+  opt.block_size = 32;
+  auto f = GptqFactorize("t", H, opt);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(f->cols, static_cast<uint64_t>(cols));
+  EXPECT_EQ(f->dead_columns, 0u);
+  // U^T U = (H_perm + damp I)^-1.
+  Eigen::MatrixXd Hp(cols, cols);
+  for (Eigen::Index i = 0; i < cols; ++i)
+    for (Eigen::Index j = 0; j < cols; ++j) Hp(i, j) = H(f->perm[size_t(i)], f->perm[size_t(j)]);
+  Hp.diagonal().array() += f->damp_used;
+  const Eigen::MatrixXd should_be_identity = f->U.transpose() * f->U * Hp;
+  EXPECT_LT((should_be_identity - Eigen::MatrixXd::Identity(cols, cols)).cwiseAbs().maxCoeff(), 1e-6);
+  EXPECT_EQ(f->U.triangularView<Eigen::StrictlyLower>().toDenseMatrix().cwiseAbs().maxCoeff(), 0.0);
+
+  for (uint32_t seed : {1u, 2u}) {
+    const auto w = Gaussian(size_t(rows * cols), 0.05f, seed);
+    // Round to a 0.01 grid.
+    auto run = [&](auto&& how, std::vector<float>& q) {
+      q.assign(w.size(), 0.f);
+      auto hook = [&](uint64_t col, double, std::span<const double> v, std::span<double> out) {
+        for (size_t r = 0; r < v.size(); ++r) {
+          const float x = static_cast<float>(std::nearbyint(v[r] / 0.01) * 0.01);
+          q[r * size_t(cols) + col] = x;
+          out[r] = x;
+        }
+      };
+      return how(hook);
+    };
+    std::vector<float> qa, qb;
+    auto a = run([&](auto& hook) { return GptqRun("t", rows, cols, w, H, opt, hook); }, qa);
+    auto b = run([&](auto& hook) { return GptqRun("t", rows, cols, w, *f, opt, hook); }, qb);
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(qa, qb);
+    EXPECT_EQ(a->err_damped, b->err_damped);
+    EXPECT_EQ(a->damp_used, f->damp_used);
+    double sq = 0;
+    for (size_t i = 0; i < w.size(); ++i) sq += (double(w[i]) - qa[i]) * (double(w[i]) - qa[i]);
+    const double exact = HessianWeightedError(w, qa, rows, cols, H);
+    EXPECT_GT(exact, 0.0);
+    EXPECT_NEAR(b->err_damped - b->damp_used * sq, exact, 1e-9 * exact);
+  }
+  // A factor for other options or another width is refused.
+  GptqOptions other = opt;
+  other.percdamp = 0.05;
+  auto hook = [](uint64_t, double, std::span<const double> v, std::span<double> out) {
+    for (size_t r = 0; r < v.size(); ++r) out[r] = 0;
+  };
+  const auto w = Gaussian(size_t(rows * cols), 0.05f, 3);
+  EXPECT_FALSE(GptqRun("t", rows, cols, w, *f, other, hook).ok());
+  EXPECT_FALSE(GptqRun("t", rows * 2, cols / 2, w, *f, opt, hook).ok());
+}
+
 }  // namespace
 }  // namespace golfpack::encode

@@ -37,7 +37,7 @@ inline std::vector<float> DecodeWithCore(const gpk::EncodedTensor& t, bool ref =
   EXPECT_EQ(*size, t.payload.size()) << "payload size rule of " << e->name;
   std::vector<float> out(numel);
   gpk::TensorView view{t.shape, numel, t.params, t.payload};
-  Status st = ref ? e->decode_ref(view, out) : e->decode(view, out);
+  Status st = ref ? gpk::DecodeRef(t.encoding, view, out) : e->decode(view, out);
   EXPECT_TRUE(st.ok()) << st.ToString();
   return out;
 }
