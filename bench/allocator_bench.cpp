@@ -12,7 +12,7 @@
 #include <random>
 #include <vector>
 
-#include "encode/allocator.h"
+#include "plan/allocator.h"
 
 namespace {
 

@@ -7,7 +7,7 @@
 
 #include "core/artifact.h"
 #include "core/file_util.h"
-#include "encode/codecs.h"
+#include "codec/codecs.h"
 
 using Clock = std::chrono::steady_clock;
 

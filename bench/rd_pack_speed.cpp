@@ -27,8 +27,8 @@
 #include <unistd.h>
 #include <vector>
 
-#include "encode/pack.h"
-#include "encode/rd.h"
+#include "plan/pack.h"
+#include "plan/rd.h"
 #include "io/safetensors.h"
 
 namespace {

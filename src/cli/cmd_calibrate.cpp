@@ -23,6 +23,9 @@ Runner AddCalibrateCommand(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("-o,--out", o->out, "output calibration .safetensors")->required();
   cmd->add_option("--tokens", o->cal.tokens, "calibration tokens")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--seq-len", o->cal.seq_len, "sequence length")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--batch-seqs", o->cal.batch_seqs, "sequences per forward pass (calibration and sensitivity)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--sensitivity-tokens", o->sens.tokens,
                   "tokens of the batch that measures each weight's loss sensitivity (0 = skip)")
       ->capture_default_str();
@@ -35,17 +38,24 @@ Runner AddCalibrateCommand(CLI::App& app, GlobalOptions& g) {
       if (o->data_dir.empty()) return InvalidArgument("give --data DIR or --train-files PATTERN");
       o->cal.train_pattern = TrainPattern(o->data_dir);
     }
+    std::vector<eval::PhaseTime> phases;
+    eval::PhaseClock clock;
+    clock.Start();
     GP_ASSIGN_OR_RETURN(model::GPT model, model::LoadModel(o->model));
+    clock.Stop(phases.emplace_back(eval::PhaseTime{"load model"}));
     ProgressBar bar(g.quiet);
     GP_ASSIGN_OR_RETURN(eval::Calibration cal, eval::Calibrate(model, o->cal, bar.Callback()));
     bar.Finish();
+    phases.insert(phases.end(), cal.timings.begin(), cal.timings.end());
     char line[256];
     if (o->sens.tokens > 0) {
       o->sens.train_pattern = o->cal.train_pattern;
       o->sens.seq_len = std::min<int>(o->cal.seq_len, static_cast<int>(o->sens.tokens));
+      o->sens.batch_seqs = o->cal.batch_seqs;
       ProgressBar sbar(g.quiet);
       GP_ASSIGN_OR_RETURN(eval::SensitivityResult sr, eval::MeasureSensitivity(model, cal, o->sens, sbar.Callback()));
       sbar.Finish();
+      phases.insert(phases.end(), sr.timings.begin(), sr.timings.end());
       for (const auto& t : sr.tensors) cal.sensitivity[t.name] = t.sensitivity;
       std::snprintf(line, sizeof line, "%.4f", sr.spearman_raw_proxy);
       cal.notes["golfpack.sensitivity_spearman_raw"] = line;
@@ -68,7 +78,20 @@ Runner AddCalibrateCommand(CLI::App& app, GlobalOptions& g) {
                     o->sens.check_spec.c_str(), sr.spearman_raw_proxy, sr.spearman_fitted);
       Say(g, line);
     }
+    clock.Start();
     GP_RETURN_IF_ERROR(eval::SaveCalibration(o->out, cal));
+    clock.Stop(phases.emplace_back(eval::PhaseTime{"save"}));
+    if (g.verbose) {
+      eval::PhaseTime sum{"sum of phases"};
+      for (const auto& p : phases) {
+        std::snprintf(line, sizeof line, "phase  %-40s wall %8.2f s  cpu %8.2f s", p.phase.c_str(), p.wall_s, p.cpu_s);
+        Say(g, line);
+        sum.wall_s += p.wall_s;
+        sum.cpu_s += p.cpu_s;
+      }
+      std::snprintf(line, sizeof line, "phase  %-40s wall %8.2f s  cpu %8.2f s", sum.phase.c_str(), sum.wall_s, sum.cpu_s);
+      Say(g, line);
+    }
     std::snprintf(line, sizeof line, "calibration  %zu input sites, %lld tokens (seq %d) -> %s", cal.hessians.size(),
                   (long long)cal.tokens, cal.seq_len, o->out.c_str());
     Say(g, line);

@@ -6,8 +6,8 @@
 #include "io/shards.h"
 #include "core/artifact.h"
 #include "core/file_util.h"
-#include "encode/codecs.h"
-#include "encode/pack.h"
+#include "codec/codecs.h"
+#include "plan/pack.h"
 #include "model/weights.h"
 
 namespace golfpack::cli {

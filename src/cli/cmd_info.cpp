@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
-#include "encode/pack.h"
+#include "plan/pack.h"
 #include "gpk/artifact.h"
 #include "gpk/encodings.h"
 

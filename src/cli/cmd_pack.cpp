@@ -7,9 +7,9 @@
 #include "cli/progress_bar.h"
 #include "core/encodings.h"
 #include "core/file_util.h"
-#include "encode/codecs.h"
-#include "encode/pack.h"
-#include "encode/rd.h"
+#include "codec/codecs.h"
+#include "plan/pack.h"
+#include "plan/rd.h"
 #include "io/safetensors.h"
 
 namespace golfpack::cli {

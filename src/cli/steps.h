@@ -18,6 +18,8 @@ struct EvalCli {
 
 void AddEvalFlags(CLI::App* cmd, EvalCli& e);
 Result<eval::EvalResult> EvaluateModelFile(model::GPT& model, const EvalCli& e, const GlobalOptions& g);
+// A model from a .safetensors file or a .gpk artifact (decoded, as `golfpack eval` does).
+Result<model::GPT> LoadAnyModel(const std::string& path);
 std::string FormatEval(const eval::EvalResult& r, bool json);
 
 // Model shape flags (--preset, --layers, ...); explicit flags win over the preset.

@@ -26,18 +26,24 @@ Result<Calibration> Calibrate(model::GPT& model, const CalibrationOptions& o, co
 
   Calibration cal;
   cal.seq_len = o.seq_len;
-  model->set_input_capture([&cal](const std::string& site, const torch::Tensor& x) {
+  PhaseTime t_read{"calibrate: read tokens"}, t_fwd{"calibrate: forward passes"}, t_hess{"calibrate: H += X^T X"};
+  model->set_input_capture([&cal, &t_hess](const std::string& site, const torch::Tensor& x) {
+    PhaseClock clock;
+    clock.Start();
     auto xd = x.detach().to(torch::kFloat64);
     auto h = torch::matmul(xd.t(), xd);
     auto it = cal.hessians.find(site);
     if (it == cal.hessians.end()) cal.hessians.emplace(site, h);
     else it->second.add_(h);
+    clock.Stop(t_hess);
   });
   torch::NoGradGuard no_grad;
   model->eval();
   Status failure;
   for (int64_t s = 0; s < nseq && failure.ok(); s += o.batch_seqs) {
     const int64_t n = std::min<int64_t>(o.batch_seqs, nseq - s);
+    PhaseClock clock;
+    clock.Start();
     auto chunk = stream.Take(static_cast<size_t>(n * o.seq_len));
     if (!chunk.ok()) {
       failure = chunk.status();
@@ -53,13 +59,20 @@ Result<Calibration> Calibrate(model::GPT& model, const CalibrationOptions& o, co
       }
       p[i] = (*chunk)[i];
     }
+    clock.Stop(t_read);
     if (!failure.ok()) break;
+    const PhaseTime hess_before = t_hess;
+    clock.Start();
     model->forward(x);
+    clock.Stop(t_fwd);
+    t_fwd.wall_s -= t_hess.wall_s - hess_before.wall_s;
+    t_fwd.cpu_s -= t_hess.cpu_s - hess_before.cpu_s;
     cal.tokens += n * o.seq_len;
     if (progress) progress({"calibrate", static_cast<uint64_t>(cal.tokens), static_cast<uint64_t>(nseq * o.seq_len), "tokens", ""});
   }
   model->set_input_capture(nullptr);
   if (!failure.ok()) return failure;
+  cal.timings = {t_read, t_fwd, t_hess};
   return cal;
 }
 

@@ -5,7 +5,7 @@
 #include <numeric>
 
 #include "core/encodings.h"
-#include "encode/encoder.h"
+#include "codec/encoder.h"
 #include "io/shards.h"
 
 namespace golfpack::eval {
@@ -43,6 +43,139 @@ Result<torch::Tensor> Roundtrip(const std::string& spec, const std::string& name
   return out;
 }
 
+// Where the forward pass of a probe can pick up from the base pass: a probe
+// changes one weight, so everything upstream of that weight's layer is the
+// base model's and is reused from the cached activations of the batch.
+enum class Resume {
+  kEmbed,     // from the token embedding (tok_emb, or anything unrecognized)
+  kBlock,     // block `block` from its input (attn.c_q / c_k / c_v)
+  kAttnProj,  // attention output projection of block `block`
+  kMlp,       // MLP of block `block` (mlp.fc)
+  kMlpProj,   // MLP output projection of block `block`
+  kHead,      // final norm + untied lm_head only
+};
+struct ResumePoint {
+  Resume at = Resume::kEmbed;
+  int block = 0;
+};
+
+ResumePoint ResumeFor(model::GPT& m, const torch::Tensor& p) {
+  const int L = static_cast<int>(m->blocks->size());
+  for (int i = 0; i < L; ++i) {
+    auto b = m->blocks[i]->as<model::BlockImpl>();
+    if (p.is_same(b->attn->c_q->weight) || p.is_same(b->attn->c_k->weight) || p.is_same(b->attn->c_v->weight))
+      return {Resume::kBlock, i};
+    if (p.is_same(b->attn->proj->weight)) return {Resume::kAttnProj, i};
+    if (p.is_same(b->mlp->fc->weight)) return {Resume::kMlp, i};
+    if (p.is_same(b->mlp->proj->weight)) return {Resume::kMlpProj, i};
+  }
+  if (!m->config().tie_embeddings && m->lm_head && p.is_same(m->lm_head->weight)) return {Resume::kHead, L};
+  return {Resume::kEmbed, 0};
+}
+
+// GPTImpl::token_losses unrolled layer by layer (the same modules and the
+// same tensor operations in the same order, so the losses are bit-identical;
+// MeasureSensitivity checks that on every batch against the model's own
+// token_losses and falls back to full forward passes if they ever differ).
+// Base() runs the unquantized model and keeps each block's activations;
+// From() recomputes only what lies downstream of a resume point.
+class StagedForward {
+ public:
+  StagedForward(model::GPT& m, int64_t seq_len) : m_(m) {
+    // As GPTImpl::RotaryTables.
+    const auto& cfg = m->config();
+    const int64_t hd = cfg.head_dim();
+    auto inv_freq = 1.0 / torch::pow(cfg.rope_base, torch::arange(0, hd, 2, torch::kFloat32) / static_cast<double>(hd));
+    auto freqs = torch::outer(torch::arange(seq_len, torch::kFloat32), inv_freq);
+    cos_ = freqs.cos().view({1, 1, seq_len, -1});
+    sin_ = freqs.sin().view({1, 1, seq_len, -1});
+  }
+
+  torch::Tensor Base(const torch::Tensor& x, const torch::Tensor& y) {
+    const size_t L = m_->blocks->size();
+    c_ = Cache{};
+    c_.x = x;
+    c_.y = y;
+    c_.mix.resize(L);
+    c_.attn_y.resize(L);
+    c_.mid.resize(L);
+    c_.mlp_h.resize(L);
+    c_.out.resize(L);
+    const int64_t B = x.size(0), T = x.size(1);
+    m_->set_input_capture([this, B, T](const std::string& site, const torch::Tensor& v) {
+      // site = "blocks.<i>.attn.proj_in" / "blocks.<i>.mlp.proj_in"; others are not needed.
+      const bool attn = site.ends_with(".attn.proj_in"), mlp = site.ends_with(".mlp.proj_in");
+      if ((!attn && !mlp) || site.rfind("blocks.", 0) != 0) return;
+      const size_t i = std::stoul(site.substr(7));
+      if (i >= c_.out.size()) return;
+      (attn ? c_.attn_y : c_.mlp_h)[i] = v.view({B, T, v.size(-1)});
+    });
+    auto losses = Run({Resume::kEmbed, 0}, /*record=*/true);
+    m_->set_input_capture(nullptr);
+    return losses;
+  }
+
+  torch::Tensor From(const ResumePoint& r) { return Run(r, /*record=*/false); }
+
+ private:
+  struct Cache {
+    torch::Tensor x, y, x0;
+    // Per block: the residual mix (attention's input before the norm), the
+    // attention's concatenated heads (input of attn.proj), the residual after
+    // attention (the MLP's input before the norm), relu(fc)^2 (input of
+    // mlp.proj) and the block output.
+    std::vector<torch::Tensor> mix, attn_y, mid, mlp_h, out;
+  };
+
+  torch::Tensor Run(ResumePoint r, bool record) {
+    namespace F = torch::nn::functional;
+    const auto& cfg = m_->config();
+    const int L = cfg.num_layers, enc = cfg.num_encoder_layers();
+    std::vector<torch::Tensor> outs = c_.out;  // shallow: recomputed blocks replace their entry
+    torch::Tensor x0 = c_.x0;
+    if (r.at == Resume::kEmbed) {
+      x0 = model::RmsNorm(m_->tok_emb(c_.x));
+      if (record) c_.x0 = x0;
+      r = {Resume::kBlock, 0};
+    }
+    for (int i = r.block; i < L; ++i) {
+      auto b = m_->blocks[i]->as<model::BlockImpl>();
+      const Resume stage = i == r.block ? r.at : Resume::kBlock;
+      torch::Tensor mix, mid;
+      if (stage == Resume::kBlock) {
+        torch::Tensor in = i == 0 ? x0 : outs[i - 1];
+        // U-Net skips: decoder layer k adds encoder output enc-1-k.
+        if (i >= enc && i - enc < enc) in = in + m_->skip_weights[i - enc] * outs[enc - 1 - (i - enc)];
+        mix = b->resid_mix[0] * in + b->resid_mix[1] * x0;
+        mid = mix + b->attn_scale * b->attn(model::RmsNorm(mix), cos_, sin_);
+      } else if (stage == Resume::kAttnProj) {
+        mix = c_.mix[i];
+        mid = mix + b->attn_scale * b->attn->proj(c_.attn_y[i]);
+      } else {
+        mid = c_.mid[i];
+      }
+      torch::Tensor mlp = stage == Resume::kMlpProj ? b->mlp->proj(c_.mlp_h[i]) : b->mlp(model::RmsNorm(mid));
+      outs[i] = mid + b->mlp_scale * mlp;
+      if (record) {
+        c_.mix[i] = mix;
+        c_.mid[i] = mid;
+        c_.out[i] = outs[i];
+      }
+    }
+    auto h = model::RmsNorm(outs[L - 1]);
+    h = h.reshape({-1, h.size(-1)});
+    auto logits = cfg.tie_embeddings ? F::linear(h, m_->tok_emb->weight) : m_->lm_head(h);
+    const double cap = cfg.logit_softcap;
+    logits = cap * torch::tanh(logits / cap);
+    return F::cross_entropy(logits, c_.y.reshape({-1}), F::CrossEntropyFuncOptions().reduction(torch::kNone));
+  }
+
+  model::GPT& m_;
+  torch::Tensor cos_, sin_;
+  Cache c_;
+};
+
+
 }  // namespace
 
 double Spearman(const std::vector<double>& x, const std::vector<double>& y) {
@@ -66,59 +199,106 @@ double HessianProxy(const torch::Tensor& a, const torch::Tensor& b, const torch:
 
 Result<SensitivityResult> MeasureSensitivity(model::GPT& model, const Calibration& cal, const SensitivityOptions& o,
                                              const ProgressFn& progress) {
+  if (o.seq_len <= 0 || o.batch_seqs <= 0) return InvalidArgument("sensitivity: seq_len and batch_seqs must be positive");
   const int64_t nseq = o.tokens / o.seq_len;
   if (nseq <= 0) return InvalidArgument("sensitivity: tokens must cover at least one sequence of " + std::to_string(o.seq_len));
+  PhaseTime t_read{"sensitivity: read tokens"}, t_quant{"sensitivity: quantize (encode+decode)"},
+      t_proxy{"sensitivity: proxy tr(E H E^T)"}, t_base{"sensitivity: base loss + activations"},
+      t_probe{"sensitivity: probe-grid losses"}, t_check{"sensitivity: check-grid losses"};
+  PhaseClock clock;
+  clock.Start();
   GP_ASSIGN_OR_RETURN(io::TokenStream stream, io::TokenStream::Open(o.train_pattern));
   GP_ASSIGN_OR_RETURN(std::vector<uint16_t> chunk, stream.Take(static_cast<size_t>(nseq * o.seq_len + 1)));
   auto ids = torch::empty({nseq * o.seq_len + 1}, torch::kInt64);
+  int64_t* idp = ids.data_ptr<int64_t>();
   for (int64_t i = 0; i < ids.numel(); ++i) {
     if (chunk[i] >= model->config().vocab_size)
       return InvalidArgument("sensitivity: token id " + std::to_string(chunk[i]) + " is outside the model's vocab");
-    ids[i] = static_cast<int64_t>(chunk[i]);
+    idp[i] = static_cast<int64_t>(chunk[i]);
   }
+  clock.Stop(t_read);
   auto x = ids.narrow(0, 0, nseq * o.seq_len).view({nseq, o.seq_len});
   auto y = ids.narrow(0, 1, nseq * o.seq_len).view({nseq, o.seq_len});
   torch::NoGradGuard no_grad;
   model->eval();
-  auto loss = [&]() {
-    double sum = 0;
-    for (int64_t s = 0; s < nseq; s += 4) {
-      const int64_t n = std::min<int64_t>(4, nseq - s);
-      sum += model->token_losses(x.narrow(0, s, n), y.narrow(0, s, n)).to(torch::kFloat64).sum().item<double>();
-    }
-    return sum / double(nseq * o.seq_len);
-  };
 
   SensitivityResult result;
   result.tokens = nseq * o.seq_len;
-  result.base_loss = loss();
-  std::vector<std::pair<std::string, torch::Tensor>> targets;
-  for (auto& p : model->named_parameters())
-    if (p.value().dim() == 2 && cal.ForWeight(p.key()).defined()) targets.emplace_back(p.key(), p.value());
-  for (size_t i = 0; i < targets.size(); ++i) {
-    auto& [name, param] = targets[i];
-    const torch::Tensor h = cal.ForWeight(name);
-    const torch::Tensor original = param.detach().clone();
-    TensorSensitivity ts;
-    ts.name = name;
+  struct Target {
+    std::string name;
+    torch::Tensor param, original;
+    torch::Tensor quantized[2];  // probe grid, check grid
+    double proxy[2] = {0, 0};
+    double loss_sum[2] = {0, 0};
+    ResumePoint resume;
+  };
+  std::vector<Target> targets;
+  for (auto& p : model->named_parameters()) {
+    if (p.value().dim() != 2) continue;
+    const torch::Tensor h = cal.ForWeight(p.key());
+    if (!h.defined()) continue;
+    Target t;
+    t.name = p.key();
+    t.param = p.value();
+    t.original = p.value().detach().clone();
+    t.resume = ResumeFor(model, t.param);
     for (int pass = 0; pass < 2; ++pass) {
-      GP_ASSIGN_OR_RETURN(torch::Tensor q, Roundtrip(pass == 0 ? o.probe_spec : o.check_spec, name, original));
-      param.copy_(q);
-      const double dl = loss() - result.base_loss;
-      param.copy_(original);
-      const double d = HessianProxy(original, q, h, cal.tokens);
-      if (pass == 0) {
-        ts.proxy_probe = d;
-        ts.dloss_probe = dl;
-        ts.imputed = !(dl > 0 && d > 0);
-        ts.sensitivity = ts.imputed ? 0.0 : dl / d;
-      } else {
-        ts.proxy_check = d;
-        ts.dloss_check = dl;
-      }
+      clock.Start();
+      GP_ASSIGN_OR_RETURN(t.quantized[pass], Roundtrip(pass == 0 ? o.probe_spec : o.check_spec, t.name, t.original));
+      clock.Stop(t_quant);
+      clock.Start();
+      t.proxy[pass] = HessianProxy(t.original, t.quantized[pass], h, cal.tokens);
+      clock.Stop(t_proxy);
     }
+    targets.push_back(std::move(t));
+  }
+
+  // Batch-major: each batch of sequences runs through the base model once,
+  // then every (tensor, grid) probe re-runs only the layers at and after the
+  // quantized weight. The sums over batches are taken in the same order as a
+  // tensor-major loop would, so the results do not depend on the loop order.
+  const int64_t kBatch = o.batch_seqs;
+  const int64_t nbatch = (nseq + kBatch - 1) / kBatch;
+  bool staged = o.reuse_activations;
+  StagedForward forward(model, o.seq_len);
+  double base_sum = 0;
+  for (int64_t bi = 0; bi < nbatch; ++bi) {
+    const int64_t s = bi * kBatch, n = std::min<int64_t>(kBatch, nseq - s);
+    const auto xb = x.narrow(0, s, n), yb = y.narrow(0, s, n);
+    c10::InferenceMode inference;
+    clock.Start();
+    const torch::Tensor base = model->token_losses(xb, yb);
+    if (staged && !torch::equal(forward.Base(xb, yb), base)) staged = false;  // model changed under us: no shortcuts
+    base_sum += base.to(torch::kFloat64).sum().item<double>();
+    clock.Stop(t_base);
+    for (size_t i = 0; i < targets.size(); ++i) {
+      Target& t = targets[i];
+      for (int pass = 0; pass < 2; ++pass) {
+        clock.Start();
+        t.param.copy_(t.quantized[pass]);
+        const torch::Tensor losses = staged ? forward.From(t.resume) : model->token_losses(xb, yb);
+        t.loss_sum[pass] += losses.to(torch::kFloat64).sum().item<double>();
+        t.param.copy_(t.original);
+        clock.Stop(pass == 0 ? t_probe : t_check);
+      }
+      if (progress)
+        progress({"sensitivity", static_cast<uint64_t>(bi * targets.size() + i + 1),
+                  static_cast<uint64_t>(nbatch * targets.size()), "probes", t.name});
+    }
+  }
+  result.activations_reused = staged;
+  const double ntok = double(nseq * o.seq_len);
+  result.base_loss = base_sum / ntok;
+  for (const Target& t : targets) {
+    TensorSensitivity ts;
+    ts.name = t.name;
+    ts.proxy_probe = t.proxy[0];
+    ts.dloss_probe = t.loss_sum[0] / ntok - result.base_loss;
+    ts.imputed = !(ts.dloss_probe > 0 && ts.proxy_probe > 0);
+    ts.sensitivity = ts.imputed ? 0.0 : ts.dloss_probe / ts.proxy_probe;
+    ts.proxy_check = t.proxy[1];
+    ts.dloss_check = t.loss_sum[1] / ntok - result.base_loss;
     result.tensors.push_back(ts);
-    if (progress) progress({"sensitivity", i + 1, targets.size(), "tensors", name});
   }
   // A probe whose loss change is lost in the batch's noise says "small", not
   // "free": such tensors get the median of the measured sensitivities, so the
@@ -143,6 +323,7 @@ Result<SensitivityResult> MeasureSensitivity(model::GPT& model, const Calibratio
   }
   result.spearman_raw_proxy = Spearman(raw, measured);
   result.spearman_fitted = Spearman(fitted, measured);
+  result.timings = {t_read, t_quant, t_proxy, t_base, t_probe, t_check};
   return result;
 }
 

@@ -28,8 +28,13 @@ struct SensitivityOptions {
   std::string train_pattern;            // calibration batch: the first `tokens` train tokens
   int64_t tokens = 16384;
   int seq_len = 1024;
+  int batch_seqs = 4;                      // sequences per forward pass (memory vs per-call overhead)
   std::string probe_spec = "u3:row:none";  // fits s (coarse enough to move the loss measurably)
   std::string check_spec = "u4:row:none";  // tests the prediction at another distortion level
+  // Probes re-run only the layers downstream of the quantized weight, from the
+  // base pass's cached activations (bit-identical losses; off = full forward
+  // passes, for tests and comparison).
+  bool reuse_activations = true;
 };
 
 struct TensorSensitivity {
@@ -46,6 +51,8 @@ struct SensitivityResult {
   std::vector<TensorSensitivity> tensors;
   double spearman_raw_proxy = 0;  // rank corr(proxy_check, dloss_check)
   double spearman_fitted = 0;     // rank corr(predicted_check, dloss_check)
+  bool activations_reused = false;  // the staged forward matched the model and was used
+  std::vector<PhaseTime> timings;  // where MeasureSensitivity spent its time
 };
 
 // Every 2-D weight that has a Hessian in `cal` is measured.

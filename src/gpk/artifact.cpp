@@ -186,37 +186,42 @@ Result<Artifact> Artifact::Parse(std::span<const uint8_t> bytes, const std::stri
   a.manifest_size_ = msize;
   const std::string mp = at + "manifest: ";
   ByteReader r(bytes.subspan(kFileHeaderSize, msize), kFileHeaderSize);
-  auto fail = [&](const Status& s, const std::string& ctx = "") { return Prefixed(s, mp + ctx); };
-#define GP_TRY(lhs, expr, ctx)               \
-  auto GP_CONCAT(t_, __LINE__) = (expr);     \
-  if (!GP_CONCAT(t_, __LINE__).ok()) return fail(GP_CONCAT(t_, __LINE__).status(), ctx); \
+  std::string ctx;  // "tensor 3 'w': ", prefixed to every rejection
+  auto fail = [&](const Status& s) { return Prefixed(s, mp + ctx); };
+  auto bad = [&](size_t pos, std::string_view what, const std::string& d) { return fail(r.CorruptAtPosition(pos, what, d)); };
+#define GP_TRY(lhs, expr)                                                                   \
+  auto GP_CONCAT(t_, __LINE__) = (expr);                                                    \
+  if (!GP_CONCAT(t_, __LINE__).ok()) return fail(GP_CONCAT(t_, __LINE__).status());         \
   lhs = std::move(GP_CONCAT(t_, __LINE__)).value()
 
-  GP_TRY(uint64_t meta_count, ReadCount(r, "metadata_count"), "");
+  GP_TRY(uint64_t meta_count, ReadCount(r, "metadata_count"));
   for (uint64_t i = 0; i < meta_count; ++i) {
-    const std::string ctx = "metadata " + Num(i) + ": ";
+    ctx = "metadata " + Num(i) + ": ";
     const size_t key_pos = r.position();
-    GP_TRY(std::string key, ReadString(r, "key"), ctx);
-    GP_TRY(std::string value, ReadString(r, "value"), ctx + "key " + Quote(key) + ": ");
+    GP_TRY(std::string key, ReadString(r, "key"));
+    ctx += "key " + Quote(key) + ": ";
+    GP_TRY(std::string value, ReadString(r, "value"));
+    ctx = "metadata " + Num(i) + ": ";
     if (!a.metadata_.emplace(key, value).second)
-      return fail(r.CorruptAtPosition(key_pos, "key", "duplicate key " + Quote(key)), ctx);
+      return bad(key_pos, "key", "duplicate key " + Quote(key));
   }
   const uint64_t metadata_bytes = r.position();
 
-  GP_TRY(uint64_t section_count, ReadCount(r, "section_count"), "");
+  ctx.clear();
+  GP_TRY(uint64_t section_count, ReadCount(r, "section_count"));
   for (uint64_t i = 0; i < section_count; ++i) {
-    const std::string ctx = "section " + Num(i) + ": ";
+    ctx = "section " + Num(i) + ": ";
     SectionInfo s;
-    GP_TRY(uint8_t codec, r.U8("codec"), ctx);
-    if (codec >= kNumCodecs) return fail(r.CorruptAtPosition(r.position() - 1, "codec", "unknown codec " + Num(codec)), ctx);
+    GP_TRY(uint8_t codec, r.U8("codec"));
+    if (codec >= kNumCodecs) return bad(r.position() - 1, "codec", "unknown codec " + Num(codec));
     s.codec = Codec(codec);
-    GP_TRY(s.stored_size, r.Varint("stored_size"), ctx);
+    GP_TRY(s.stored_size, r.Varint("stored_size"));
     const size_t raw_pos = r.position();
-    GP_TRY(s.raw_size, r.Varint("raw_size"), ctx);
+    GP_TRY(s.raw_size, r.Varint("raw_size"));
     if (s.codec == Codec::kNone && s.raw_size != s.stored_size)
-      return fail(r.CorruptAtPosition(raw_pos, "raw_size", Num(s.raw_size) + " != stored_size " + Num(s.stored_size) +
-                                                               " for codec none"), ctx);
-    GP_TRY(s.crc32c, r.U32("crc32c"), ctx);
+      return bad(raw_pos, "raw_size", Num(s.raw_size) + " != stored_size " + Num(s.stored_size) +
+                                                               " for codec none");
+    GP_TRY(s.crc32c, r.U32("crc32c"));
     a.sections_.push_back(s);
   }
   const uint64_t sections_end = r.position();
@@ -226,25 +231,26 @@ Result<Artifact> Artifact::Parse(std::span<const uint8_t> bytes, const std::stri
   std::vector<bool> used;
   size_t len_pos = 0;
   if (a.version_ >= 2) {  // shared objects
-    GP_TRY(uint64_t object_count, ReadCount(r, "object_count"), "");
+    ctx.clear();
+    GP_TRY(uint64_t object_count, ReadCount(r, "object_count"));
     std::unordered_set<std::string> names;
     for (uint64_t i = 0; i < object_count; ++i) {
       ObjectInfo o;
       const size_t start = r.position();
       o.manifest_offset = r.offset();
-      std::string ctx = "object " + Num(i) + ": ";
-      GP_TRY(o.name, ReadString(r, "name"), ctx);
+      ctx = "object " + Num(i) + ": ";
+      GP_TRY(o.name, ReadString(r, "name"));
       ctx = "object " + Num(i) + " " + Quote(o.name) + ": ";
-      if (!names.insert(o.name).second) return fail(r.CorruptAtPosition(start, "name", "duplicate object name"), ctx);
+      if (!names.insert(o.name).second) return bad(start, "name", "duplicate object name");
       const size_t kind_pos = r.position();
-      GP_TRY(uint64_t kind, r.Varint("kind"), ctx);
-      if (kind >= kNumObjectKinds) return fail(r.CorruptAtPosition(kind_pos, "kind", "unknown object kind " + Num(kind)), ctx);
+      GP_TRY(uint64_t kind, r.Varint("kind"));
+      if (kind >= kNumObjectKinds) return bad(kind_pos, "kind", "unknown object kind " + Num(kind));
       o.kind = uint32_t(kind);
       Status st = ReadPayload(r, o, a.sections_, next, weights, &len_pos);
-      if (!st.ok()) return fail(st, ctx);
+      if (!st.ok()) return fail(st);
       // kind 0, f32_values: no params, a whole number of f32.
       if (!o.params.empty() || o.length % 4 != 0)
-        return fail(r.CorruptAtPosition(kind_pos, "kind", "f32_values needs params_size 0 and a length divisible by 4"), ctx);
+        return bad(kind_pos, "kind", "f32_values needs params_size 0 and a length divisible by 4");
       o.manifest_bytes = r.position() - start;
       a.objects_.push_back(std::move(o));
     }
@@ -252,65 +258,65 @@ Result<Artifact> Artifact::Parse(std::span<const uint8_t> bytes, const std::stri
   }
   const uint64_t objects_end = r.position();
 
-  GP_TRY(uint64_t tensor_count, ReadCount(r, "tensor_count"), "");
+  ctx.clear();
+  GP_TRY(uint64_t tensor_count, ReadCount(r, "tensor_count"));
   const uint64_t tensor_count_bytes = r.position() - objects_end;
   std::unordered_set<std::string> names;
   for (uint64_t i = 0; i < tensor_count; ++i) {
     TensorInfo t;
     const size_t start = r.position();
     t.manifest_offset = r.offset();
-    std::string ctx = "tensor " + Num(i) + ": ";
-    GP_TRY(t.name, ReadString(r, "name"), ctx);
+    ctx = "tensor " + Num(i) + ": ";
+    GP_TRY(t.name, ReadString(r, "name"));
     ctx = "tensor " + Num(i) + " " + Quote(t.name) + ": ";
-    if (!names.insert(t.name).second) return fail(r.CorruptAtPosition(start, "name", "duplicate tensor name"), ctx);
-    GP_TRY(uint8_t ndim, r.U8("ndim"), ctx);
-    if (ndim > kMaxNdim) return fail(r.CorruptAtPosition(r.position() - 1, "ndim", Num(ndim) + " exceeds 8"), ctx);
+    if (!names.insert(t.name).second) return bad(start, "name", "duplicate tensor name");
+    GP_TRY(uint8_t ndim, r.U8("ndim"));
+    if (ndim > kMaxNdim) return bad(r.position() - 1, "ndim", Num(ndim) + " exceeds 8");
     bool zero = false;
     uint64_t numel = 1;
     for (uint8_t d = 0; d < ndim; ++d) {
       const std::string what = "dims[" + Num(d) + "]";
       const size_t pos = r.position();
-      GP_TRY(uint64_t dim, r.Varint(what), ctx);
-      if (dim > kMaxDimOrNumel) return fail(r.CorruptAtPosition(pos, what, Num(dim) + " exceeds 2^40"), ctx);
+      GP_TRY(uint64_t dim, r.Varint(what));
+      if (dim > kMaxDimOrNumel) return bad(pos, what, Num(dim) + " exceeds 2^40");
       t.shape.push_back(dim);
       zero = zero || dim == 0;
       if (!zero && (numel *= dim) > kMaxDimOrNumel)  // both <= 2^40: no overflow
-        return fail(r.CorruptAtPosition(pos, what, "numel overflows 2^40"), ctx);
+        return bad(pos, what, "numel overflows 2^40");
     }
     t.numel = zero ? 0 : numel;
-    GP_TRY(uint8_t dtype, r.U8("dtype"), ctx);
-    if (dtype >= kNumDTypes) return fail(r.CorruptAtPosition(r.position() - 1, "dtype", "unknown dtype " + Num(dtype)), ctx);
+    GP_TRY(uint8_t dtype, r.U8("dtype"));
+    if (dtype >= kNumDTypes) return bad(r.position() - 1, "dtype", "unknown dtype " + Num(dtype));
     t.dtype = TargetDType(dtype);
     const size_t enc_pos = r.position();
-    GP_TRY(uint64_t encoding, r.Varint("encoding"), ctx);
+    GP_TRY(uint64_t encoding, r.Varint("encoding"));
     const EncodingTraits* enc = encoding <= UINT32_MAX ? FindEncoding(uint32_t(encoding)) : nullptr;
-    if (enc == nullptr) return fail(r.CorruptAtPosition(enc_pos, "encoding", "unknown encoding " + Num(encoding)), ctx);
+    if (enc == nullptr) return bad(enc_pos, "encoding", "unknown encoding " + Num(encoding));
     t.encoding = enc->id;
     Status st = ReadPayload(r, t, a.sections_, next, weights, &len_pos);
-    if (!st.ok()) return fail(st, ctx);
+    if (!st.ok()) return fail(st);
 
     // The length against what the encoding requires (step 6, done up front).
     auto want = enc->payload_size(t.shape, t.numel, t.params);
-    if (!want.ok()) return fail(r.CorruptAtPosition(enc_pos, "encoding", want.status().message()), ctx);
+    if (!want.ok()) return bad(enc_pos, "encoding", want.status().message());
     if (enc->fixed_rate ? *want != t.length : t.length < *want)
-      return fail(r.CorruptAtPosition(len_pos, "length", Num(t.length) + " but " + enc->name + " requires " +
-                                                             (enc->fixed_rate ? "" : "at least ") + Num(*want) + " bytes"),
-                  ctx);
+      return bad(len_pos, "length", Num(t.length) + " but " + enc->name + " requires " +
+                                                             (enc->fixed_rate ? "" : "at least ") + Num(*want) + " bytes");
     if (a.version_ >= 2) {
       const size_t refs_pos = r.position();
-      GP_TRY(uint64_t ref_count, ReadCount(r, "ref_count"), ctx);
+      GP_TRY(uint64_t ref_count, ReadCount(r, "ref_count"));
       if (ref_count != enc->refs)
-        return fail(r.CorruptAtPosition(refs_pos, "ref_count", Num(ref_count) + " but " + enc->name + " takes " + Num(enc->refs)), ctx);
+        return bad(refs_pos, "ref_count", Num(ref_count) + " but " + enc->name + " takes " + Num(enc->refs));
       for (uint64_t k = 0; k < ref_count; ++k) {
         const size_t pos = r.position();
-        GP_TRY(uint64_t ref, r.Varint("ref"), ctx);
+        GP_TRY(uint64_t ref, r.Varint("ref"));
         if (ref >= a.objects_.size())
-          return fail(r.CorruptAtPosition(pos, "ref", "object " + Num(ref) + " >= object_count " + Num(a.objects_.size())), ctx);
+          return bad(pos, "ref", "object " + Num(ref) + " >= object_count " + Num(a.objects_.size()));
         t.refs.push_back(uint32_t(ref));
         used[ref] = true;
       }
     } else if (enc->refs != 0) {
-      return fail(r.CorruptAtPosition(enc_pos, "encoding", std::string(enc->name) + " needs shared objects (version 2)"), ctx);
+      return bad(enc_pos, "encoding", std::string(enc->name) + " needs shared objects (version 2)");
     }
     a.total_elements_ += t.numel;  // each <= 2^40, count < 2^32: no overflow
     if (a.total_elements_ > options.max_elements)

@@ -1,6 +1,6 @@
 // The encoding registry (docs/FORMAT.md, "Encodings"): one append-only row per
 // encoding with its payload size rule and its decoder. The encoders and the
-// scalar `_ref` oracles live outside the counted decoder (src/core, src/encode).
+// scalar `_ref` oracles live outside the counted decoder (src/core, src/codec).
 #pragma once
 
 #include <cstdint>

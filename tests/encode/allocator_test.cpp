@@ -1,4 +1,4 @@
-#include "encode/allocator.h"
+#include "plan/allocator.h"
 
 #include <gtest/gtest.h>
 

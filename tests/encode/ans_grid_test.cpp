@@ -2,7 +2,7 @@
 // sizes, decoding through core's registry, the rate/distortion claims against
 // the fixed-bit uniform grid, RDO, dead zone, GPTQ on the ans grid, and the
 // spec strings.
-#include "encode/ans_grid.h"
+#include "codec/ans_grid.h"
 
 #include <gtest/gtest.h>
 
@@ -14,9 +14,9 @@
 #include "core/byte_reader.h"
 #include "core/encodings.h"
 #include "core/rans.h"
-#include "encode/codecs.h"
-#include "encode/encoder.h"
-#include "encode/half.h"
+#include "codec/codecs.h"
+#include "codec/encoder.h"
+#include "codec/half.h"
 #include "test_helpers.h"
 
 namespace golfpack::encode {

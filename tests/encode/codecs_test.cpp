@@ -1,11 +1,11 @@
-#include "encode/codecs.h"
+#include "codec/codecs.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <random>
 
-#include "encode/quantize.h"
+#include "codec/quantize.h"
 #include "test_helpers.h"
 
 namespace golfpack::encode {

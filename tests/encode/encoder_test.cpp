@@ -1,9 +1,9 @@
-#include "encode/encoder.h"
+#include "codec/encoder.h"
 
 #include <gtest/gtest.h>
 
-#include "encode/codecs.h"
-#include "encode/half.h"
+#include "codec/codecs.h"
+#include "codec/half.h"
 #include "test_helpers.h"
 
 namespace golfpack::encode {

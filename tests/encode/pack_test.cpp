@@ -1,4 +1,4 @@
-#include "encode/pack.h"
+#include "plan/pack.h"
 
 #include <gtest/gtest.h>
 
@@ -8,8 +8,8 @@
 #include <filesystem>
 
 #include "core/encodings.h"
-#include "encode/codecs.h"
-#include "encode/quantize.h"
+#include "codec/codecs.h"
+#include "codec/quantize.h"
 #include "io/safetensors.h"
 #include "test_helpers.h"
 

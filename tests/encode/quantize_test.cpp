@@ -1,4 +1,4 @@
-#include "encode/quantize.h"
+#include "codec/quantize.h"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include <cstring>
 #include <limits>
 
-#include "encode/half.h"
+#include "codec/half.h"
 #include "test_helpers.h"
 
 namespace golfpack::encode {

@@ -1,4 +1,4 @@
-#include "encode/rd.h"
+#include "plan/rd.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <cmath>
 #include <filesystem>
 
-#include "encode/encoder.h"
+#include "codec/encoder.h"
 #include "io/safetensors.h"
 #include "test_helpers.h"
 

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <random>
 
+#include "eval/sensitivity.h"
 #include "io/shards.h"
 
 namespace golfpack::eval {
@@ -87,6 +88,86 @@ TEST(Calibrate, RejectsModelFilesAndOutOfVocabTokens) {
   auto cal = Calibrate(m, o, {});
   ASSERT_FALSE(cal.ok());
   EXPECT_NE(cal.status().message().find("outside the model's vocab"), std::string::npos);
+}
+
+// The probes that re-run only the layers downstream of the quantized weight
+// must measure exactly what full forward passes measure, for every kind of
+// weight (embedding, attention, MLP, untied head) and U-Net layout.
+void ExpectReuseMatchesFullForward(model::GPTConfig c, int64_t tokens) {
+  const std::string dir = WriteShard();
+  torch::manual_seed(7);
+  model::GPT m(c);
+  {
+    torch::NoGradGuard g;
+    for (auto& p : m->parameters()) p.normal_(0, 0.3);
+  }
+  CalibrationOptions co;
+  co.train_pattern = dir + "/fineweb_train_*.bin";
+  co.tokens = 640;
+  co.seq_len = 64;
+  auto cal = Calibrate(m, co, {});
+  ASSERT_TRUE(cal.ok()) << cal.status().ToString();
+  SensitivityOptions so;
+  so.train_pattern = co.train_pattern;
+  so.tokens = tokens;
+  so.seq_len = 64;
+  so.probe_spec = "u2:row:none";
+  so.check_spec = "u3:row:none";
+  std::vector<std::string> stages;
+  auto fast = MeasureSensitivity(m, *cal, so, [&](const Progress& p) { stages.push_back(p.stage); });
+  ASSERT_TRUE(fast.ok()) << fast.status().ToString();
+  EXPECT_TRUE(fast->activations_reused);
+  so.reuse_activations = false;
+  auto full = MeasureSensitivity(m, *cal, so, {});
+  ASSERT_TRUE(full.ok()) << full.status().ToString();
+  EXPECT_FALSE(full->activations_reused);
+
+  // Every 2-D weight with a Hessian, once; the model is left unquantized.
+  const size_t expected = 6u * c.num_layers + (c.tie_embeddings ? 1 : 2);
+  ASSERT_EQ(fast->tensors.size(), expected);
+  ASSERT_EQ(full->tensors.size(), expected);
+  EXPECT_EQ(stages.size(), expected * ((tokens / 64 + 3) / 4));
+  EXPECT_EQ(fast->tokens, tokens / 64 * 64);
+  EXPECT_EQ(fast->base_loss, full->base_loss);
+  EXPECT_GT(fast->base_loss, 1.0);
+  int moved = 0;
+  for (size_t i = 0; i < expected; ++i) {
+    const auto &a = fast->tensors[i], &b = full->tensors[i];
+    EXPECT_EQ(a.name, b.name);
+    EXPECT_EQ(a.dloss_probe, b.dloss_probe) << a.name;
+    EXPECT_EQ(a.dloss_check, b.dloss_check) << a.name;
+    EXPECT_EQ(a.proxy_probe, b.proxy_probe) << a.name;
+    EXPECT_EQ(a.sensitivity, b.sensitivity) << a.name;
+    EXPECT_GT(a.proxy_probe, a.proxy_check) << a.name;  // 2 bits distort more than 3
+    moved += a.dloss_probe != 0;
+  }
+  EXPECT_EQ(moved, static_cast<int>(expected));  // every probe changed the loss
+  EXPECT_EQ(fast->spearman_raw_proxy, full->spearman_raw_proxy);
+  EXPECT_EQ(fast->spearman_fitted, full->spearman_fitted);
+  auto again = MeasureSensitivity(m, *cal, so, {});  // weights restored: same base loss
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->base_loss, full->base_loss);
+}
+
+TEST(Sensitivity, ReusedActivationsGiveTheSameLossesAsFullForwards) {
+  ExpectReuseMatchesFullForward(Tiny(), 64 * 6);  // 3 layers: 1 encoder, 2 decoders; batches of 4 + 2
+}
+
+TEST(Sensitivity, ReusedActivationsMatchWithUntiedHeadAndEvenDepth) {
+  model::GPTConfig c = Tiny();
+  c.num_layers = 4;
+  c.tie_embeddings = false;
+  ExpectReuseMatchesFullForward(c, 64 * 4);
+}
+
+TEST(Sensitivity, SpearmanAndProxyValues) {
+  EXPECT_DOUBLE_EQ(Spearman({1, 2, 3, 4}, {10, 20, 30, 40}), 1.0);
+  EXPECT_DOUBLE_EQ(Spearman({1, 2, 3, 4}, {4, 3, 2, 1}), -1.0);
+  EXPECT_NEAR(Spearman({1, 2, 3, 4, 5}, {2, 1, 4, 3, 5}), 0.8, 1e-12);
+  // E = [[1, 2]], H = [[2, 0], [0, 3]]: tr(E H E^T) = 2 + 12 = 14, over 7 tokens = 2.
+  auto a = torch::tensor({{1.0f, 2.0f}}), b = torch::zeros({1, 2});
+  auto h = torch::tensor({{2.0, 0.0}, {0.0, 3.0}}, torch::kFloat64);
+  EXPECT_DOUBLE_EQ(HessianProxy(a, b, h, 7), 2.0);
 }
 
 TEST(HessianSite, MapsEveryLinearWeight) {

@@ -1,12 +1,12 @@
-#include "encode/pack.h"
+#include "plan/pack.h"
 
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
 
 #include "core/rans.h"
-#include "encode/codecs.h"
-#include "encode/encoder.h"
+#include "codec/codecs.h"
+#include "codec/encoder.h"
 #include "io/pg_names.h"
 
 namespace golfpack::encode {
@@ -49,7 +49,7 @@ std::vector<Recipe> AllRecipes() {
        gpk::Codec::kBrotli,
        11,
        true},
-      // Not rule-based: see encode/rd.h (PackRd). Listed here so every recipe has one name space.
+      // Not rule-based: see plan/rd.h (PackRd). Listed here so every recipe has one name space.
       {"rd",
        "rate-distortion allocation: entropy-coded grids, a step per tensor chosen by a Lagrangian allocator so the "
        "counted size fills --budget exactly (needs --calib)",

@@ -1,4 +1,4 @@
-#include "encode/codecs.h"
+#include "codec/codecs.h"
 
 #include <brotli/decode.h>
 #include <brotli/encode.h>

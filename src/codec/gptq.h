@@ -27,7 +27,7 @@
 
 #include "core/artifact.h"
 #include "core/status.h"
-#include "encode/quantize.h"
+#include "codec/quantize.h"
 
 namespace golfpack::encode {
 

@@ -1,4 +1,4 @@
-#include "encode/rd.h"
+#include "plan/rd.h"
 
 #include <algorithm>
 #include <atomic>
@@ -13,10 +13,10 @@
 #include <thread>
 
 #include "core/encodings.h"
-#include "encode/allocator.h"
-#include "encode/ans_grid.h"
-#include "encode/codecs.h"
-#include "encode/encoder.h"
+#include "plan/allocator.h"
+#include "codec/ans_grid.h"
+#include "codec/codecs.h"
+#include "codec/encoder.h"
 #include "io/pg_names.h"
 
 namespace golfpack::encode {

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "encode/half.h"
+#include "codec/half.h"
 
 namespace golfpack::encode::detail {
 

@@ -6,7 +6,7 @@
 // s * D, where D = sum_j H_jj * sum_i E_ij^2 / tokens. That is the diagonal of
 // the Hessian proxy tr(E H E^T) / tokens, and s is the tensor's fitted
 // sensitivity (eval/sensitivity.h). The Lagrangian allocator
-// (encode/allocator.h) picks one candidate per tensor so that the whole
+// (plan/allocator.h) picks one candidate per tensor so that the whole
 // artifact fits the budget: container, manifest, fixed tensors and counted
 // code bytes included. The result is never over the budget and at most 0.1%
 // under it. Other tensors (control tensors, vectors) are stored as in the
@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "encode/pack.h"
+#include "plan/pack.h"
 
 namespace golfpack::encode {
 

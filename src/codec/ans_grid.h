@@ -33,7 +33,7 @@
 
 #include "core/artifact.h"
 #include "core/status.h"
-#include "encode/gptq.h"
+#include "codec/gptq.h"
 
 namespace golfpack::encode {
 

@@ -1,4 +1,4 @@
-#include "encode/quantize.h"
+#include "codec/quantize.h"
 
 #include <algorithm>
 #include <bit>
@@ -6,8 +6,8 @@
 #include <cstring>
 #include <limits>
 
-#include "encode/bytes.h"
-#include "encode/half.h"
+#include "codec/bytes.h"
+#include "codec/half.h"
 
 namespace golfpack::encode {
 namespace {

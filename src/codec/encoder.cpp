@@ -1,11 +1,11 @@
-#include "encode/encoder.h"
+#include "codec/encoder.h"
 
 #include <charconv>
 #include <cmath>
 #include <functional>
 #include <vector>
 
-#include "encode/bytes.h"
+#include "codec/bytes.h"
 
 namespace golfpack::encode {
 

@@ -1,4 +1,4 @@
-#include "encode/gptq.h"
+#include "codec/gptq.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "encode/ans_grid.h"
+#include "codec/ans_grid.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,9 +6,9 @@
 
 #include "core/encodings.h"
 #include "core/rans.h"
-#include "encode/bytes.h"
-#include "encode/half.h"
-#include "encode/quantize.h"
+#include "codec/bytes.h"
+#include "codec/half.h"
+#include "codec/quantize.h"
 
 namespace golfpack::encode {
 namespace {

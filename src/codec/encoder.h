@@ -54,9 +54,9 @@
 
 #include "core/artifact.h"
 #include "core/status.h"
-#include "encode/ans_grid.h"
-#include "encode/gptq.h"
-#include "encode/quantize.h"
+#include "codec/ans_grid.h"
+#include "codec/gptq.h"
+#include "codec/quantize.h"
 
 namespace golfpack::encode {
 
