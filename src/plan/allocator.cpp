@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <queue>
 #include <string>
 #include <utility>
@@ -541,6 +542,67 @@ Result<Allocation> Allocate(const std::vector<AllocUnit>& units, uint64_t budget
                     std::to_string(budget) + ")");
   a.underfilled = static_cast<double>(budget - a.bytes) > options.max_underfill * static_cast<double>(budget);
   return a;
+}
+
+Result<GroupedAllocation> AllocateGrouped(const std::vector<AllocUnit>& units, const std::vector<AllocGroup>& groups,
+                                          uint64_t budget, const AllocOptions& options) {
+  if (groups.size() > kMaxAllocGroups)
+    return InvalidArgument("allocator: " + std::to_string(groups.size()) + " shared-object groups, at most " +
+                           std::to_string(kMaxAllocGroups) + " are searched exactly");
+  for (const AllocUnit& u : units)
+    for (const OperatingPoint& p : u.points)
+      if (p.group < -1 || p.group >= static_cast<int>(groups.size()))
+        return InvalidArgument("allocator: unit '" + u.name + "' has a point in group " + std::to_string(p.group) +
+                               " of " + std::to_string(groups.size()));
+  std::optional<GroupedAllocation> best;
+  Status last = Status::Ok();
+  for (uint32_t mask = 0; mask < (1u << groups.size()); ++mask) {
+    uint64_t paid_bytes = 0;
+    for (size_t g = 0; g < groups.size(); ++g)
+      if (mask >> g & 1) paid_bytes += groups[g].bytes;
+    if (paid_bytes > budget) continue;
+    // Only points whose group is paid; index maps back to the unit's points.
+    std::vector<AllocUnit> sub(units.size());
+    std::vector<std::vector<size_t>> index(units.size());
+    bool feasible = true;
+    for (size_t i = 0; i < units.size() && feasible; ++i) {
+      sub[i].name = units[i].name;
+      for (size_t k = 0; k < units[i].points.size(); ++k) {
+        const int g = units[i].points[k].group;
+        if (g >= 0 && !(mask >> g & 1)) continue;
+        sub[i].points.push_back(units[i].points[k]);
+        index[i].push_back(k);
+      }
+      feasible = !sub[i].points.empty();
+    }
+    if (!feasible) continue;
+    auto a = Allocate(sub, budget - paid_bytes, options);
+    if (!a.ok()) {
+      last = a.status();
+      continue;
+    }
+    GroupedAllocation r;
+    r.paid.assign(groups.size(), false);
+    for (size_t i = 0; i < units.size(); ++i) {
+      a->choice[i] = index[i][a->choice[i]];
+      const int g = units[i].points[a->choice[i]].group;
+      if (g >= 0) r.paid[static_cast<size_t>(g)] = true;
+    }
+    for (size_t g = 0; g < groups.size(); ++g)
+      if (r.paid[g]) r.group_bytes += groups[g].bytes;
+    r.alloc = std::move(*a);
+    r.alloc.bytes += r.group_bytes;
+    r.alloc.budget = budget;
+    r.alloc.underfilled = static_cast<double>(budget - r.alloc.bytes) > options.max_underfill * static_cast<double>(budget);
+    if (!best || r.alloc.distortion < best->alloc.distortion ||
+        (r.alloc.distortion == best->alloc.distortion && r.alloc.bytes < best->alloc.bytes))
+      best = std::move(r);
+  }
+  if (!best) {
+    if (!last.ok()) return last;
+    return InvalidArgument("allocator: no choice of shared objects fits the budget of " + std::to_string(budget) + " bytes");
+  }
+  return std::move(*best);
 }
 
 }  // namespace golfpack::encode

@@ -43,6 +43,7 @@ struct OperatingPoint {
   uint64_t bytes = 0;       // exact encoded size of this choice
   double distortion = 0;    // predicted loss increase; must be finite
   int tag = 0;              // caller's candidate id, untouched
+  int group = -1;           // shared object it needs (index into AllocGroup list), -1 none
 };
 
 struct AllocUnit {
@@ -114,5 +115,29 @@ std::vector<HullStep> HullSteps(const std::vector<AllocUnit>& units);
 // options are out of range, or even the cheapest point of every unit exceeds
 // the budget (the message gives the minimum bytes needed).
 Result<Allocation> Allocate(const std::vector<AllocUnit>& units, uint64_t budget, const AllocOptions& options = {});
+
+// A shared object (codebook, basis, entropy model) several units' points can
+// use: its bytes are paid once, when at least one chosen point needs it.
+struct AllocGroup {
+  std::string name;
+  uint64_t bytes = 0;
+};
+
+struct GroupedAllocation {
+  Allocation alloc;          // choice indexes the original points; bytes include the groups paid
+  std::vector<bool> paid;    // paid[g]: some chosen point uses group g
+  uint64_t group_bytes = 0;  // sum of the paid groups' bytes
+};
+
+inline constexpr size_t kMaxAllocGroups = 12;
+
+// Allocate with shared objects priced as fixed costs: every subset of groups
+// is tried (at most kMaxAllocGroups groups, else InvalidArgument), each with
+// the points that need an unpaid group removed and the budget reduced by the
+// paid groups' bytes; the subset with the least distortion wins (fewer bytes
+// on ties). Exact whenever Allocate is (few units); never over budget.
+// With no groups it is Allocate. A point's group must be -1 or < groups.size().
+Result<GroupedAllocation> AllocateGrouped(const std::vector<AllocUnit>& units, const std::vector<AllocGroup>& groups,
+                                          uint64_t budget, const AllocOptions& options = {});
 
 }  // namespace golfpack::encode

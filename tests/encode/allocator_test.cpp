@@ -540,3 +540,97 @@ TEST(Allocator, LargeInstanceIsFast) {
 
 }  // namespace
 }  // namespace golfpack::encode
+
+namespace golfpack::encode {
+namespace {
+
+// Shared objects: the exhaustive optimum where a group's bytes are paid once
+// if any chosen point needs it.
+TEST(AllocatorGroups, MatchesBruteForceWithSharedObjectCosts) {
+  std::mt19937 rng(11);
+  int checked = 0, used_a_group = 0;
+  for (int trial = 0; trial < 1500; ++trial) {
+    const size_t n_units = 1 + rng() % 4, n_groups = rng() % 3;
+    std::vector<AllocGroup> groups(n_groups);
+    for (auto& g : groups) g.bytes = 1 + rng() % 40;
+    std::vector<AllocUnit> units(n_units);
+    for (auto& u : units) {
+      u.name = "u";
+      const size_t n = 1 + rng() % 4;
+      for (size_t k = 0; k < n; ++k) {
+        OperatingPoint p{uint64_t(1 + rng() % 60), double(rng() % 1000) / 7.0, int(k)};
+        if (k > 0 && n_groups && rng() % 2) p.group = int(rng() % n_groups);
+        u.points.push_back(p);
+      }
+    }
+    // Brute force over every choice, paying each used group once.
+    double best = std::numeric_limits<double>::infinity();
+    uint64_t min_bytes = UINT64_MAX;
+    const uint64_t budget = 20 + rng() % 150;
+    std::vector<size_t> idx(n_units, 0);
+    while (true) {
+      uint64_t b = 0;
+      double d = 0;
+      std::vector<bool> paid(n_groups, false);
+      for (size_t u = 0; u < n_units; ++u) {
+        const auto& p = units[u].points[idx[u]];
+        b += p.bytes, d += p.distortion;
+        if (p.group >= 0) paid[size_t(p.group)] = true;
+      }
+      for (size_t g = 0; g < n_groups; ++g) b += paid[g] ? groups[g].bytes : 0;
+      min_bytes = std::min(min_bytes, b);
+      if (b <= budget) best = std::min(best, d);
+      size_t u = 0;
+      while (u < n_units && ++idx[u] == units[u].points.size()) idx[u++] = 0;
+      if (u == n_units) break;
+    }
+    auto r = AllocateGrouped(units, groups, budget);
+    if (min_bytes > budget) {
+      EXPECT_FALSE(r.ok()) << trial;
+      continue;
+    }
+    ASSERT_TRUE(r.ok()) << trial << ": " << r.status().ToString();
+    uint64_t b = 0;
+    double d = 0;
+    std::vector<bool> paid(n_groups, false);
+    for (size_t u = 0; u < n_units; ++u) {
+      const auto& p = units[u].points[r->alloc.choice[u]];
+      b += p.bytes, d += p.distortion;
+      if (p.group >= 0) paid[size_t(p.group)] = true;
+    }
+    uint64_t gb = 0;
+    for (size_t g = 0; g < n_groups; ++g) gb += paid[g] ? groups[g].bytes : 0;
+    EXPECT_EQ(r->paid, paid) << trial;
+    EXPECT_EQ(r->group_bytes, gb) << trial;
+    EXPECT_EQ(r->alloc.bytes, b + gb) << trial;
+    EXPECT_LE(r->alloc.bytes, budget) << trial;
+    EXPECT_NEAR(r->alloc.distortion, best, 1e-9) << trial;
+    used_a_group += gb > 0;
+    ++checked;
+  }
+  EXPECT_GT(checked, 1000);
+  EXPECT_GT(used_a_group, 100);  // the instances do exercise shared objects
+}
+
+TEST(AllocatorGroups, ObjectCostDecidesWhetherSharingPays) {
+  // Two units can each drop distortion 10 -> 0 for 5 bytes with a shared
+  // codebook of 30 bytes, or 10 -> 4 for 12 bytes alone.
+  std::vector<AllocUnit> units(2);
+  for (auto& u : units) {
+    u.name = "w";
+    u.points = {OperatingPoint{1, 10, 0}, OperatingPoint{12, 4, 1}, OperatingPoint{5, 0, 2, 0}};
+  }
+  auto small = AllocateGrouped(units, {{"codebook", 30}}, 40);
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ(small->alloc.choice, (std::vector<size_t>{2, 2}));  // 30 + 5 + 5 = 40: sharing pays
+  EXPECT_EQ(small->alloc.bytes, 40u);
+  EXPECT_DOUBLE_EQ(small->alloc.distortion, 0);
+  auto dear = AllocateGrouped(units, {{"codebook", 31}}, 40);
+  ASSERT_TRUE(dear.ok());
+  EXPECT_EQ(dear->alloc.choice, (std::vector<size_t>{1, 1}));  // 41 > 40: each alone
+  EXPECT_FALSE(dear->paid[0]);
+  EXPECT_FALSE(AllocateGrouped(units, std::vector<AllocGroup>(13), 40).ok());
+}
+
+}  // namespace
+}  // namespace golfpack::encode

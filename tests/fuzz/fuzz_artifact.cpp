@@ -70,7 +70,7 @@ bool FixChecksums(std::vector<uint8_t>& b) {
     for (uint64_t i = 0; i < *meta; ++i)
       for (int k = 0; k < 2; ++k) {
         auto len = r.Varint("l");
-        if (!len.ok() || !r.Skip(*len, "s").ok()) return;
+        if (!len.ok() || !r.Bytes(*len, "s").ok()) return;
       }
     auto count = r.Varint("c");
     if (!count.ok()) return;
@@ -84,7 +84,7 @@ bool FixChecksums(std::vector<uint8_t>& b) {
       uint32_t crc = 0;
       if (pos <= data_end && *stored <= data_end - pos) crc = Crc32c(std::span<const uint8_t>(b).subspan(pos, *stored));
       Store32(b.data() + 16 + r.position(), crc);
-      (void)r.Skip(4, "crc");
+      (void)r.Bytes(4, "crc");
       if (*stored > data_end) return;
       pos += *stored;
     }

@@ -100,8 +100,21 @@ void ArtifactSeeds(const std::string& dir) {
   Write(dir + "/shared_sections.gpk", Must(gpk::BuildArtifact(ts, shared), "shared sections"));
   Write(dir + "/one_tensor.gpk", Must(gpk::BuildArtifact({ts[3]}, {}), "one tensor"));
   Write(dir + "/empty.gpk", Must(gpk::BuildArtifact({}, {}), "empty"));
+  // Version 2: two codebook tensors sharing one object, in one zlib section.
+  gpk::WriteOptions v2;
+  ByteWriter levels, cb;
+  for (int i = 0; i < 4; ++i) levels.F32(static_cast<float>(i) - 1.5f);
+  v2.objects = {{"levels", gpk::kObjF32Values, levels.bytes()}};
+  for (int r = 0; r < 2; ++r) cb.U16(FloatToHalfBits(0.5f));
+  cb.Bytes(Bytes{0xe4, 0x1b});  // 8 indices x 2 bits
+  auto book = T("codebook", {2, 4}, gpk::kCodebook, cb.bytes(), gpk::CodebookParams{2, 0, 0}.Serialize());
+  book.refs = {0};
+  auto book2 = book;
+  book2.name = "codebook2";
+  v2.sections = {{gpk::Codec::kZlib, -1, {0, 1, 2}, {0}}};
+  Write(dir + "/objects_v2.gpk", Must(gpk::BuildArtifact({ts[0], book, book2}, v2), "objects v2"));
   // Every seed must decode: a seed the reader rejects teaches the fuzzer little.
-  for (const char* name : {"/own_sections.gpk", "/shared_sections.gpk", "/one_tensor.gpk", "/empty.gpk"}) {
+  for (const char* name : {"/own_sections.gpk", "/shared_sections.gpk", "/one_tensor.gpk", "/empty.gpk", "/objects_v2.gpk"}) {
     Bytes b = Must(ReadFileBytes(dir + name), "read seed");
     auto a = Must(gpk::Artifact::Parse(b, dir + name), "parse seed");
     Must(a.DecodeAll(), "decode seed");
