@@ -33,38 +33,13 @@ std::string Quote(std::string_view s) {
   return "'" + out + "'";
 }
 
-// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, <= U+10FFFF.
-bool ValidUtf8(std::span<const uint8_t> s) {
-  for (size_t i = 0; i < s.size();) {
-    const uint8_t c = s[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t n;
-    uint32_t cp, min;
-    if ((c & 0xe0) == 0xc0) n = 1, cp = c & 0x1f, min = 0x80;
-    else if ((c & 0xf0) == 0xe0) n = 2, cp = c & 0x0f, min = 0x800;
-    else if ((c & 0xf8) == 0xf0) n = 3, cp = c & 0x07, min = 0x10000;
-    else return false;
-    if (s.size() - i <= n) return false;
-    for (size_t k = 1; k <= n; ++k) {
-      if ((s[i + k] & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (s[i + k] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    i += n + 1;
-  }
-  return true;
-}
-
 Result<std::string> ReadString(ByteReader& r, const std::string& what) {
   const size_t start = r.position();
   GP_ASSIGN_OR_RETURN(uint64_t len, r.Varint(what + " length"));
   if (len > kMaxStringBytes) return r.CorruptAtPosition(start, what, "length " + Num(len) + " exceeds 65535 bytes");
   GP_ASSIGN_OR_RETURN(auto b, r.Bytes(len, what));
   if (std::find(b.begin(), b.end(), uint8_t{0}) != b.end()) return r.CorruptAtPosition(start, what, "contains a NUL byte");
-  if (!ValidUtf8(b)) return r.CorruptAtPosition(start, what, "is not valid UTF-8");
+  if (!ValidUtf8({reinterpret_cast<const char*>(b.data()), b.size()})) return r.CorruptAtPosition(start, what, "is not valid UTF-8");
   return std::string(reinterpret_cast<const char*>(b.data()), b.size());
 }
 

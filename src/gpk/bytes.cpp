@@ -2,6 +2,23 @@
 
 namespace golfpack {
 
+bool ValidUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = uint8_t(s[i]);
+    const size_t n = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : 4;
+    if (n == 4 || s.size() - i <= n) return false;
+    uint32_t cp = n ? c & (0x3f >> n) : c;
+    for (size_t k = 1; k <= n; ++k) {
+      if ((uint8_t(s[i + k]) & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (uint8_t(s[i + k]) & 0x3f);
+    }
+    constexpr uint32_t kMin[4] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
 Status ByteReader::Need(uint64_t n, std::string_view what) const {
   return Corrupt("reading " + std::string(what) + " at offset " + std::to_string(offset()) + ": need " +
                  std::to_string(n) + (n == 1 ? " byte, " : " bytes, ") + std::to_string(remaining()) + " left");

@@ -24,6 +24,9 @@ constexpr std::optional<uint64_t> CheckedMul(uint64_t a, uint64_t b) {
 }
 inline constexpr size_t kMaxVarintBytes = 10;
 
+// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, <= U+10FFFF.
+bool ValidUtf8(std::string_view s);
+
 class ByteReader {
  public:
   explicit ByteReader(std::span<const uint8_t> data, uint64_t base_offset = 0) : data_(data), base_(base_offset) {}
