@@ -42,6 +42,10 @@ Status RunPackRd(const Opts& o, const io::TensorFile& model, const GlobalOptions
   }
   ro.family = o.family;
   ro.steps = o.steps;
+  ro.paths = o.paths;
+  if (!o.lqer_ranks.empty()) ro.lqer_ranks = o.lqer_ranks;
+  if (!o.lqer_bits.empty()) ro.lqer_bits = o.lqer_bits;
+  if (o.protect_bytes >= 0) ro.protect_max = static_cast<uint64_t>(o.protect_bytes);
   ProgressBar bar(g.quiet);
   ro.progress = bar.Callback();
   GP_ASSIGN_OR_RETURN(encode::RdResult r, encode::PackRd(model, h, ro));
@@ -66,6 +70,11 @@ Status RunPackRd(const Opts& o, const io::TensorFile& model, const GlobalOptions
   std::snprintf(line, sizeof line, "predicted loss increase %.5f nats/token; lambda %.3e per byte; %d allocation rounds",
                 r.predicted_loss, r.lambda, r.allocation_rounds);
   Say(g, line);
+  for (const auto& p : r.paths) {
+    std::snprintf(line, sizeof line, "path      %-5s %3d units %10llu bytes  loss bought %.3e  next %.3e per KB",
+                  p.path.c_str(), p.units, (unsigned long long)p.bytes, p.loss_bought, p.marginal_loss_per_kb);
+    Say(g, line);
+  }
   std::snprintf(line, sizeof line, "time      %.2f s", r.pack.seconds);
   Say(g, line);
   if (g.verbose) {
@@ -94,6 +103,9 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     bool list = false;
     std::string report, family;
     std::vector<double> steps;
+    std::vector<std::string> paths;
+    int64_t protect_bytes = -1;
+    std::vector<int> lqer_ranks, lqer_bits;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "model .safetensors");
@@ -106,6 +118,11 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--report", o->report, "rd: write the byte-ROI report (per tensor bytes, loss bought, loss per KB) as JSON");
   cmd->add_option("--family", o->family, "rd: candidate spec with {s} for the step (default gptq:ans:s{s}:row)");
   cmd->add_option("--steps", o->steps, "rd: candidate steps substituted for {s}")->delimiter(',');
+  cmd->add_option("--paths", o->paths, "rd: representation paths to price, from grid,lqer (default: all)")->delimiter(',');
+  cmd->add_option("--lqer-ranks", o->lqer_ranks, "rd: ranks the lqer path offers (default 1,2,4,8,16)")->delimiter(',');
+  cmd->add_option("--lqer-bits", o->lqer_bits, "rd: lqer factor bit widths, 2..8 or 16 (default 4,8)")->delimiter(',');
+  cmd->add_option("--protect-bytes", o->protect_bytes,
+                  "rd: at most N bytes for the protection paths together (the protected-byte sweep; default: no cap)");
   return [o, &g]() -> Status {
     if (o->list) {
       for (const auto& name : encode::RecipeNames()) {

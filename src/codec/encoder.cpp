@@ -1,5 +1,6 @@
 #include "codec/encoder.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <functional>
@@ -244,9 +245,50 @@ Result<gpk::EncodedTensor> GptqEncoder::Encode(const std::string& name, std::spa
   return std::move(r.encoded);
 }
 
+Result<gpk::EncodedTensor> LowRankEncoder::Encode(const std::string& name, std::span<const uint64_t> shape,
+                                                  std::span<const float> w, const Eigen::MatrixXd* hessian) const {
+  const std::string who = "tensor '" + name + "': encoder '" + spec() + "'";
+  if (shape.size() != 2) return InvalidArgument(who + " needs a 2-D tensor, got ndim " + std::to_string(shape.size()));
+  GP_ASSIGN_OR_RETURN(gpk::EncodedTensor in, inner_->Encode(name, shape, w, hessian));
+  const uint64_t rows = shape[0], cols = shape[1];
+  const gpk::EncodingTraits* enc = gpk::FindEncoding(in.encoding);
+  if (enc == nullptr || enc->refs != 0 || !in.refs.empty())
+    return InvalidArgument(who + ": the inner encoding " + std::to_string(in.encoding) + " takes shared objects");
+  std::vector<float> decoded(rows * cols);
+  Status st = enc->decode(gpk::TensorView{shape, rows * cols, in.params, in.payload}, decoded);
+  if (!st.ok()) return Internal(who + ": decoding the inner encoding: " + st.message());
+  Eigen::MatrixXf err(static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(cols));
+  for (uint64_t i = 0; i < rows; ++i)
+    for (uint64_t j = 0; j < cols; ++j)
+      err(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = w[i * cols + j] - decoded[i * cols + j];
+  std::vector<double> col_weight;
+  if (hessian != nullptr) {
+    if (hessian->rows() != static_cast<Eigen::Index>(cols) || hessian->cols() != static_cast<Eigen::Index>(cols))
+      return InvalidArgument(who + ": Hessian is " + std::to_string(hessian->rows()) + "x" +
+                             std::to_string(hessian->cols()) + ", expected " + std::to_string(cols) + "x" +
+                             std::to_string(cols));
+    col_weight.resize(cols);
+    for (uint64_t j = 0; j < cols; ++j) col_weight[j] = std::max(0.0, (*hessian)(static_cast<Eigen::Index>(j), static_cast<Eigen::Index>(j)));
+  }
+  auto f = FitLowRank(err, col_weight, lowrank_.rank);
+  if (!f.ok()) return InvalidArgument(who + ": " + f.status().message());
+  return EncodeLowRank(in, *f, lowrank_);
+}
+
 Result<std::unique_ptr<TensorEncoder>> MakeEncoder(std::string_view spec) {
   const std::string quoted = "bad encoder spec '" + std::string(spec) + "': ";
   auto bad = [&](const std::string& what) -> Status { return InvalidArgument(quoted + what); };
+
+  if (const size_t plus = spec.find('+'); plus != std::string_view::npos) {
+    const std::string_view inner = spec.substr(0, plus), rest = spec.substr(plus + 1);
+    if (inner.empty()) return bad("missing inner spec before '+' (like u6:row:sd12.85+lr4)");
+    if (rest.find('+') != std::string_view::npos) return bad("only one '+lr...' suffix is allowed");
+    if (!StartsWith(rest, "lr")) return bad("expected lr<rank> after '+', like +lr4");
+    auto lr = ParseLowRankSuffix(rest);
+    if (!lr.ok()) return bad(lr.status().message());
+    GP_ASSIGN_OR_RETURN(auto in, MakeEncoder(inner));
+    return std::unique_ptr<TensorEncoder>(new LowRankEncoder(std::move(in), *lr));
+  }
 
   if (spec == "f32") return std::unique_ptr<TensorEncoder>(new RawEncoder(gpk::TargetDType::kF32));
   if (spec == "f16") return std::unique_ptr<TensorEncoder>(new RawEncoder(gpk::TargetDType::kF16));

@@ -33,9 +33,20 @@
 //             | "sf16" | "sf32" | "sbf16"         scale dtype (default sf16)
 //             | "amax" N                          max rANS alphabet, odd 1..4095 (default 4095)
 //             | "noact" | "act" | "damp" X | "block" N   gptq:ans only, as for uniform
+//   lowrank  := spec "+lr" R { ":" lr_opt }      LQER, encoding 9: the inner spec, plus rank-R factors
+//                                                 of its error (W - decoded inner) fitted with column
+//                                                 weights diag(H) when a Hessian is given (else 1);
+//                                                 2-D tensors only; the inner spec has no '+'
+//   R        := 1..255
+//   lr_opt   := "b" BITS                          factor bits 2..8, or 16 for raw f16 factors (default b4)
+//             | "g" N                             N values of a factor row per f16 scale, g0 = whole
+//                                                 row (default g64; g0 with b16)
 // Examples: "u6:row:sd12.85", "u8:g64:q0.9999:packed", "u4:row:none",
 //           "gptq:u6:row:sd12.85:nocap", "gptq:u4:g128:none:noact:damp0.05",
 //           "ans:s0.3:row", "ans:s0.3:g64:ctx4:dz0.1:rdo0.05:sf16", "gptq:ans:s0.3:row".
+//           "gptq:u6:row:sd12.85+lr4:b4:g64", "ans:s0.3:row+lr2".
+// Canonical lowrank form: the inner's canonical spec, then "+lrR", then ":bB"
+// and ":gN" only when not the default ("gptq:u6:row:sd12.85+lr4").
 // Canonical ans form (spec()): step, scope, then ctxK, dzX, rdoX, sf32/sbf16,
 // amaxN (each only when not the default), then the gptq options.
 // The plain ans encoder uses diag(H) as RDO column weights when a Hessian is
@@ -56,6 +67,7 @@
 #include "core/status.h"
 #include "codec/ans_grid.h"
 #include "codec/gptq.h"
+#include "codec/lowrank.h"
 #include "codec/quantize.h"
 
 namespace golfpack::encode {
@@ -125,6 +137,26 @@ class GptqAnsGridEncoder final : public TensorEncoder {
  private:
   AnsGridSpec grid_;
   GptqOptions options_;
+};
+
+// Low-rank error correction around another encoder ("<inner>+lr4", encoding 9):
+// encodes with the inner encoder, decodes that through the registry, fits
+// factors of the error (FitLowRank, column weights diag(H) when given) and
+// wraps them (EncodeLowRank).
+class LowRankEncoder final : public TensorEncoder {
+ public:
+  LowRankEncoder(std::unique_ptr<TensorEncoder> inner, LowRankSpec lowrank)
+      : inner_(std::move(inner)), lowrank_(lowrank) {}
+  std::string spec() const override { return inner_->spec() + LowRankSuffix(lowrank_); }
+  Result<gpk::EncodedTensor> Encode(const std::string& name, std::span<const uint64_t> shape,
+                                    std::span<const float> w, const Eigen::MatrixXd* hessian) const override;
+  bool needs_hessian() const override { return inner_->needs_hessian(); }
+  const TensorEncoder& inner() const { return *inner_; }
+  const LowRankSpec& lowrank() const { return lowrank_; }
+
+ private:
+  std::unique_ptr<TensorEncoder> inner_;
+  LowRankSpec lowrank_;
 };
 
 }  // namespace golfpack::encode

@@ -72,6 +72,12 @@ const CodecImpl* FindCodec(Codec c) {
 
 Result<std::vector<float>> DecodeTensorRef(const Artifact& a, size_t i) { return a.DecodeTensor(i, DecodeRef); }
 
+std::optional<size_t> FindTensor(const Artifact& a, std::string_view name) {
+  for (size_t i = 0; i < a.tensors().size(); ++i)
+    if (a.tensors()[i].name == name) return i;
+  return std::nullopt;
+}
+
 namespace {
 
 // floor(a * b / d) and the remainder, in 128-bit arithmetic (d > 0).
@@ -110,10 +116,13 @@ std::vector<uint64_t> SplitBytes(uint64_t total, std::vector<uint64_t> weights) 
 
 ByteAccount AccountBytes(const Artifact& a) {
   ByteAccount out;
-  const auto& p = a.parts();
-  out.parts = {{"container", kContainerOverhead}, {"manifest.metadata", p.metadata}, {"manifest.sections", p.sections}};
-  if (a.version() >= 2) out.parts.emplace_back("manifest.objects", p.objects);
-  out.parts.emplace_back("manifest.tensors", p.tensor_count);
+  // Manifest bytes outside the entries; varints are minimal, so their sizes follow from the values.
+  uint64_t metadata = VarintSize(a.metadata().size()), sections = VarintSize(a.sections().size());
+  for (const auto& [k, v] : a.metadata()) metadata += VarintSize(k.size()) + k.size() + VarintSize(v.size()) + v.size();
+  for (const SectionInfo& s : a.sections()) sections += 1 + VarintSize(s.stored_size) + VarintSize(s.raw_size) + 4;
+  out.parts = {{"container", kContainerOverhead}, {"manifest.metadata", metadata}, {"manifest.sections", sections}};
+  if (a.version() >= 2) out.parts.emplace_back("manifest.objects", VarintSize(a.objects().size()));
+  out.parts.emplace_back("manifest.tensors", VarintSize(a.tensors().size()));
   // Payloads in manifest order (objects, then tensors) share out their sections.
   std::vector<const PayloadInfo*> order;
   for (const auto& o : a.objects()) order.push_back(&o);

@@ -6,8 +6,10 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -89,5 +91,8 @@ ByteAccount AccountBytes(const Artifact& a);
 
 // Tensor i through the scalar reference decoders (the test oracle).
 Result<std::vector<float>> DecodeTensorRef(const Artifact& a, size_t i);
+
+// The index of the tensor named `name`, if any.
+std::optional<size_t> FindTensor(const Artifact& a, std::string_view name);
 
 }  // namespace golfpack::gpk

@@ -327,9 +327,73 @@ Status CodebookRef(const TensorView& t, std::span<float> out) {
   return Status::Ok();
 }
 
+// ---------------------------------------------------------------- 9: lowrank
+
+// Reads one factor block of n x m values starting at payload byte `at`
+// (FORMAT.md "9: lowrank"), bit by bit; advances `at` past it.
+Status LowRankBlockRef(const TensorView& t, uint64_t* at, uint64_t n, uint64_t m, const LowRankParams& p,
+                       std::vector<float>& v, const std::string& what) {
+  v.assign(n * m, 0.0f);
+  if (p.bits == 16) {
+    for (uint64_t i = 0; i < n * m; ++i) v[i] = HalfRef(Load16(&t.payload[*at + 2 * i]));
+    *at += 2 * n * m;
+    return Status::Ok();
+  }
+  const uint64_t group = p.group != 0 ? p.group : m;
+  const uint64_t scales_per_row = m == 0 ? 0 : m / group + (m % group != 0 ? 1 : 0);  // ceil; group may be huge
+  const uint64_t codes_at = *at + 2 * n * scales_per_row;
+  const int max_code = (1 << (p.bits - 1)) - 1;
+  for (uint64_t i = 0; i < n; ++i) {
+    for (uint64_t j = 0; j < m; ++j) {
+      const float scale = HalfRef(Load16(&t.payload[*at + 2 * (i * scales_per_row + j / group)]));
+      const uint64_t e = i * m + j;
+      int u = 0;
+      for (unsigned b = 0; b < p.bits; ++b) {
+        const uint64_t bit = e * p.bits + b;
+        u |= ((t.payload[codes_at + bit / 8] >> (bit % 8)) & 1) << b;
+      }
+      if (u == (1 << p.bits) - 1)
+        return Corrupt(what + ": packed value " + Num(u) + " of element " + Num(e) + " is the reserved value 2^bits - 1");
+      v[e] = scale * static_cast<float>(u - max_code);
+    }
+  }
+  const uint64_t code_bytes = (n * m * p.bits + 7) / 8;
+  for (uint64_t bit = n * m * p.bits; bit < code_bytes * 8; ++bit)
+    if ((t.payload[codes_at + bit / 8] >> (bit % 8)) & 1)
+      return Corrupt(what + ": nonzero padding bits after the last packed code");
+  *at = codes_at + code_bytes;
+  return Status::Ok();
+}
+
+// The inner encoding's reference decoder, then out += A * B in double, k ascending.
+Status LowRankRef(const TensorView& t, std::span<float> out) {
+  GP_RETURN_IF_ERROR(CheckView(*FindEncoding(kLowRank), t, out));
+  GP_ASSIGN_OR_RETURN(LowRankParams p, LowRankParams::Parse(t.params));
+  const uint64_t rows = t.shape[0], cols = t.shape[1], rank = p.rank;
+  TensorView inner{t.shape, t.numel, p.inner_params, t.payload.subspan(0, p.inner_payload)};
+  Status st = DecodeRef(p.inner, inner, out);
+  if (!st.ok()) return Status(st.code(), "lowrank: inner " + st.message());
+  std::vector<float> a, b;
+  uint64_t at = p.inner_payload;
+  GP_RETURN_IF_ERROR(LowRankBlockRef(t, &at, rank, rows, p, a, "lowrank: A"));  // stored as A^T
+  GP_RETURN_IF_ERROR(LowRankBlockRef(t, &at, rank, cols, p, b, "lowrank: B"));
+  for (uint64_t i = 0; i < rows; ++i) {
+    for (uint64_t j = 0; j < cols; ++j) {
+      double sum = static_cast<double>(out[i * cols + j]);
+      for (uint64_t k = 0; k < rank; ++k) {
+        const double product = static_cast<double>(a[k * rows + i]) * static_cast<double>(b[k * cols + j]);  // exact
+        sum = sum + product;
+      }
+      out[i * cols + j] = static_cast<float>(sum);
+    }
+  }
+  return Status::Ok();
+}
+
 using RefFn = Status (*)(const TensorView&, std::span<float>);
 // Indexed by encoding id, as the registry.
-constexpr RefFn kRefs[] = {RawF32Ref, RawF16Ref, RawBF16Ref, PgRowRef, PgTensorRef, UniformRef, ConstRef, AnsGridRef, CodebookRef};
+constexpr RefFn kRefs[] = {RawF32Ref, RawF16Ref, RawBF16Ref, PgRowRef, PgTensorRef, UniformRef, ConstRef, AnsGridRef, CodebookRef,
+                           LowRankRef};
 
 }  // namespace
 
@@ -347,6 +411,13 @@ std::vector<uint8_t> AnsGridParams::Serialize() const {
 std::vector<uint8_t> CodebookParams::Serialize() const {
   ByteWriter w;
   w.U8(bits), w.U8(scale_dtype), w.U32(group_size);
+  return std::move(w).Take();
+}
+
+std::vector<uint8_t> LowRankParams::Serialize() const {
+  ByteWriter w;
+  w.Varint(inner), w.Varint(inner_params.size()), w.Bytes(inner_params), w.Varint(inner_payload);
+  w.U8(rank), w.U8(bits), w.Varint(group);
   return std::move(w).Take();
 }
 

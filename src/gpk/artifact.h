@@ -4,21 +4,17 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <optional>
 #include <span>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "gpk/encodings.h"
-#include "gpk/status.h"
 
 namespace golfpack::gpk {
 
 inline constexpr uint16_t kFormatVersion = 2;  // newest; version 1 still decodes
 inline constexpr uint64_t kDefaultMaxElements = uint64_t{1} << 31;
-inline constexpr uint64_t kFileHeaderSize = 16, kFooterSize = 12, kContainerOverhead = 32;
-inline constexpr uint64_t kMaxDimOrNumel = uint64_t{1} << 40;
+inline constexpr uint64_t kContainerOverhead = 32, kMaxDimOrNumel = uint64_t{1} << 40;
 inline constexpr size_t kMaxNdim = 8, kMaxStringBytes = 65535;
 
 enum class Codec : uint8_t { kNone = 0, kZlib = 1, kZstd = 2, kXz = 3, kBrotli = 4 };
@@ -26,12 +22,10 @@ inline constexpr uint8_t kNumCodecs = 5;
 const char* CodecName(Codec c);  // "none", "zlib", "zstd", "xz", "brotli"
 enum class TargetDType : uint8_t { kF32 = 0, kF16 = 1, kBF16 = 2 };
 
-// Lossless back-ends come from the host (not std); they must produce exactly
-// raw_size bytes.
+// A lossless back-end from the host (not std); it must produce exactly raw_size bytes.
 using Decompressor = std::function<Result<std::vector<uint8_t>>(std::span<const uint8_t> stored, uint64_t raw_size)>;
 // Thread-safe; an empty function removes the registration.
 void RegisterDecompressor(Codec c, Decompressor d);
-const Decompressor* FindDecompressor(Codec c);  // nullptr when absent (or kNone)
 
 struct SectionInfo {
   Codec codec = Codec::kNone;
@@ -79,11 +73,6 @@ class Artifact {
   const std::vector<SectionInfo>& sections() const { return sections_; }
   const std::vector<ObjectInfo>& objects() const { return objects_; }
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
-  // Manifest bytes outside the entries (FORMAT.md, Byte accounting).
-  struct Parts {
-    uint64_t metadata = 0, sections = 0, objects = 0, tensor_count = 0;
-  };
-  const Parts& parts() const { return parts_; }
 
   // Another decoder table (nullptr: the registry's).
   using DecodeFn = Status (*)(uint32_t encoding, const TensorView& t, std::span<float> out);
@@ -94,10 +83,8 @@ class Artifact {
   // The raw (decompressed) bytes of a section.
   Result<std::vector<uint8_t>> SectionBytes(size_t section) const;
 
-  std::optional<size_t> FindTensor(std::string_view name) const;
   uint64_t file_size() const { return bytes_.size(); }
   uint64_t manifest_size() const { return manifest_size_; }
-  uint64_t total_elements() const { return total_elements_; }
 
  private:
   std::span<const uint8_t> bytes_;
@@ -107,11 +94,13 @@ class Artifact {
   std::vector<SectionInfo> sections_;
   std::vector<ObjectInfo> objects_;
   std::vector<TensorInfo> tensors_;
-  Parts parts_;
-  uint64_t manifest_size_ = 0, total_elements_ = 0;
+  uint64_t manifest_size_ = 0;
 
+  // Parse without the origin: ctx is the part that failed ("manifest: tensor 3 'w': ").
+  static Result<Artifact> Read(std::span<const uint8_t> bytes, const Options& options, std::string& ctx);
   Result<std::span<const uint8_t>> RawSection(size_t section, std::vector<uint8_t>& storage) const;
-  Result<std::vector<float>> DecodeWith(size_t i, const std::vector<std::span<const uint8_t>>& raw, DecodeFn fn) const;
+  // Tensors [begin, end), reading each section they use once.
+  Result<std::vector<std::vector<float>>> Decode(size_t begin, size_t end, DecodeFn fn) const;
 };
 
 }  // namespace golfpack::gpk

@@ -19,53 +19,43 @@ bool ValidUtf8(std::string_view s) {
   return true;
 }
 
-Status ByteReader::Need(uint64_t n, std::string_view what) const {
-  return Corrupt("reading " + std::string(what) + " at offset " + std::to_string(offset()) + ": need " +
-                 std::to_string(n) + (n == 1 ? " byte, " : " bytes, ") + std::to_string(remaining()) + " left");
+Status ByteReader::CorruptAtPosition(size_t position, std::string_view what, std::string_view detail) const {
+  return Corrupt(Str(what, " at offset ", base_ + position, ": ", detail));
 }
 
-Status ByteReader::CorruptAtPosition(size_t position, std::string_view what, std::string_view detail) const {
-  return Corrupt(std::string(what) + " at offset " + std::to_string(base_ + position) + ": " + std::string(detail));
+Status ByteReader::Fail(std::string_view what, std::string_view detail) const {
+  return CorruptAtPosition(pos_, Str("reading ", what), detail);
 }
 
 Result<uint8_t> ByteReader::U8(std::string_view what) {
-  if (remaining() < 1) return Need(1, what);
-  return data_[pos_++];
+  GP_ASSIGN_OR_RETURN(auto b, Bytes(1, what));
+  return b[0];
 }
 
 Result<uint32_t> ByteReader::U32(std::string_view what) {
-  if (remaining() < 4) return Need(4, what);
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | data_[pos_ + size_t(i)];
-  pos_ += 4;
-  return v;
+  GP_ASSIGN_OR_RETURN(auto b, Bytes(4, what));
+  return uint32_t(LoadLE(b.data(), 4));
 }
 
 Result<uint64_t> ByteReader::Varint(std::string_view what) {
-  const std::string r = "reading " + std::string(what);
   uint64_t v = 0;
-  for (size_t i = 0; i < kMaxVarintBytes; ++i) {
-    if (pos_ + i >= data_.size())
-      return Corrupt(r + " at offset " + std::to_string(offset()) + ": truncated varint (" + std::to_string(i) +
-                     " bytes, no terminator)");
+  for (size_t i = 0;; ++i) {
+    if (pos_ + i >= data_.size()) return Fail(what, Str("truncated varint (", i, " bytes, no terminator)"));
     const uint8_t b = data_[pos_ + i];
     // The 10th byte holds bit 63 only: more would overflow or continue.
-    if (i == kMaxVarintBytes - 1 && b > 1) return CorruptAtPosition(pos_, r, "varint longer than 64 bits");
+    if (i == 9 && b > 1) return Fail(what, "varint longer than 64 bits");
     v |= uint64_t{b & 0x7fu} << (7 * i);
     if (b & 0x80) continue;
-    if (b == 0 && i > 0)
-      return CorruptAtPosition(pos_, r, "overlong varint (" + std::to_string(i + 1) + " bytes for value " + std::to_string(v) + ")");
+    if (b == 0 && i > 0) return Fail(what, Str("overlong varint (", i + 1, " bytes for value ", v, ")"));
     pos_ += i + 1;
     return v;
   }
-  return Internal("unreachable varint state");
 }
 
 Result<std::span<const uint8_t>> ByteReader::Bytes(uint64_t n, std::string_view what) {
-  if (n > remaining()) return Need(n, what);
-  auto s = data_.subspan(pos_, size_t(n));
+  if (n > remaining()) return Fail(what, Str("need ", n, n == 1 ? " byte, " : " bytes, ", remaining(), " left"));
   pos_ += size_t(n);
-  return s;
+  return data_.subspan(pos_ - size_t(n), size_t(n));
 }
 
 }  // namespace golfpack

@@ -3,25 +3,20 @@
 #include <array>
 #include <bit>
 
+#include "gpk/bytes.h"
+
 namespace golfpack {
 namespace {
 
-constexpr std::array<uint32_t, 256> MakeCrcTable() {  // reflected Castagnoli polynomial
+constexpr auto kCrcTable = [] {
   std::array<uint32_t, 256> t{};
   for (uint32_t b = 0; b < 256; ++b) {
     uint32_t c = b;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;  // reflected polynomial
     t[b] = c;
   }
   return t;
-}
-constexpr auto kCrcTable = MakeCrcTable();
-
-uint64_t Load(const uint8_t* p, int n) {
-  uint64_t v = 0;
-  for (int i = n - 1; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
+}();
 
 constexpr uint64_t kP1 = 11400714785074694791ULL, kP2 = 14029467366897019727ULL, kP3 = 1609587929392839161ULL,
                    kP4 = 9650029242287828579ULL, kP5 = 2870177450012600261ULL;
@@ -29,16 +24,13 @@ uint64_t Round(uint64_t acc, uint64_t input) { return std::rotl(acc + input * kP
 
 }  // namespace
 
-uint32_t Crc32cExtend(uint32_t crc, std::span<const uint8_t> data) {
-  uint32_t c = ~crc;
-  for (uint8_t b : data) c = (c >> 8) ^ kCrcTable[(c ^ b) & 0xff];
-  return ~c;
+uint32_t Crc32c(std::span<const uint8_t> data, uint32_t crc) {
+  crc = ~crc;
+  for (uint8_t b : data) crc = (crc >> 8) ^ kCrcTable[(crc ^ b) & 0xff];
+  return ~crc;
 }
 
-uint32_t Crc32c(std::span<const uint8_t> data) { return Crc32cExtend(0, data); }
-
-// XXH64 as in the reference xxhash.h: four lanes over 32-byte stripes, then
-// the lanes merged, the length added and the tail folded in 8, 4, 1 bytes.
+// Four lanes over 32-byte stripes, merged; then the length and the tail in 8, 4, 1 bytes.
 uint64_t Xxh64(std::span<const uint8_t> data, uint64_t seed) {
   const uint8_t* p = data.data();
   const size_t n = data.size();
@@ -47,13 +39,13 @@ uint64_t Xxh64(std::span<const uint8_t> data, uint64_t seed) {
   if (n >= 32) {
     uint64_t v[4] = {seed + kP1 + kP2, seed + kP2, seed, seed - kP1};
     for (; i + 32 <= n; i += 32)
-      for (int k = 0; k < 4; ++k) v[k] = Round(v[k], Load(p + i + 8 * k, 8));
+      for (int k = 0; k < 4; ++k) v[k] = Round(v[k], LoadLE(p + i + 8 * k, 8));
     h = std::rotl(v[0], 1) + std::rotl(v[1], 7) + std::rotl(v[2], 12) + std::rotl(v[3], 18);
     for (int k = 0; k < 4; ++k) h = (h ^ Round(0, v[k])) * kP1 + kP4;
   }
   h += n;
-  for (; i + 8 <= n; i += 8) h = std::rotl(h ^ Round(0, Load(p + i, 8)), 27) * kP1 + kP4;
-  if (i + 4 <= n) h = std::rotl(h ^ (Load(p + i, 4) * kP1), 23) * kP2 + kP3, i += 4;
+  for (; i + 8 <= n; i += 8) h = std::rotl(h ^ Round(0, LoadLE(p + i, 8)), 27) * kP1 + kP4;
+  if (i + 4 <= n) h = std::rotl(h ^ (LoadLE(p + i, 4) * kP1), 23) * kP2 + kP3, i += 4;
   for (; i < n; ++i) h = std::rotl(h ^ (p[i] * kP5), 11) * kP1;
   h = (h ^ (h >> 33)) * kP2;
   h = (h ^ (h >> 29)) * kP3;

@@ -223,8 +223,58 @@ Status CodebookDecode(const TensorView& t, std::span<float> out) {
   return Status::Ok();
 }
 
+// ---- 9 lowrank: inner payload, then factors A^T [rank x rows] and B [rank x cols]
+
+// Scales per row of an n x m factor block (none for f16 values); its bytes.
+uint64_t Spr(uint64_t m, const LowRankParams& p) {
+  const uint64_t g = p.group ? p.group : m;
+  return p.bits > 8 || !g ? 0 : m / g + (m % g != 0);
+}
+uint64_t Block(uint64_t n, uint64_t m, const LowRankParams& p) { return 2 * n * Spr(m, p) + (n * m * p.bits + 7) / 8; }
+Result<uint64_t> LowRankSize(std::span<const uint64_t> shape, uint64_t numel, std::span<const uint8_t> params) {
+  if (shape.size() != 2) return Corrupt("lowrank: needs ndim 2, got " + Num(shape.size()));
+  GP_ASSIGN_OR_RETURN(LowRankParams p, LowRankParams::Parse(params));
+  const EncodingTraits& e = *FindEncoding(p.inner);
+  auto in = e.payload_size(shape, numel, p.inner_params);
+  if (!in.ok()) return Corrupt("lowrank: inner " + in.status().message());
+  if (e.fixed_rate ? *in != p.inner_payload : *in > p.inner_payload)
+    return Corrupt("lowrank: inner_payload_size " + Num(p.inner_payload) + ", " + e.name + " needs " + Num(*in));
+  auto n = CheckedAdd(p.inner_payload, Block(p.rank, shape[0], p) + Block(p.rank, shape[1], p));  // dims <= 2^40
+  if (!n) return Corrupt("lowrank: payload size overflows");
+  return *n;
+}
+// v = the n x m block at pl: f16 values, or f16 scales then packed codes.
+Status Factor(std::span<const uint8_t> pl, uint64_t n, uint64_t m, const LowRankParams& p, std::vector<float>& v,
+              const char* what) {
+  const uint64_t s = Spr(m, p), g = p.group ? p.group : m, b = p.bits;
+  std::vector<uint16_t> u;
+  GP_RETURN_IF_ERROR(Unpack(pl.subspan(2 * n * s), n * m, b, b > 8 ? -1 : (1 << b) - 1, u, what));
+  v.resize(n * m);
+  for (uint64_t i = 0; i < n * m; ++i)
+    v[i] = b > 8 ? HalfBitsToFloat(u[i])
+                 : HalfBitsToFloat(Load16(&pl[2 * (i / m * s + i % m / g)])) * float(int(u[i]) + 1 - (1 << (b - 1)));
+  return Status::Ok();
+}
+Status LowRankDecode(const TensorView& t, std::span<float> out) {
+  GP_RETURN_IF_ERROR(CheckView(*FindEncoding(kLowRank), t, out));
+  const LowRankParams p = *LowRankParams::Parse(t.params);
+  const uint64_t rows = t.shape[0], cols = t.shape[1], r = p.rank, na = Block(r, rows, p);
+  Status st = FindEncoding(p.inner)->decode({t.shape, t.numel, p.inner_params, t.payload.first(p.inner_payload)}, out);
+  if (!st.ok()) return Status(st.code(), "lowrank: inner " + st.message());
+  std::vector<float> a, b;
+  GP_RETURN_IF_ERROR(Factor(t.payload.subspan(p.inner_payload, na), r, rows, p, a, "lowrank: A"));
+  GP_RETURN_IF_ERROR(Factor(t.payload.subspan(p.inner_payload + na), r, cols, p, b, "lowrank: B"));
+  for (uint64_t i = 0; i < rows; ++i)
+    for (uint64_t j = 0; j < cols; ++j) {
+      double x = out[i * cols + j];
+      for (uint64_t k = 0; k < r; ++k) x += double(a[k * rows + i]) * b[k * cols + j];  // exact products
+      out[i * cols + j] = float(x);
+    }
+  return Status::Ok();
+}
+
 // Append-only: the index is the id.
-constexpr std::array<EncodingTraits, 9> kRegistry = {{
+constexpr std::array<EncodingTraits, 10> kRegistry = {{
     {kRawF32, "raw_f32", true, 0, RawF32Size, RawF32Decode},
     {kRawF16, "raw_f16", true, 0, RawF16Size, Raw16Decode<kRawF16>},
     {kRawBF16, "raw_bf16", true, 0, RawBF16Size, Raw16Decode<kRawBF16>},
@@ -234,6 +284,7 @@ constexpr std::array<EncodingTraits, 9> kRegistry = {{
     {kConst, "const", true, 0, ConstSize, ConstDecode},
     {kAnsGrid, "ans_grid", false, 0, AnsGridSize, AnsGridDecode},
     {kCodebook, "codebook", true, 1, CodebookSize, CodebookDecode},
+    {kLowRank, "lowrank", true, 0, LowRankSize, LowRankDecode},
 }};
 
 }  // namespace
@@ -275,6 +326,27 @@ Result<CodebookParams> CodebookParams::Parse(std::span<const uint8_t> b) {
   CodebookParams p{b[0], b[1], Load32(&b[2])};
   if (p.bits < 1 || p.bits > 8) return Corrupt("codebook: bits " + Num(p.bits) + " outside [1, 8]");
   if (p.scale_dtype > 2) return Corrupt("codebook: unknown scale_dtype " + Num(p.scale_dtype));
+  return p;
+}
+
+Result<LowRankParams> LowRankParams::Parse(std::span<const uint8_t> b) {
+  ByteReader r(b);
+  LowRankParams p;
+  GP_ASSIGN_OR_RETURN(uint64_t inner, r.Varint("lowrank inner_encoding"));
+  GP_ASSIGN_OR_RETURN(uint64_t n, r.Varint("lowrank inner_params_size"));
+  GP_ASSIGN_OR_RETURN(auto ip, r.Bytes(n, "lowrank inner params"));
+  GP_ASSIGN_OR_RETURN(p.inner_payload, r.Varint("lowrank inner_payload_size"));
+  GP_ASSIGN_OR_RETURN(p.rank, r.U8("lowrank rank"));
+  GP_ASSIGN_OR_RETURN(p.bits, r.U8("lowrank bits"));
+  GP_ASSIGN_OR_RETURN(p.group, r.Varint("lowrank group"));
+  const EncodingTraits* e = inner == kLowRank || inner > UINT32_MAX ? nullptr : FindEncoding(uint32_t(inner));
+  if (!e || e->refs) return Corrupt("lowrank: inner_encoding " + Num(inner) + " is unknown, 9 or takes refs");
+  p.inner = uint32_t(inner);
+  p.inner_params.assign(ip.begin(), ip.end());
+  if (!r.at_end()) return Corrupt("lowrank: " + Num(r.remaining()) + " trailing params bytes");
+  if (!p.rank) return Corrupt("lowrank: rank 0");
+  if (p.bits != 16 && (p.bits < 2 || p.bits > 8)) return Corrupt("lowrank: bits " + Num(p.bits) + " not 2..8 or 16");
+  if (p.bits == 16 && p.group) return Corrupt("lowrank: group " + Num(p.group) + " with bits 16");
   return p;
 }
 

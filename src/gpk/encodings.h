@@ -1,6 +1,5 @@
-// The encoding registry (docs/FORMAT.md, "Encodings"): one append-only row per
-// encoding with its payload size rule and its decoder. The encoders and the
-// scalar `_ref` oracles live outside the counted decoder (src/core, src/codec).
+// The encoding registry (FORMAT.md "Encodings"): one append-only row per
+// encoding, its payload size rule and its decoder.
 #pragma once
 
 #include <cstdint>
@@ -21,9 +20,10 @@ enum EncodingId : uint32_t {
   kConst = 6,
   kAnsGrid = 7,
   kCodebook = 8,
+  kLowRank = 9,
 };
 
-// Shared-object kinds (FORMAT.md version 2, "Shared objects").
+// FORMAT.md "Shared objects".
 enum ObjectKind : uint32_t { kObjF32Values = 0 };
 inline constexpr uint32_t kNumObjectKinds = 1;
 
@@ -33,8 +33,8 @@ struct ObjectView {
   std::span<const uint8_t> params, data;
 };
 
-// What a decoder gets for one tensor; all spans validated by the container.
-// `objects` are the shared objects the tensor references, in its ref order.
+// What a decoder gets for one tensor, validated by the container; `objects`
+// in ref order.
 struct TensorView {
   std::span<const uint64_t> shape;
   uint64_t numel = 0;
@@ -58,8 +58,7 @@ std::span<const EncodingTraits> AllEncodings();
 // The check a decoder applies first (sizes, params); exposed for the oracles.
 Status CheckView(const EncodingTraits& e, const TensorView& t, std::span<float> out);
 
-// Params of `uniform` (5), 7 bytes: u8 bits (2..8), u8 packing (0 int8, 1
-// LSB-first bits), u8 scale_dtype (0 f16, 1 f32, 2 bf16), u32 group_size (0 = row).
+// Params, one struct per encoding that has them: FORMAT.md "Encodings".
 struct UniformParams {
   uint8_t bits = 8, packing = 0, scale_dtype = 0;
   uint32_t group_size = 0;
@@ -68,8 +67,6 @@ struct UniformParams {
   int max_code() const { return (1 << (bits - 1)) - 1; }
 };
 
-// Params of `ans_grid` (7), 6 bytes: u8 scale_dtype, u32 group_size, u8 model
-// (0 order-0 rANS, 1 context rANS).
 struct AnsGridParams {
   uint8_t scale_dtype = 0;
   uint32_t group_size = 0;
@@ -78,13 +75,21 @@ struct AnsGridParams {
   static Result<AnsGridParams> Parse(std::span<const uint8_t> bytes);
 };
 
-// Params of `codebook` (8), 6 bytes: u8 bits (1..8), u8 scale_dtype, u32
-// group_size. One ref: an f32_values object of exactly 2^bits levels.
 struct CodebookParams {
   uint8_t bits = 4, scale_dtype = 0;
   uint32_t group_size = 0;
   std::vector<uint8_t> Serialize() const;
   static Result<CodebookParams> Parse(std::span<const uint8_t> bytes);
+};
+
+struct LowRankParams {
+  uint32_t inner = 0;
+  std::vector<uint8_t> inner_params;
+  uint64_t inner_payload = 0;
+  uint8_t rank = 1, bits = 4;
+  uint64_t group = 0;
+  std::vector<uint8_t> Serialize() const;
+  static Result<LowRankParams> Parse(std::span<const uint8_t> bytes);
 };
 
 // rows = dims[0] (1 for 0-d), cols = numel / rows (0 when rows is 0).

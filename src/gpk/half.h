@@ -15,8 +15,7 @@ constexpr float HalfBitsToFloat(uint16_t h) {
     while ((mant & 0x400u) == 0) mant <<= 1, --e;
     return std::bit_cast<float>(sign | (e << 23) | ((mant & 0x3ffu) << 13));
   }
-  if (exp == 31) return std::bit_cast<float>(sign | 0x7f800000u | (mant << 13));
-  return std::bit_cast<float>(sign | ((exp + 112) << 23) | (mant << 13));
+  return std::bit_cast<float>(sign | (exp == 31 ? 0x7f800000u : (exp + 112) << 23) | (mant << 13));
 }
 
 constexpr float BF16BitsToFloat(uint16_t b) { return std::bit_cast<float>(uint32_t(b) << 16); }

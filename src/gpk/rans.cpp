@@ -1,25 +1,23 @@
 #include "gpk/rans.h"
 
-#include <string>
 #include <utility>
 
 namespace golfpack::gpk {
 namespace {
 
-std::string Num(uint64_t v) { return std::to_string(v); }
 Status Bad(const std::string& d) { return Corrupt("rANS payload: " + d); }
 
-Result<int> ScaleBits(ByteReader& r, const char* what) {
+// A u8 (scale_bits) or varint (alphabet size) that must lie in [lo, hi].
+Result<uint64_t> InRange(ByteReader& r, const char* what, bool u8, uint64_t lo, uint64_t hi) {
   const size_t at = r.position();
-  GP_ASSIGN_OR_RETURN(uint8_t m, r.U8(what));
-  if (m < kRansMinScaleBits || m > kRansMaxScaleBits) return r.CorruptAtPosition(at, what, Num(m) + " outside [10, 15]");
-  return int(m);
-}
-Result<size_t> Alphabet(ByteReader& r, const char* what) {
-  const size_t at = r.position();
-  GP_ASSIGN_OR_RETURN(uint64_t a, r.Varint(what));
-  if (a < 1 || a > kRansMaxAlphabet) return r.CorruptAtPosition(at, what, Num(a) + " outside [1, 4096]");
-  return size_t(a);
+  uint64_t v = 0;
+  if (u8) {
+    GP_ASSIGN_OR_RETURN(v, r.U8(what));
+  } else {
+    GP_ASSIGN_OR_RETURN(v, r.Varint(what));
+  }
+  if (v < lo || v > hi) return r.CorruptAtPosition(at, what, Str(v, " outside [", lo, ", ", hi, "]"));
+  return v;
 }
 
 }  // namespace
@@ -35,23 +33,20 @@ Result<std::vector<uint32_t>> ParseRansFreqs(ByteReader& r, size_t alphabet, int
     GP_ASSIGN_OR_RETURN(uint64_t v, r.Varint("rANS frequency"));
     if (v == 0) {
       if (s > 0 && f[s - 1] == 0)
-        return r.CorruptAtPosition(at, what, "zero run at symbol " + Num(s) + " follows another zero run (runs must be maximal)");
+        return r.CorruptAtPosition(at, what, Str("zero run at symbol ", s, " follows another zero run (runs must be maximal)"));
       GP_ASSIGN_OR_RETURN(uint64_t extra, r.Varint("rANS zero run length"));
       if (extra > alphabet - s - 1)
-        return r.CorruptAtPosition(at, what, "zero run of " + Num(extra) + "+1 symbols at symbol " + Num(s) +
-                                                 " overruns the alphabet of " + Num(alphabet));
+        return r.CorruptAtPosition(at, what, Str("zero run of ", extra, "+1 symbols at symbol ", s, " overruns the alphabet of ", alphabet));
       s += size_t(extra) + 1;
       continue;
     }
     if (v > total - sum)
-      return r.CorruptAtPosition(at, what, "frequency " + Num(v) + " of symbol " + Num(s) + " takes the sum past 2^" +
-                                               Num(scale_bits));
+      return r.CorruptAtPosition(at, what, Str("frequency ", v, " of symbol ", s, " takes the sum past 2^", scale_bits));
     sum += v;
     f[s++] = uint32_t(v);
   }
   if (sum != total)
-    return r.CorruptAtPosition(start, what, "frequencies sum to " + Num(sum) + ", expected 2^" + Num(scale_bits) + " = " +
-                                                Num(total));
+    return r.CorruptAtPosition(start, what, Str("frequencies sum to ", sum, ", expected 2^", scale_bits, " = ", total));
   return f;
 }
 
@@ -65,8 +60,8 @@ std::vector<RansSlot> RansSlots(std::span<const uint32_t> freq, int scale_bits) 
 
 Result<RansModel> ParseRansOrder0(ByteReader& r) {
   RansModel m;
-  GP_ASSIGN_OR_RETURN(m.scale_bits, ScaleBits(r, "rANS table scale_bits"));
-  GP_ASSIGN_OR_RETURN(m.alphabet, Alphabet(r, "rANS table alphabet size"));
+  GP_ASSIGN_OR_RETURN(m.scale_bits, InRange(r, "rANS table scale_bits", true, 10, 15));
+  GP_ASSIGN_OR_RETURN(m.alphabet, InRange(r, "rANS table alphabet size", false, 1, 4096));
   GP_ASSIGN_OR_RETURN(auto f, ParseRansFreqs(r, m.alphabet, m.scale_bits));
   m.slots.push_back(RansSlots(f, m.scale_bits));
   m.freq.push_back(std::move(f));
@@ -75,19 +70,13 @@ Result<RansModel> ParseRansOrder0(ByteReader& r) {
 
 Result<RansModel> ParseRansContext(ByteReader& r) {
   RansModel m;
-  size_t at = r.position();
-  GP_ASSIGN_OR_RETURN(uint8_t k, r.U8("ContextRans context count"));
-  if (k < 1 || k > kRansMaxContexts) return r.CorruptAtPosition(at, "ContextRans context count", Num(k) + " outside [1, 64]");
-  GP_ASSIGN_OR_RETURN(m.scale_bits, ScaleBits(r, "ContextRans scale_bits"));
-  GP_ASSIGN_OR_RETURN(m.alphabet, Alphabet(r, "ContextRans alphabet size"));
-  at = r.position();
-  GP_ASSIGN_OR_RETURN(uint64_t zp, r.Varint("ContextRans zero point"));
-  if (zp >= m.alphabet)
-    return r.CorruptAtPosition(at, "ContextRans zero point", Num(zp) + " outside alphabet of " + Num(m.alphabet));
-  m.zero_point = uint16_t(zp);
-  at = r.position();
+  GP_ASSIGN_OR_RETURN(uint64_t k, InRange(r, "ContextRans context count", true, 1, 64));
+  GP_ASSIGN_OR_RETURN(m.scale_bits, InRange(r, "ContextRans scale_bits", true, 10, 15));
+  GP_ASSIGN_OR_RETURN(m.alphabet, InRange(r, "ContextRans alphabet size", false, 1, 4096));
+  GP_ASSIGN_OR_RETURN(m.zero_point, InRange(r, "ContextRans zero point", false, 0, m.alphabet - 1));
+  const size_t at = r.position();
   GP_ASSIGN_OR_RETURN(uint64_t mask, r.Varint("ContextRans table mask"));
-  if (k < 64 && (mask >> k) != 0) return r.CorruptAtPosition(at, "ContextRans table mask", "names contexts beyond " + Num(k));
+  if (k < 64 && (mask >> k) != 0) return r.CorruptAtPosition(at, "ContextRans table mask", Str("names contexts beyond ", k));
   m.freq.resize(k);
   m.slots.resize(k);
   for (size_t c = 0; c < k; ++c) {
@@ -99,20 +88,14 @@ Result<RansModel> ParseRansContext(ByteReader& r) {
 }
 
 Status RansDecodeStream(std::span<const uint8_t> stream, const RansModel& m, size_t n, std::span<uint16_t> out) {
-  if (out.size() < n) return InvalidArgument("rANS decode: output holds " + Num(out.size()) + " symbols, need " + Num(n));
+  if (out.size() < n) return InvalidArgument(Str("rANS decode: output holds ", out.size(), " symbols, need ", n));
   if (m.freq.empty()) return InvalidArgument("rANS decode: empty model");
-  const size_t lanes = n < size_t(kRansLanes) ? n : size_t(kRansLanes);
-  if (stream.size() < 4 * lanes)
-    return Bad("need " + Num(4 * lanes) + " bytes of initial states, have " + Num(stream.size()));
-  uint32_t x[kRansLanes];
-  for (size_t k = 0; k < size_t(kRansLanes); ++k) {
-    if (k >= lanes) {
-      x[k] = kRansL;
-      continue;
-    }
-    const uint8_t* b = stream.data() + 4 * k;
-    x[k] = uint32_t{b[0]} | uint32_t{b[1]} << 8 | uint32_t{b[2]} << 16 | uint32_t{b[3]} << 24;
-    if (x[k] < kRansL || x[k] >= (kRansL << 8)) return Bad("initial state " + Num(k) + " outside [0x800000, 0x80000000)");
+  const size_t lanes = n < kRansLanes ? n : kRansLanes;
+  if (stream.size() < 4 * lanes) return Bad(Str("need ", 4 * lanes, " bytes of initial states, have ", stream.size()));
+  uint32_t x[kRansLanes] = {kRansL, kRansL, kRansL, kRansL};
+  for (size_t k = 0; k < lanes; ++k) {
+    x[k] = uint32_t(LoadLE(&stream[4 * k], 4));
+    if (x[k] < kRansL || x[k] >= (kRansL << 8)) return Bad(Str("initial state ", k, " outside [0x800000, 0x80000000)"));
   }
   // By previous symbol: the slots of the table that codes the next one.
   std::vector<const RansSlot*> by_prev(m.alphabet);
@@ -125,25 +108,25 @@ Status RansDecodeStream(std::span<const uint8_t> stream, const RansModel& m, siz
   uint16_t prev = m.zero_point;
   for (size_t i = 0; i < n; ++i) {
     const RansSlot* t = by_prev[prev];
-    if (!t) return Bad("symbol " + Num(i) + " falls in context " + Num(uint64_t(m.ContextOf(prev))) + ", which has no table");
+    if (!t) return Bad(Str("symbol ", i, " falls in context ", m.ContextOf(prev), ", which has no table"));
     uint32_t& s = x[i % kRansLanes];
     const RansSlot e = t[s & mask];
     out[i] = prev = e.sym;
-    s = e.freq * (s >> M) + e.bias;
-    if (end - p >= 2) {  // fast path: at most two bytes, no per-byte check
+    s = e.freq * (s >> M) + e.bias;  // >= 2^8: at most two bytes renormalise
+    if (end - p >= 2) {  // fast path: no per-byte check
       const uint32_t need = (s < kRansL) + (s < (kRansL >> 8));
       s = (s << (8 * need)) | (((uint32_t{p[0]} << 8) | p[1]) >> (8 * (2 - need)));
       p += need;
     } else {
       while (s < kRansL) {
-        if (p == end) return Bad("truncated while decoding symbol " + Num(i) + " of " + Num(n));
+        if (p == end) return Bad(Str("truncated while decoding symbol ", i, " of ", n));
         s = (s << 8) | *p++;
       }
     }
   }
-  if (p != end) return Bad(Num(uint64_t(end - p)) + " trailing bytes after " + Num(n) + " symbols");
+  if (p != end) return Bad(Str(end - p, " trailing bytes after ", n, " symbols"));
   for (size_t k = 0; k < lanes; ++k)
-    if (x[k] != kRansL) return Bad("final state " + Num(k) + " is not 0x800000 (stream corrupt)");
+    if (x[k] != kRansL) return Bad(Str("final state ", k, " is not 0x800000 (stream corrupt)"));
   return Status::Ok();
 }
 

@@ -3,8 +3,9 @@
 #pragma once
 
 #include <cassert>
-#include <optional>
+#include <concepts>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -20,8 +21,6 @@ enum class StatusCode {
   kInternal,     // a bug
 };
 
-const char* StatusCodeName(StatusCode code);
-
 class [[nodiscard]] Status {
  public:
   Status() = default;
@@ -32,7 +31,11 @@ class [[nodiscard]] Status {
   StatusCode code() const { return code_; }
   const std::string& message() const { return message_; }
   // One line: "corrupt: model.gpk: ...".
-  std::string ToString() const;
+  std::string ToString() const {
+    static const char* const kNames[] = {"ok",      "invalid argument", "not found",     "i/o error",
+                                         "corrupt", "unsupported",      "internal error"};
+    return ok() ? "ok" : kNames[int(code_)] + (": " + message_);
+  }
 
  private:
   StatusCode code_ = StatusCode::kOk;
@@ -40,11 +43,19 @@ class [[nodiscard]] Status {
 };
 
 inline Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
-inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
-inline Status IoError(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
 inline Status Corrupt(std::string m) { return {StatusCode::kCorrupt, std::move(m)}; }
 inline Status Unsupported(std::string m) { return {StatusCode::kUnsupported, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+
+// Concatenates strings and integers: Str("need ", n, " bytes").
+inline std::string_view StrPiece(std::string_view s) { return s; }
+std::string StrPiece(std::integral auto n) { return std::to_string(n); }
+template <typename... T>
+std::string Str(const T&... v) {
+  std::string s;
+  ((s += StrPiece(v)), ...);
+  return s;
+}
 
 // A value or the Status that explains why there is none (std::expected is C++23).
 template <typename T>

@@ -1,5 +1,6 @@
 #include "plan/pack.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -7,6 +8,7 @@
 #include "core/rans.h"
 #include "codec/codecs.h"
 #include "codec/encoder.h"
+#include "codec/lowrank.h"
 #include "io/pg_names.h"
 
 namespace golfpack::encode {
@@ -30,6 +32,33 @@ namespace {
 // f16 scales for matrices), zlib level 9 over the whole blob. Record stack
 // (April 2026): full-Hessian GPTQ int6 with SD-Clip 12.85 on matrices, int8
 // SD-Clip 20 on the embedding, brotli over the whole blob.
+// record-lqer: the April 2026 records' export as published in
+// openai/parameter-golf (records/track_10min_16mb): GPTQ int6 with SD-Clip
+// k 12 on MLP and 13 on attention matrices, a GPTQ int7 embedding with k 15,
+// asymmetric-group LQER of rank 4 on the 3 matrices with the largest error
+// (int4 factors, groups of 64), brotli -q 11. Not mirrored: the records' stride-2
+// byte shuffle before brotli (golfpack has no section transforms yet).
+Recipe RecordLqer(int bits) {
+  const std::string b = std::to_string(bits);
+  Recipe r{"record-lqer",
+           "records' export (April 2026): GPTQ int" + b +
+               " SD-Clip 12 MLP / 13 attention, GPTQ int7 k15 embedding, rank-4 LQER (int4 factors, groups of 64) "
+               "on the 3 worst matrices, brotli -q 11; record-lqer:intN sets the matrix bits (4..8)",
+           {{Match::kControl, "f32"},
+            {Match::kEmbedding, "gptq:u7:row:sd15:nocap"},
+            {Match::kAttention, "gptq:u" + b + ":row:sd13:nocap"},
+            {Match::kMlp, "gptq:u" + b + ":row:sd12:nocap"},
+            {Match::kMatrix, "gptq:u" + b + ":row:sd12.85:nocap"},
+            {Match::kAny, "f16"}},
+           gpk::Codec::kBrotli,
+           11,
+           true};
+  if (bits != 6) r.name += ":int" + b;
+  r.lqer_top_k = 3;
+  r.lqer = "r4:b4:g64";
+  return r;
+}
+
 std::vector<Recipe> AllRecipes() {
   return {
       {"pg-int8-zlib",
@@ -49,6 +78,7 @@ std::vector<Recipe> AllRecipes() {
        gpk::Codec::kBrotli,
        11,
        true},
+      RecordLqer(6),
       // Not rule-based: see plan/rd.h (PackRd). Listed here so every recipe has one name space.
       {"rd",
        "rate-distortion allocation: entropy-coded grids, a step per tensor chosen by a Lagrangian allocator so the "
@@ -65,6 +95,8 @@ bool Matches(Match m, const io::Tensor& t) {
     case Match::kControl: return io::IsControlTensorName(t.name);
     case Match::kSmall: return t.numel() <= 65536;
     case Match::kEmbedding: return t.name == "tok_emb.weight" || t.name == "lm_head.weight";
+    case Match::kAttention: return t.shape.size() == 2 && t.name.find(".attn.") != std::string::npos;
+    case Match::kMlp: return t.shape.size() == 2 && t.name.find(".mlp.") != std::string::npos;
     case Match::kMatrix: return t.shape.size() == 2;
     case Match::kAny: return true;
   }
@@ -87,9 +119,54 @@ io::DType DTypeOf(gpk::TargetDType d) {
   }
 }
 
+// Recipe::lqer_top_k: wraps the matrices with the largest ||W - Q||_F.
+Status ApplyLqer(const io::TensorFile& model, const Recipe& recipe, std::vector<gpk::EncodedTensor>& encoded,
+                 PackResult& result) {
+  GP_ASSIGN_OR_RETURN(LowRankSpec spec, LowRankSpec::Parse(recipe.lqer));
+  struct Residual {
+    size_t index;
+    double norm;
+    Eigen::MatrixXf e;
+  };
+  std::vector<Residual> cands;
+  for (size_t i = 0; i < model.tensors.size(); ++i) {
+    const io::Tensor& t = model.tensors[i];
+    if (t.shape.size() != 2 || Matches(Match::kEmbedding, t) || !Matches(Match::kMatrix, t)) continue;
+    const gpk::EncodedTensor& e = encoded[i];
+    const gpk::EncodingTraits* traits = gpk::FindEncoding(e.encoding);
+    if (!traits || traits->refs != 0 || e.encoding <= gpk::kRawBF16 || e.encoding == gpk::kConst) continue;
+    const uint64_t numel = static_cast<uint64_t>(t.numel());
+    std::vector<float> q(numel);
+    GP_RETURN_IF_ERROR(traits->decode({e.shape, numel, e.params, e.payload, {}}, q));
+    GP_ASSIGN_OR_RETURN(std::vector<float> w, t.ToFloat32());
+    const auto rows = static_cast<Eigen::Index>(t.shape[0]), cols = static_cast<Eigen::Index>(t.shape[1]);
+    Residual r{i, 0.0, Eigen::MatrixXf(rows, cols)};
+    for (Eigen::Index a = 0; a < rows; ++a)
+      for (Eigen::Index b = 0; b < cols; ++b) r.e(a, b) = w[size_t(a * cols + b)] - q[size_t(a * cols + b)];
+    r.norm = r.e.norm();
+    cands.push_back(std::move(r));
+  }
+  std::stable_sort(cands.begin(), cands.end(), [](const Residual& a, const Residual& b) { return a.norm > b.norm; });
+  if (cands.size() > size_t(recipe.lqer_top_k)) cands.resize(size_t(recipe.lqer_top_k));
+  for (const Residual& r : cands) {
+    GP_ASSIGN_OR_RETURN(LowRankFactors f, FitLowRank(r.e, {}, spec.rank));
+    GP_ASSIGN_OR_RETURN(gpk::EncodedTensor wrapped, EncodeLowRank(encoded[r.index], f, spec));
+    result.tensors[r.index].encoder += LowRankSuffix(spec);
+    result.tensors[r.index].encoding = wrapped.encoding;
+    result.tensors[r.index].payload_bytes = wrapped.payload.size();
+    encoded[r.index] = std::move(wrapped);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<Recipe> FindRecipe(const std::string& name) {
+  if (name.rfind("record-lqer:", 0) == 0) {
+    const std::string arg = name.substr(12);
+    if (arg.size() == 4 && arg.rfind("int", 0) == 0 && arg[3] >= '4' && arg[3] <= '8') return RecordLqer(arg[3] - '0');
+    return InvalidArgument("recipe '" + name + "': the parameter must be int4..int8 (e.g. record-lqer:int5)");
+  }
   for (auto& r : AllRecipes())
     if (r.name == name) return r;
   std::string known;
@@ -165,6 +242,8 @@ Result<PackResult> Pack(const io::TensorFile& model, const Hessians* hessians, c
     if (options.progress)
       options.progress({"encode", i + 1, static_cast<uint64_t>(model.tensors.size()), "tensors", t.name});
   }
+
+  if (recipe.lqer_top_k > 0) GP_RETURN_IF_ERROR(ApplyLqer(model, recipe, encoded, result));
 
   gpk::WriteOptions w;
   w.metadata = {{"golfpack.recipe", recipe.name}, {"golfpack.format", "gpk-1"}};

@@ -28,6 +28,8 @@ enum class Match {
   kControl,    // PG control tensors (q_gain, attn_scale, mlp_scale, resid_mix, skip_weights)
   kSmall,      // numel <= 65,536 (PG's passthrough threshold)
   kEmbedding,  // tok_emb.weight / lm_head.weight
+  kAttention,  // a 2-D tensor of an attention block (name contains ".attn.")
+  kMlp,        // a 2-D tensor of an MLP block (name contains ".mlp.")
   kMatrix,     // any other 2-D tensor
   kAny,
 };
@@ -44,9 +46,17 @@ struct Recipe {
   gpk::Codec codec = gpk::Codec::kNone;
   int level = -1;            // -1: the codec's default (zlib 9, brotli 11, ...)
   bool one_section = true;   // all tensors in one compressed section (as PG's single blob)
+  // Low-rank error correction (LQER) as the records apply it: after every
+  // tensor is encoded, the `lqer_top_k` matrices (not the embedding) with the
+  // largest ||W - Q||_F get rank-r factors of W - Q (plain SVD), stored per
+  // `lqer` (a LowRankSpec, e.g. "r4:b4:g64") in encoding 9. 0 = none.
+  int lqer_top_k = 0;
+  std::string lqer;
 };
 
 // "pg-int8-zlib", "gptq-int6-brotli", ...; NotFound lists the known names.
+// Factory strings take parameters after a colon: "record-lqer:int5" is the
+// record-lqer recipe with int5 matrices (int4..int8; default int6).
 Result<Recipe> FindRecipe(const std::string& name);
 std::vector<std::string> RecipeNames();
 

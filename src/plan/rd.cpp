@@ -17,6 +17,7 @@
 #include "codec/ans_grid.h"
 #include "codec/codecs.h"
 #include "codec/encoder.h"
+#include "codec/lowrank.h"
 #include "io/pg_names.h"
 
 namespace golfpack::encode {
@@ -109,7 +110,18 @@ struct Cand {
   uint64_t price = 0;
   gpk::EncodedTensor enc;  // empty payload until packed (plain candidates are priced without packing)
   bool packed = false;
+  int base_tag = -1;       // lqer: the grid candidate it corrects (a unit tag, below)
+  LowRankSpec lr;          // lqer: how its factors are stored
 };
+
+// The lqer path on one grid candidate: factors fitted once at the largest
+// rank (a truncated SVD is nested, so every smaller rank is a slice), and one
+// candidate per (rank, factor bits).
+struct LqerSet {
+  LowRankFactors fit;
+  std::vector<Cand> cands;
+};
+constexpr int kLqerPerBase = 64;  // unit tags: 2 * steps + base_tag * 64 + index in the set
 
 struct Work {
   const io::Tensor* tensor = nullptr;
@@ -120,6 +132,7 @@ struct Work {
   std::vector<float> values;
   std::vector<Cand> plain;                // one per step, the plain family
   std::vector<std::optional<Cand>> gptq;  // by step index, made on demand, kept across budgets
+  std::map<int, LqerSet> lqer;            // by the tag of the grid candidate they correct, kept across budgets
 };
 
 // fn(i) for i in [0, n) on `threads` threads, largest `cost` first; the first error wins.
@@ -160,7 +173,104 @@ struct RdPlanner::Impl {
   GptqOptions gptq_options;
   bool gptq_ans = false;     // the GPTQ family is gptq:ans (factorisations are cached)
   std::map<const Eigen::MatrixXd*, std::unique_ptr<GptqFactor>> factors;
+  bool lqer = false;  // the lqer path is on
+  int lqer_max_rank = 0;
+  // Lower Cholesky factor L of H + damp I per Hessian: ||X L||_F^2 is the
+  // proxy tr(X H X^T) (damped), so the best rank-r correction under it is a
+  // truncated SVD of E L.
+  std::map<const Eigen::MatrixXd*, Eigen::MatrixXf> chol;
   double ladder_seconds = 0;
+
+  // A unit's points name candidates by tag: plain[t] for t < steps, gptq[t -
+  // steps] below 2 * steps, then the lqer sets.
+  const Cand& CandOf(const Work& w, int tag) const {
+    const int n = static_cast<int>(steps.size());
+    if (tag < n) return w.plain[static_cast<size_t>(tag)];
+    if (tag < 2 * n) return *w.gptq[static_cast<size_t>(tag - n)];
+    const int x = tag - 2 * n;
+    return w.lqer.at(x / kLqerPerBase).cands[static_cast<size_t>(x % kLqerPerBase)];
+  }
+  int LqerTag(int base_tag, size_t j) const {
+    return 2 * static_cast<int>(steps.size()) + base_tag * kLqerPerBase + static_cast<int>(j);
+  }
+
+  // The lqer candidates on grid candidate `base` (tag base_tag) of w.
+  Result<LqerSet> FitLqer(const Work& w, const Cand& base, int base_tag) const {
+    const auto rows = static_cast<Eigen::Index>(w.rows), cols = static_cast<Eigen::Index>(w.cols);
+    const int64_t tokens = std::max<int64_t>(hessians->tokens(), 1);
+    GP_ASSIGN_OR_RETURN(std::vector<float> q, Decode(base.enc, w.rows * w.cols));
+    Eigen::MatrixXf e(rows, cols);
+    for (Eigen::Index r = 0; r < rows; ++r)
+      for (Eigen::Index c = 0; c < cols; ++c) {
+        const size_t i = static_cast<size_t>(r * cols + c);
+        e(r, c) = w.values[i] - q[i];
+      }
+    const Eigen::MatrixXf& l = chol.at(w.h);
+    const Eigen::MatrixXf m = e * l;
+    LqerSet set;
+    GP_ASSIGN_OR_RETURN(set.fit, FitLowRank(m, {}, lqer_max_rank));
+    // B = B' L^-1, i.e. L^T B^T = B'^T.
+    set.fit.b = l.transpose().triangularView<Eigen::Upper>().solve(set.fit.b.transpose()).transpose();
+    // tr((E - AB) H (E - AB)^T) = tr(E H E^T) - 2 <A B H, E> + <A^T A, B H B^T>,
+    // with the base's own tr(E H E^T) and the factors as stored.
+    const Eigen::MatrixXd ed = e.cast<double>();
+    const double base_tr = base.c.proxy * double(tokens);
+    const auto fitted = static_cast<int>(set.fit.a.cols());
+    for (int rank : o.lqer_ranks) {
+      if (rank > fitted) continue;
+      for (int bits : o.lqer_bits) {
+        LowRankSpec spec;
+        spec.rank = rank;
+        spec.bits = bits;
+        spec.group = bits == 16 ? 0 : o.lqer_group;
+        LowRankFactors slice{set.fit.a.leftCols(rank), set.fit.b.topRows(rank)};
+        const LowRankFactors fq = QuantizeFactors(slice, spec);
+        const Eigen::MatrixXd a = fq.a.cast<double>(), b = fq.b.cast<double>();
+        const Eigen::MatrixXd bh = b * (*w.h);
+        const double cross = ((a * bh).array() * ed.array()).sum();
+        const double quad = ((a.transpose() * a).array() * (bh * b.transpose()).array()).sum();
+        Cand c;
+        c.c.spec = base.c.spec + LowRankSuffix(spec);  // the encoder spec: "...+lr4", "...+lr2:b8"
+        c.c.step = base.c.step;
+        c.c.gptq = base.c.gptq;
+        c.c.path = "lqer";
+        c.c.rank = rank;
+        const std::vector<uint8_t> params =
+            LowRankParams(base.enc.encoding, base.enc.params, base.enc.payload.size(), spec);
+        const uint64_t payload = base.enc.payload.size() + LowRankFactorBytes(w.rows, w.cols, spec);
+        c.c.bytes = payload + params.size();
+        c.price = Price(payload, params.size(), gpk::kLowRank);
+        c.c.proxy = std::max(0.0, base_tr - 2 * cross + quad) / double(tokens);
+        c.c.predicted = w.sensitivity * c.c.proxy;
+        c.base_tag = base_tag;
+        c.lr = spec;
+        set.cands.push_back(std::move(c));
+      }
+    }
+    return set;
+  }
+
+  // Cholesky factors of the Hessians of `ks` that are not cached yet; a
+  // Hessian that stays indefinite after 3 damping increases gets none (its
+  // tensors get no lqer candidates).
+  void EnsureChol(const std::vector<size_t>& ks) {
+    for (size_t k : ks) {
+      const Eigen::MatrixXd* h = work[k].h;
+      if (chol.count(h)) continue;
+      const Eigen::Index n = h->cols();
+      double damp = n > 0 ? 0.01 * h->diagonal().mean() : 0.0;
+      if (!(damp > 0)) damp = 1e-8;
+      Eigen::MatrixXf l;
+      for (int attempt = 0; attempt < 4; ++attempt, damp *= 10) {
+        Eigen::LLT<Eigen::MatrixXd> llt(*h + damp * Eigen::MatrixXd::Identity(n, n));
+        if (llt.info() == Eigen::Success) {
+          l = Eigen::MatrixXd(llt.matrixL()).cast<float>();
+          break;
+        }
+      }
+      chol.emplace(h, std::move(l));
+    }
+  }
 
   // One candidate of tensor w at `step` in `fam`, priced and proxied once.
   // Plain ans-grid candidates are priced exactly without building their
@@ -230,6 +340,19 @@ struct RdPlanner::Impl {
   // The candidate ready to write: packs a plain one (the same bytes it was priced at).
   Result<const gpk::EncodedTensor*> Packed(const Work& w, const Cand& c, std::optional<Cand>& storage) const {
     if (c.packed) return &c.enc;
+    if (c.base_tag >= 0) {
+      std::optional<Cand> base_storage;
+      GP_ASSIGN_OR_RETURN(const gpk::EncodedTensor* base, Packed(w, CandOf(w, c.base_tag), base_storage));
+      const LowRankFactors& fit = w.lqer.at(c.base_tag).fit;
+      const LowRankFactors slice{fit.a.leftCols(c.lr.rank), fit.b.topRows(c.lr.rank)};
+      Cand p = c;
+      GP_ASSIGN_OR_RETURN(p.enc, EncodeLowRank(*base, slice, c.lr));
+      p.packed = true;
+      if (Price(p.enc) != c.price)
+        return Internal("recipe rd: '" + c.c.spec + "' of " + w.tensor->name + " packs to other bytes than priced");
+      storage = std::move(p);
+      return &storage->enc;
+    }
     GP_ASSIGN_OR_RETURN(Cand p, Evaluate(w, c.c.gptq ? family : plain_family, c.c.step, /*pack=*/true));
     if (p.price != c.price)
       return Internal("recipe rd: '" + c.c.spec + "' of " + w.tensor->name + " packs to other bytes than priced");
@@ -261,6 +384,74 @@ struct RdPlanner::Impl {
   }
 
   Result<RdResult> Pack(uint64_t budget);
+
+  // Bytes the protection paths add on top of their grid candidates in `a`.
+  uint64_t ProtectBytes(const std::vector<AllocUnit>& units, const Allocation& a) const {
+    uint64_t p = 0;
+    for (size_t k = 0; k < units.size(); ++k) {
+      const Cand& c = CandOf(work[k], units[k].points[a.choice[k]].tag);
+      if (c.base_tag >= 0) p += c.price - CandOf(work[k], c.base_tag).price;
+    }
+    return p;
+  }
+
+  // RdOptions::protect_max: the protection paths' bytes are priced mu times
+  // over in the allocation (the real prices stay those of the file), with mu
+  // found by bisection as the smallest that keeps them within the cap. The
+  // units keep their points (in the same order) with the inflated prices.
+  Status CapProtection(std::vector<AllocUnit>& units, uint64_t alloc_budget, Allocation& alloc, RdResult& result) const {
+    if (ProtectBytes(units, alloc) <= o.protect_max) return Status::Ok();
+    const std::vector<AllocUnit> real = units;
+    auto inflate = [&](double mu) {
+      std::vector<AllocUnit> u = real;
+      for (size_t k = 0; k < u.size(); ++k)
+        for (auto& pt : u[k].points) {
+          const Cand& c = CandOf(work[k], pt.tag);
+          if (c.base_tag < 0) continue;
+          const uint64_t base = CandOf(work[k], c.base_tag).price;
+          const double extra = std::ceil(mu * double(c.price - base));
+          pt.bytes = extra > 1e15 ? uint64_t(1e15) : base + uint64_t(extra);
+        }
+      return u;
+    };
+    double lo = 1, hi = 2;
+    std::optional<std::pair<std::vector<AllocUnit>, Allocation>> best;
+    for (;; hi *= 4) {  // the first mu that fits the cap
+      std::vector<AllocUnit> u = inflate(hi);
+      GP_ASSIGN_OR_RETURN(Allocation a, Allocate(u, alloc_budget));
+      ++result.allocation_rounds;
+      if (ProtectBytes(u, a) <= o.protect_max) {
+        best.emplace(std::move(u), std::move(a));
+        break;
+      }
+      lo = hi;
+      if (hi > 1e12) break;
+    }
+    if (best) {
+      for (int it = 0; it < 16; ++it) {
+        const double mid = std::sqrt(lo * hi);
+        std::vector<AllocUnit> u = inflate(mid);
+        GP_ASSIGN_OR_RETURN(Allocation a, Allocate(u, alloc_budget));
+        ++result.allocation_rounds;
+        if (ProtectBytes(u, a) <= o.protect_max) {
+          hi = mid;
+          best.emplace(std::move(u), std::move(a));
+        } else {
+          lo = mid;
+        }
+      }
+    } else {  // no price keeps it under the cap: no protection at all
+      std::vector<AllocUnit> u = real;
+      for (size_t k = 0; k < u.size(); ++k)
+        std::erase_if(u[k].points, [&](const OperatingPoint& pt) { return CandOf(work[k], pt.tag).base_tag >= 0; });
+      GP_ASSIGN_OR_RETURN(Allocation a, Allocate(u, alloc_budget));
+      ++result.allocation_rounds;
+      best.emplace(std::move(u), std::move(a));
+    }
+    units = std::move(best->first);
+    alloc = std::move(best->second);
+    return Status::Ok();
+  }
 };
 
 RdPlanner::RdPlanner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -328,6 +519,31 @@ Result<RdPlanner> RdPlanner::Create(const io::TensorFile& model, const Hessians&
       p.gptq_ans = true;
       p.gptq_options = g->options();
     }
+  }
+  // Paths.
+  const std::vector<std::string> known = RdPathNames();
+  for (const std::string& path : o.paths)
+    if (std::find(known.begin(), known.end(), path) == known.end())
+      return InvalidArgument("recipe rd: unknown path '" + path + "' in --paths (known: grid, lqer)");
+  auto wants = [&](const char* path) {
+    return o.paths.empty() || std::find(o.paths.begin(), o.paths.end(), path) != o.paths.end();
+  };
+  if (!wants("grid"))
+    return InvalidArgument("recipe rd: --paths must include grid (every other path builds on its candidates)");
+  p.lqer = wants("lqer") && p.two_phase && !o.lqer_ranks.empty() && !o.lqer_bits.empty();
+  if (!o.paths.empty() && wants("lqer") && !p.two_phase)
+    return InvalidArgument("recipe rd: path lqer needs a GPTQ family (its candidates correct GPTQ's error); family '" +
+                           p.family + "'");
+  if (p.lqer) {
+    if (o.lqer_ranks.size() * o.lqer_bits.size() > size_t(kLqerPerBase))
+      return InvalidArgument("recipe rd: at most 64 lqer (rank, bits) pairs");
+    for (int r : o.lqer_ranks)
+      if (r < 1 || r > 255) return InvalidArgument("recipe rd: lqer rank " + std::to_string(r) + " is not in 1..255");
+    for (int b : o.lqer_bits)
+      if (!((b >= 2 && b <= 8) || b == 16))
+        return InvalidArgument("recipe rd: lqer factor bits " + std::to_string(b) + " are not 2..8 or 16");
+    if (o.lqer_group < 0) return InvalidArgument("recipe rd: lqer group must be >= 0");
+    p.lqer_max_rank = *std::max_element(o.lqer_ranks.begin(), o.lqer_ranks.end());
   }
 
   // Split: quantizable tensors get a candidate ladder; the rest is fixed.
@@ -425,11 +641,7 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
                            " included)");
   const uint64_t alloc_budget = budget - overhead;
 
-  // A unit's points point at candidates: plain[i] (tag i) or gptq[si] (tag ns + si).
-  auto cand_of = [&](size_t k, int tag) -> const Cand& {
-    const Work& w = work[k];
-    return tag < static_cast<int>(ns) ? w.plain[static_cast<size_t>(tag)] : *w.gptq[static_cast<size_t>(tag) - ns];
-  };
+  auto cand_of = [&](size_t k, int tag) -> const Cand& { return CandOf(work[k], tag); };
   std::vector<AllocUnit> units(nw);
   for (size_t k = 0; k < nw; ++k) {
     units[k].name = work[k].tensor->name;
@@ -482,6 +694,44 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
       return Status::Ok();
     }));
     result.timings.gptq = Since(tg);
+    if (lqer) {
+      // The lqer path: corrections of every GPTQ candidate in the window.
+      const auto tl = Clock::now();
+      EnsureChol(ks);
+      std::vector<std::pair<size_t, int>> fits;  // (k, base tag)
+      std::vector<size_t> lks;
+      for (size_t k = 0; k < nw; ++k) {
+        if (chol.at(work[k].h).size() == 0) continue;
+        bool any = false;
+        for (int si = window[k].first; si <= window[k].second; ++si) {
+          const int tag = static_cast<int>(ns) + si;
+          if (work[k].lqer.count(tag)) continue;
+          work[k].lqer.emplace(tag, LqerSet{});
+          fits.push_back({k, tag});
+          any = true;
+        }
+        if (any) lks.push_back(k);
+      }
+      std::vector<double> lcost(fits.size());
+      for (size_t i = 0; i < fits.size(); ++i) {
+        const Work& w = work[fits[i].first];
+        lcost[i] = double(w.rows) * double(w.cols) * double(w.cols);
+      }
+      std::vector<std::atomic<size_t>> lleft(nw);
+      for (const auto& f : fits) ++lleft[f.first];
+      std::atomic<size_t> ldone{0};
+      GP_RETURN_IF_ERROR(ParallelFor(fits.size(), threads, lcost, [&](size_t i) -> Status {
+        const auto [k, tag] = fits[i];
+        Work& w = work[k];
+        GP_ASSIGN_OR_RETURN(w.lqer.at(tag), FitLqer(w, CandOf(w, tag), tag));
+        if (--lleft[k] == 0 && o.progress) {
+          std::lock_guard<std::mutex> lock(progress_mu);
+          o.progress({"lqer", ++ldone, lks.size(), "tensors", w.tensor->name});
+        }
+        return Status::Ok();
+      }));
+      result.timings.lqer = Since(tl);
+    }
     // GPTQ candidates, priced by the full proxy, plus the plain candidates
     // cheaper than all of them (so the smallest budgets stay reachable; plain
     // rounding's errors are nearly uncorrelated across columns, where the
@@ -492,8 +742,12 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
       uint64_t lo = UINT64_MAX;
       for (int si = window[k].first; si <= window[k].second; ++si) {
         const Cand& c = *work[k].gptq[static_cast<size_t>(si)];
-        u.points.push_back({c.price, c.c.predicted, static_cast<int>(ns) + si});
+        const int tag = static_cast<int>(ns) + si;
+        u.points.push_back({c.price, c.c.predicted, tag});
         lo = std::min(lo, c.price);
+        if (auto it = work[k].lqer.find(tag); lqer && it != work[k].lqer.end())
+          for (size_t j = 0; j < it->second.cands.size(); ++j)
+            u.points.push_back({it->second.cands[j].price, it->second.cands[j].c.predicted, LqerTag(tag, j)});
       }
       for (size_t i = 0; i < ns; ++i)
         if (work[k].plain[i].price < lo)
@@ -503,70 +757,111 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
     ta = Clock::now();
     GP_ASSIGN_OR_RETURN(alloc, Allocate(units, alloc_budget));
     ++result.allocation_rounds;
+    if (lqer && o.protect_max != UINT64_MAX) GP_RETURN_IF_ERROR(CapProtection(units, alloc_budget, alloc, result));
     result.timings.allocation += Since(ta);
   }
 
   // The pick per tensor; fine-fill candidates live in `fine` (this budget only).
-  std::vector<const Cand*> pick(nw);
-  std::vector<std::optional<Cand>> fine(nw);
-  uint64_t total = overhead;
-  for (size_t k = 0; k < nw; ++k) {
-    pick[k] = &cand_of(k, units[k].points[alloc.choice[k]].tag);
-    total += pick[k]->price;
-  }
-  if (total > budget) return Internal("recipe rd: the allocation is over the budget");
-
-  // Fine fill: the ladder is half an octave apart, so some slack can be left
-  // over. Move the tensors with the best return per byte to a step between
-  // their rung and the next finer one (bisection on the step) while the slack
-  // allows, until it is within 0.1% of the budget. Prices are exact.
-  const auto tfill = Clock::now();
-  auto slope = [&](size_t k) {  // predicted loss saved per byte by the next finer candidate of the unit
-    const Cand& c = *pick[k];
-    double best = 0;
-    for (const auto& pt : units[k].points) {
-      const Cand& other = cand_of(k, pt.tag);
-      if (other.c.gptq == c.c.gptq && other.price > c.price && other.c.predicted < c.c.predicted)
-        best = std::max(best, (c.c.predicted - other.c.predicted) / double(other.price - c.price));
-    }
-    return best;
+  struct Fill {
+    std::vector<const Cand*> pick;
+    std::vector<std::optional<Cand>> fine;
+    uint64_t total = 0;
+    int fine_steps = 0;
+    double predicted = 0;
   };
-  std::vector<size_t> order(nw);
-  std::vector<double> slopes(nw);
-  for (size_t k = 0; k < nw; ++k) {
-    order[k] = k;
-    slopes[k] = slope(k);
-  }
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return slopes[a] > slopes[b]; });
-  for (size_t k : order) {
-    const uint64_t slack = budget - total;
-    if (!ladder || slack <= budget / 1000) break;
-    const Work& w = work[k];
-    // Search between the chosen step and the next finer rung (smaller step,
-    // more bytes), in the chosen candidate's family.
-    const Cand& chosen = *pick[k];
-    const std::string& fam = chosen.c.gptq ? family : plain_family;
-    double lo = -1, hi = chosen.c.step;
-    for (double s : steps)
-      if (s < chosen.c.step) lo = std::max(lo, s);
-    if (lo <= 0) continue;  // already at the finest rung
-    std::optional<Cand> best;
-    for (int it = 0; it < (chosen.c.gptq ? 6 : 10); ++it) {
-      const double mid = std::sqrt(lo * hi);
-      GP_ASSIGN_OR_RETURN(Cand c, Evaluate(w, fam, mid, /*pack=*/false));
-      if (c.price <= chosen.price + slack) {
-        if (c.c.predicted < (best ? best->c.predicted : chosen.c.predicted)) best = std::move(c);
-        hi = mid;  // fits: try a finer step
-      } else {
-        lo = mid;
-      }
+  const auto tfill = Clock::now();
+  auto finish = [&](const std::vector<AllocUnit>& units, const Allocation& alloc, Fill& f) -> Status {
+    f.pick.assign(nw, nullptr);
+    f.fine.assign(nw, std::nullopt);
+    f.total = overhead;
+    auto& pick = f.pick;
+    auto& fine = f.fine;
+    uint64_t& total = f.total;
+    for (size_t k = 0; k < nw; ++k) {
+      pick[k] = &cand_of(k, units[k].points[alloc.choice[k]].tag);
+      total += pick[k]->price;
     }
-    if (!best) continue;
-    total = total - chosen.price + best->price;
-    fine[k] = std::move(best);
-    pick[k] = &*fine[k];
-    ++result.fine_steps;
+    if (total > budget) return Internal("recipe rd: the allocation is over the budget");
+
+    // Fine fill: the ladder is half an octave apart, so some slack can be left
+    // over. Move the tensors with the best return per byte to a step between
+    // their rung and the next finer one (bisection on the step) while the slack
+    // allows, until it is within 0.1% of the budget. Prices are exact.
+    auto slope = [&](size_t k) {  // predicted loss saved per byte by the next finer candidate of the unit
+      const Cand& c = *pick[k];
+      double best = 0;
+      for (const auto& pt : units[k].points) {
+        const Cand& other = cand_of(k, pt.tag);
+        if (other.c.gptq == c.c.gptq && other.price > c.price && other.c.predicted < c.c.predicted)
+          best = std::max(best, (c.c.predicted - other.c.predicted) / double(other.price - c.price));
+      }
+      return best;
+    };
+    std::vector<size_t> order(nw);
+    std::vector<double> slopes(nw);
+    for (size_t k = 0; k < nw; ++k) {
+      order[k] = k;
+      slopes[k] = slope(k);
+    }
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return slopes[a] > slopes[b]; });
+    for (size_t k : order) {
+      const uint64_t slack = budget - total;
+      if (!ladder || slack <= budget / 1000) break;
+      const Work& w = work[k];
+      // Search between the chosen step and the next finer rung (smaller step,
+      // more bytes), in the chosen candidate's family.
+      const Cand& chosen = *pick[k];
+      if (chosen.base_tag >= 0) continue;  // an lqer pick: its grid step stays where the allocator put it
+      const std::string& fam = chosen.c.gptq ? family : plain_family;
+      double lo = -1, hi = chosen.c.step;
+      for (double s : steps)
+        if (s < chosen.c.step) lo = std::max(lo, s);
+      if (lo <= 0) continue;  // already at the finest rung
+      std::optional<Cand> best;
+      for (int it = 0; it < (chosen.c.gptq ? 6 : 10); ++it) {
+        const double mid = std::sqrt(lo * hi);
+        GP_ASSIGN_OR_RETURN(Cand c, Evaluate(w, fam, mid, /*pack=*/false));
+        if (c.price <= chosen.price + slack) {
+          if (c.c.predicted < (best ? best->c.predicted : chosen.c.predicted)) best = std::move(c);
+          hi = mid;  // fits: try a finer step
+        } else {
+          lo = mid;
+        }
+      }
+      if (!best) continue;
+      total = total - chosen.price + best->price;
+      fine[k] = std::move(best);
+      pick[k] = &*fine[k];
+      ++f.fine_steps;
+    }
+    for (size_t k = 0; k < nw; ++k) f.predicted += pick[k]->c.predicted;
+    return Status::Ok();
+  };
+  Fill fill;
+  GP_RETURN_IF_ERROR(finish(units, alloc, fill));
+  // A tensor that takes a correction keeps its grid rung (no fine fill), so
+  // the grid-only allocation, finished on its own, can predict less loss
+  // when the corrections buy little: keep whichever predicts less.
+  bool any_lqer = false;
+  for (const Cand* c : fill.pick) any_lqer |= c->base_tag >= 0;
+  if (any_lqer) {
+    std::vector<AllocUnit> grid_units = units;
+    for (size_t k = 0; k < nw; ++k)
+      std::erase_if(grid_units[k].points, [&](const OperatingPoint& pt) { return cand_of(k, pt.tag).base_tag >= 0; });
+    GP_ASSIGN_OR_RETURN(Allocation grid_alloc, Allocate(grid_units, alloc_budget));
+    ++result.allocation_rounds;
+    Fill grid_fill;
+    GP_RETURN_IF_ERROR(finish(grid_units, grid_alloc, grid_fill));
+    if (grid_fill.predicted < fill.predicted) {
+      units = std::move(grid_units);
+      alloc = std::move(grid_alloc);
+      fill = std::move(grid_fill);
+    }
   }
+  std::vector<const Cand*>& pick = fill.pick;
+  std::vector<std::optional<Cand>>& fine = fill.fine;
+  const uint64_t total = fill.total;
+  result.fine_steps = fill.fine_steps;
   result.underfilled = budget - total > budget / 1000;
   result.timings.fine_fill = Since(tfill);
 
@@ -603,20 +898,18 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
     r.name = work[k].tensor->name;
     r.numel = static_cast<uint64_t>(work[k].tensor->numel());
     r.sensitivity = work[k].sensitivity;
-    // Every plain candidate, then the GPTQ candidates this budget used, then the fine step.
-    for (const Cand& c : work[k].plain) r.candidates.push_back(c.c);
-    for (const auto& pt : units[k].points)
-      if (pt.tag >= static_cast<int>(ns)) r.candidates.push_back(cand_of(k, pt.tag).c);
-    if (fine[k]) r.candidates.push_back(fine[k]->c);
+    // Every plain candidate, then the GPTQ (and lqer) candidates this budget used, then the fine step.
     const int tag = units[k].points[alloc.choice[k]].tag;
+    for (const Cand& c : work[k].plain) r.candidates.push_back(c.c);
+    if (tag < static_cast<int>(ns)) r.chosen = static_cast<size_t>(tag);
+    for (const auto& pt : units[k].points)
+      if (pt.tag >= static_cast<int>(ns)) {
+        if (pt.tag == tag) r.chosen = r.candidates.size();
+        r.candidates.push_back(cand_of(k, pt.tag).c);
+      }
     if (fine[k]) {
+      r.candidates.push_back(fine[k]->c);
       r.chosen = r.candidates.size() - 1;
-    } else if (tag < static_cast<int>(ns)) {
-      r.chosen = static_cast<size_t>(tag);
-    } else {
-      r.chosen = ns;
-      for (const auto& pt : units[k].points)
-        if (pt.tag >= static_cast<int>(ns) && pt.tag < tag) ++r.chosen;
     }
     r.bytes = accounted[r.name];
     const RdCandidate& c = r.candidates[r.chosen];
@@ -627,12 +920,45 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
     r.loss_bought = r.candidates[cheapest].predicted - c.predicted;
     // Marginal return at the chosen point: the best further improvement per KB.
     for (const auto& other : r.candidates)
-      if (other.gptq == c.gptq && other.bytes > c.bytes && other.predicted < c.predicted)
+      if (other.gptq == c.gptq && other.path == c.path && other.bytes > c.bytes && other.predicted < c.predicted)
         r.marginal_loss_per_kb =
             std::max(r.marginal_loss_per_kb, (c.predicted - other.predicted) / double(other.bytes - c.bytes) * 1024.0);
     result.predicted_loss += r.predicted_loss;
     result.tensors.push_back(std::move(r));
   }
+  // What each path got.
+  RdPathReport grid{"grid"}, lq{"lqer"};
+  for (size_t k = 0; k < nw; ++k) {
+    const Cand& c = *pick[k];
+    const Cand& base = c.base_tag >= 0 ? CandOf(work[k], c.base_tag) : c;
+    ++grid.units;
+    grid.bytes += base.price;
+    uint64_t cheapest = UINT64_MAX;
+    double cheapest_loss = 0;
+    for (const auto& pt : units[k].points) {
+      const Cand& x = cand_of(k, pt.tag);
+      if (x.base_tag < 0 && x.price < cheapest) {
+        cheapest = x.price;
+        cheapest_loss = x.c.predicted;
+      }
+    }
+    if (cheapest != UINT64_MAX) grid.loss_bought += std::max(0.0, cheapest_loss - base.c.predicted);
+    if (c.base_tag < 0) grid.marginal_loss_per_kb = std::max(grid.marginal_loss_per_kb, result.tensors[k].marginal_loss_per_kb);
+    // lqer: what the correction added, and the best next correction on the same grid candidate.
+    const int base_tag = c.base_tag >= 0 ? c.base_tag : units[k].points[alloc.choice[k]].tag;
+    if (c.base_tag >= 0) {
+      ++lq.units;
+      lq.bytes += c.price - base.price;
+      lq.loss_bought += base.c.predicted - c.c.predicted;
+    }
+    if (auto it = work[k].lqer.find(base_tag); it != work[k].lqer.end() && !fine[k])
+      for (const Cand& x : it->second.cands)
+        if (x.price > c.price && x.c.predicted < c.c.predicted)
+          lq.marginal_loss_per_kb =
+              std::max(lq.marginal_loss_per_kb, (c.c.predicted - x.c.predicted) / double(x.price - c.price) * 1024.0);
+  }
+  result.paths.push_back(grid);
+  if (lqer) result.paths.push_back(lq);
   result.lambda = alloc.lambda;
   PackResult& pr = result.pack;
   pr.bytes = std::move(bytes);
@@ -649,6 +975,8 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
   result.timings.total = pr.seconds;
   return result;
 }
+
+std::vector<std::string> RdPathNames() { return {"grid", "lqer"}; }
 
 Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, const RdOptions& o) {
   if (o.budget == 0) return InvalidArgument("recipe rd needs --budget BYTES");
@@ -681,6 +1009,12 @@ std::string RdReportJson(const RdResult& r) {
       row["candidates"].push_back({{"spec", c.spec}, {"bytes", c.bytes}, {"proxy", c.proxy}, {"predicted", c.predicted}});
     j["tensors"].push_back(row);
   }
+  for (const auto& p : r.paths)
+    j["paths"].push_back({{"path", p.path},
+                          {"units", p.units},
+                          {"bytes", p.bytes},
+                          {"loss_bought", p.loss_bought},
+                          {"marginal_loss_per_kb", p.marginal_loss_per_kb}});
   return j.dump(2);
 }
 

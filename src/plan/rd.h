@@ -37,13 +37,30 @@ struct RdOptions {
   // sees those GPTQ candidates plus the plain ones cheaper than all of them,
   // so every budget down to the smallest artifact stays reachable.
   int gptq_neighbors = 2;
+  // The representation paths rd may spend bytes on (`--paths`); empty = all.
+  //   "grid": the candidate ladder of `family` (always on: every path builds on it);
+  //   "lqer": low-rank corrections of the grid's error (encoding 9,
+  //           codec/lowrank.h) at each rank in lqer_ranks and each factor bit
+  //           width in lqer_bits, on every GPTQ candidate (GPTQ families only).
+  std::vector<std::string> paths;
+  std::vector<int> lqer_ranks = {1, 2, 4, 8, 16};
+  std::vector<int> lqer_bits = {4, 8};
+  int lqer_group = 64;
+  // The most bytes the protection paths (all but grid) may add together: the
+  // protected-byte sweep. UINT64_MAX = no cap (the allocator alone decides).
+  uint64_t protect_max = UINT64_MAX;
   ProgressFn progress;
 };
+
+// The paths PackRd knows, in report order.
+std::vector<std::string> RdPathNames();
 
 struct RdCandidate {
   std::string spec;
   double step = 0;          // the ladder value substituted for {s}
   bool gptq = false;
+  std::string path = "grid";  // the path that made it (RdOptions::paths)
+  int rank = 0;             // lqer: rank of the correction (0 = none)
   uint64_t bytes = 0;       // payload + params (the part that varies)
   double proxy = 0;         // D
   double predicted = 0;     // s * D (nats/token)
@@ -61,11 +78,23 @@ struct RdTensorReport {
   double marginal_loss_per_kb = 0;  // loss saved per extra KB at the chosen step (0 at the top)
 };
 
+// What one path got of the budget: the bytes it added on top of the grid
+// candidates it builds on, the predicted loss those bytes bought, and the
+// best further loss per KB it offered where it stopped.
+struct RdPathReport {
+  std::string path;
+  int units = 0;            // allocation units that took a candidate of this path
+  uint64_t bytes = 0;
+  double loss_bought = 0;
+  double marginal_loss_per_kb = 0;
+};
+
 // Where PackRd spent its time (seconds, wall clock).
 struct RdTimings {
   double ladder = 0;      // plain-rounding candidates at every step (priced and proxied)
   double factor = 0;      // GPTQ factorisations (once per Hessian, reused across steps and budgets)
   double gptq = 0;        // GPTQ candidates
+  double lqer = 0;        // low-rank fits and their candidates
   double allocation = 0;  // the allocator runs
   double fine_fill = 0;   // in-between steps that absorb the slack
   double assembly = 0;    // the one real build of the artifact, its size check, the report
@@ -75,6 +104,7 @@ struct RdTimings {
 struct RdResult {
   PackResult pack;
   std::vector<RdTensorReport> tensors;
+  std::vector<RdPathReport> paths;  // one row per enabled path
   double predicted_loss = 0;      // sum over tensors
   double lambda = 0;              // allocator's final slope (nats/token per byte)
   std::string family;

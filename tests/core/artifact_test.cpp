@@ -112,8 +112,8 @@ TEST(ArtifactGolden, TwoTensorFileMatchesHandComputedBytes) {
   EXPECT_EQ(AccountingSum(*a), 84u);
   EXPECT_EQ(*a->DecodeTensor(0), (std::vector<float>{1.0f, -2.0f}));
   EXPECT_EQ(*a->DecodeTensor(1), (std::vector<float>{0.5f}));
-  EXPECT_EQ(a->FindTensor("b"), std::optional<size_t>(1));
-  EXPECT_EQ(a->FindTensor("c"), std::nullopt);
+  EXPECT_EQ(FindTensor(*a, "b"), std::optional<size_t>(1));
+  EXPECT_EQ(FindTensor(*a, "c"), std::nullopt);
 }
 
 // ---------------------------------------------------------------- round trips
@@ -688,6 +688,10 @@ TEST(ArtifactManifest, FieldRejections) {
   ExpectReject(m, {"tensor 0 'w': dims[0] at offset", "exceeds 2^40"});
   m = Man::Base();
   m.tens[0].dims = {uint64_t{1} << 21, uint64_t{1} << 20};
+  ExpectReject(m, {"tensor 0 'w': dims[1]", "numel overflows 2^40"});
+  // 2^40 * (2^24 + 1) wraps to 2^40 in 64 bits: still rejected.
+  m = Man::Base();
+  m.tens[0].dims = {uint64_t{1} << 40, (uint64_t{1} << 24) + 1};
   ExpectReject(m, {"tensor 0 'w': dims[1]", "numel overflows 2^40"});
   m = Man::Base();
   m.tens[0].dtype = 3;

@@ -14,6 +14,7 @@
 
 #include "core/byte_reader.h"
 #include "core/half.h"
+#include "core/rans.h"
 
 namespace golfpack::gpk {
 namespace {
@@ -47,9 +48,9 @@ Result<std::vector<float>> DecodeBoth(uint32_t id, std::vector<uint64_t> shape, 
 
 TEST(Registry, IdsAndNamesAreTheFormatTable) {
   const char* names[] = {"raw_f32", "raw_f16", "raw_bf16", "pg_int8_row", "pg_int8_tensor", "uniform", "const",
-                         "ans_grid", "codebook"};
-  ASSERT_EQ(AllEncodings().size(), 9u);
-  for (uint32_t id = 0; id < 9; ++id) {
+                         "ans_grid", "codebook", "lowrank"};
+  ASSERT_EQ(AllEncodings().size(), 10u);
+  for (uint32_t id = 0; id < 10; ++id) {
     const EncodingTraits* e = FindEncoding(id);
     ASSERT_NE(e, nullptr);
     EXPECT_EQ(e->id, id);
@@ -58,7 +59,7 @@ TEST(Registry, IdsAndNamesAreTheFormatTable) {
     EXPECT_EQ(&AllEncodings()[id], e);
     EXPECT_EQ(e->refs, id == kCodebook ? 1u : 0u);  // codebook reads its levels from a shared object
   }
-  EXPECT_EQ(FindEncoding(9), nullptr);
+  EXPECT_EQ(FindEncoding(10), nullptr);
   EXPECT_EQ(FindEncoding(UINT32_MAX), nullptr);
 }
 
@@ -351,6 +352,287 @@ TEST(Decode, EveryUniformConfigurationOnLargerTensors) {
             ASSERT_EQ((*out)[i], static_cast<float>(codes[i]) * scales[si]) << int(bits) << " " << int(packing);
           }
         }
+}
+
+// ---------------------------------------------------------------- 9: lowrank
+
+std::vector<uint8_t> LowRankParamBytes(uint32_t inner, std::vector<uint8_t> inner_params, uint64_t inner_payload,
+                                       uint8_t rank, uint8_t bits, uint64_t group) {
+  LowRankParams p;
+  p.inner = inner;
+  p.inner_params = std::move(inner_params);
+  p.inner_payload = inner_payload;
+  p.rank = rank;
+  p.bits = bits;
+  p.group = group;
+  return p.Serialize();
+}
+
+TEST(LowRankParams, SerializeLayoutAndRoundTrip) {
+  // inner 5 (uniform), 7 params bytes, inner payload 300 (varint ac 02), rank 3, bits 16, group 0.
+  const std::vector<uint8_t> up = UniformParams{4, 1, 0, 0}.Serialize();
+  auto bytes = LowRankParamBytes(kUniform, up, 300, 3, 16, 0);
+  std::vector<uint8_t> want{5, 7};
+  want.insert(want.end(), up.begin(), up.end());
+  want.insert(want.end(), {0xac, 0x02, 3, 16, 0});
+  EXPECT_EQ(bytes, want);
+  auto back = LowRankParams::Parse(bytes);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->inner, 5u);
+  EXPECT_EQ(back->inner_params, up);
+  EXPECT_EQ(back->inner_payload, 300u);
+  EXPECT_EQ(back->rank, 3);
+  EXPECT_EQ(back->bits, 16);
+  EXPECT_EQ(back->group, 0u);
+  EXPECT_EQ(LowRankParamBytes(kRawF32, {}, 24, 255, 8, 200), (std::vector<uint8_t>{0, 0, 24, 255, 8, 0xc8, 0x01}));
+}
+
+TEST(LowRankParams, RejectsBadFields) {
+  auto bad = [](std::vector<uint8_t> b, const std::string& words) {
+    auto r = LowRankParams::Parse(b);
+    ASSERT_FALSE(r.ok()) << words;
+    EXPECT_EQ(r.status().code(), StatusCode::kCorrupt);
+    EXPECT_NE(r.status().message().find(words), std::string::npos) << r.status().message();
+  };
+  bad({0, 0, 24, 0, 4, 0}, "lowrank: rank 0");
+  bad({0, 0, 24, 1, 9, 0}, "lowrank: bits 9 not 2..8 or 16");
+  bad({0, 0, 24, 1, 1, 0}, "lowrank: bits 1");
+  bad({0, 0, 24, 1, 15, 0}, "lowrank: bits 15");
+  bad({0, 0, 24, 1, 16, 4}, "lowrank: group 4 with bits 16");
+  bad({9, 0, 24, 1, 4, 0}, "lowrank: inner_encoding 9");               // nested lowrank
+  bad({8, 0, 24, 1, 4, 0}, "lowrank: inner_encoding 8");               // codebook takes a shared object
+  bad({0x7f, 0, 24, 1, 4, 0}, "lowrank: inner_encoding 127");          // unknown
+  bad({0x80, 0x80, 0x80, 0x80, 0x10, 0, 24, 1, 4, 0}, "inner_encoding 4294967296");  // 2^32 must not wrap to 0
+  bad({0, 0, 24, 1, 4, 0, 0}, "lowrank: 1 trailing params bytes");
+  bad({0, 0, 24, 1, 4}, "lowrank group");                              // truncated
+  bad({0, 3, 1, 2}, "lowrank inner params");                          // inner params run past the end
+  bad({0, 0, 0x80, 0x00, 1, 4, 0}, "overlong varint");
+  for (uint8_t bits : {2, 3, 4, 5, 6, 7, 8, 16})
+    EXPECT_TRUE(LowRankParams::Parse(std::vector<uint8_t>{0, 0, 24, 1, bits, 0}).ok()) << int(bits);
+}
+
+// FORMAT.md's worked example: shape [2, 3], inner raw_f32 [1 2 3; 4 5 6],
+// rank 1, bits 3 (u = q + 3), group 2.
+// A (2 x 1): one scale per row, 0.5 (0x3800) and 0.25 (0x3400); q = [2, -3]
+//   -> u = [5, 0] -> bits 101 000 -> byte 0x05.  A = [1.0, -0.75].
+// B (1 x 3): two scales, 1.0 (0x3C00) and 2.0 (0x4000); q = [1, -1, 3]
+//   -> u = [4, 2, 6] -> bits 001 010 011 (LSB first) -> 0x94 0x01.  B = [1, -1, 6].
+// out = inner + A B = [2 1 9; 3.25 5.75 1.5].
+struct Golden {
+  std::vector<uint8_t> params = {0, 0, 24, 1, 3, 2};
+  std::vector<uint8_t> payload;
+  Golden() {
+    payload = F32Bytes({1, 2, 3, 4, 5, 6});
+    payload.insert(payload.end(), {0x00, 0x38, 0x15, 0x00, 0x3c, 0x00, 0x40, 0x94, 0x01});
+  }
+};
+
+TEST(LowRank, GoldenPayloadDecodesToHandComputedFloats) {
+  Golden g;
+  EXPECT_EQ(*FindEncoding(kLowRank)->payload_size(std::vector<uint64_t>{2, 3}, 6, g.params), 33u);
+  auto out = DecodeBoth(kLowRank, {2, 3}, g.params, g.payload);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(*out, (std::vector<float>{2.0f, 1.0f, 9.0f, 3.5f, 5.5f, 3.0f}));
+}
+
+TEST(LowRank, SumsInDoubleInAscendingK) {
+  // Shape [1, 1], inner 2^24, rank 2, bits 16: A = [0.75, 1] (0x3A00, 0x3C00),
+  // B = [1; 0.75] (0x3C00, 0x3A00). In f32, 2^24 + 0.75 + 0.75 stays 2^24; in
+  // double it is 2^24 + 1.5, which rounds to 2^24 + 2.
+  auto payload = F32Bytes({16777216.0f});
+  payload.insert(payload.end(), {0x00, 0x3a, 0x00, 0x3c, 0x00, 0x3c, 0x00, 0x3a});
+  auto out = DecodeBoth(kLowRank, {1, 1}, LowRankParamBytes(kRawF32, {}, 4, 2, 16, 0), payload);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ((*out)[0], 16777218.0f);
+}
+
+TEST(LowRank, RejectsCorruptPayloadsAndShapes) {
+  auto rejected = [](std::vector<uint64_t> shape, std::vector<uint8_t> params, std::vector<uint8_t> payload,
+                     const std::string& words) {
+    auto out = DecodeBoth(kLowRank, shape, params, payload);
+    ASSERT_FALSE(out.ok()) << words;
+    EXPECT_EQ(out.status().code(), StatusCode::kCorrupt);
+    EXPECT_NE(out.status().message().find(words), std::string::npos) << out.status().message();
+  };
+  Golden g;
+  auto longer = g.payload, shorter = g.payload;
+  longer.push_back(0);
+  shorter.pop_back();
+  rejected({2, 3}, g.params, longer, "lowrank: payload is 34 bytes, encoding requires 33");
+  rejected({2, 3}, g.params, shorter, "lowrank: payload is 32 bytes, encoding requires 33");
+  auto p = g.payload;
+  p[26] = 0x17;  // A element 0 stored as 7 = 2^3 - 1
+  rejected({2, 3}, g.params, p, "lowrank: A: packed value 7 of element 0 is the reserved value 2^bits - 1");
+  p = g.payload;
+  p[31] = 0x94 | 0x40;  // B element 2 (bits 6..8) stored as 7
+  rejected({2, 3}, g.params, p, "lowrank: B: packed value 7 of element 2 is the reserved value 2^bits - 1");
+  p = g.payload;
+  p[26] = 0x55;  // bit 6: padding after A's 6 code bits
+  rejected({2, 3}, g.params, p, "lowrank: A: nonzero padding bits after the last packed code");
+  p = g.payload;
+  p[32] = 0x03;  // bit 9: padding after B's 9 code bits
+  rejected({2, 3}, g.params, p, "lowrank: B: nonzero padding bits after the last packed code");
+  // Params.
+  rejected({2, 3}, {0, 0, 24, 0, 3, 2}, g.payload, "lowrank: rank 0");
+  rejected({2, 3}, {0, 0, 24, 1, 9, 2}, g.payload, "lowrank: bits 9");
+  rejected({2, 3}, {0, 0, 24, 1, 16, 2}, g.payload, "lowrank: group 2 with bits 16");
+  rejected({2, 3}, {9, 0, 24, 1, 3, 2}, g.payload, "lowrank: inner_encoding 9");
+  rejected({2, 3}, {8, 6, 2, 0, 0, 0, 0, 0, 24, 1, 3, 2}, g.payload, "lowrank: inner_encoding 8");
+  rejected({2, 3}, {0, 0, 24, 1, 3, 2, 0}, g.payload, "trailing params bytes");
+  rejected({2, 3}, {0, 0, 23, 1, 3, 2}, g.payload, "lowrank: inner_payload_size 23, raw_f32 needs 24");
+  rejected({2, 3}, {0, 1, 0, 24, 1, 3, 2}, g.payload, "lowrank: inner raw_f32: params_size 1, expected 0");
+  // Shapes: ndim must be 2.
+  rejected({6}, g.params, g.payload, "lowrank: needs ndim 2, got 1");
+  rejected({1, 2, 3}, g.params, g.payload, "lowrank: needs ndim 2, got 3");
+  rejected({}, g.params, g.payload, "lowrank: needs ndim 2, got 0");
+  // Errors of the inner decoder come through, prefixed.
+  UniformParams up{3, 1, 1, 0};
+  auto upayload = F32Bytes({1.0f, 1.0f});
+  upayload.insert(upayload.end(), {0x07, 0x00, 0x00});  // element 0 stored as 7: reserved
+  upayload.insert(upayload.end(), {0x00, 0x38, 0x15, 0x00, 0x3c, 0x00, 0x40, 0x94, 0x01});
+  rejected({2, 3}, LowRankParamBytes(kUniform, up.Serialize(), 11, 1, 3, 2), upayload,
+           "lowrank: inner uniform: packed value 7 of element 0");
+}
+
+TEST(LowRank, VariableRateInnerIsAMinimumAndZeroSizedShapesDecode) {
+  // ans_grid inner: inner_payload_size below its minimum is rejected, at or above it parses.
+  const std::vector<uint8_t> ap = AnsGridParams{0, 0, 0}.Serialize();
+  std::vector<uint64_t> shape{2, 3};
+  const uint64_t min = *FindEncoding(kAnsGrid)->payload_size(shape, 6, ap);
+  auto sized = [&](uint64_t inner) {
+    return FindEncoding(kLowRank)->payload_size(shape, 6, LowRankParamBytes(kAnsGrid, ap, inner, 1, 4, 0));
+  };
+  ASSERT_FALSE(sized(min - 1).ok());
+  EXPECT_NE(sized(min - 1).status().message().find("ans_grid needs " + std::to_string(min)), std::string::npos);
+  // A (stored 1 x 2): 1 scale + 1 byte of codes; B (1 x 3): 1 scale + 2 bytes.
+  EXPECT_EQ(*sized(min), min + 3 + 4);
+  EXPECT_EQ(*sized(min + 100), min + 100 + 7);
+  // Zero rows / zero cols: empty blocks on that side.
+  auto zero_rows = DecodeBoth(kLowRank, {0, 3}, LowRankParamBytes(kRawF32, {}, 0, 2, 4, 0),
+                              std::vector<uint8_t>{0x00, 0x3c, 0x00, 0x3c, 0x77, 0x77, 0x07});
+  ASSERT_TRUE(zero_rows.ok()) << zero_rows.status().ToString();
+  EXPECT_TRUE(zero_rows->empty());
+  auto zero_cols = DecodeBoth(kLowRank, {2, 0}, LowRankParamBytes(kRawF32, {}, 0, 1, 16, 0),
+                              std::vector<uint8_t>{0x00, 0x3c, 0x00, 0x3c});
+  ASSERT_TRUE(zero_cols.ok()) << zero_cols.status().ToString();
+}
+
+// A random lowrank tensor over a random inner encoding (raw f32, uniform or
+// ans_grid), factor codes mostly valid, with occasional reserved codes and
+// padding bits.
+struct LowRankCase {
+  std::vector<uint64_t> shape;
+  std::vector<uint8_t> params, payload;
+};
+
+LowRankCase RandomLowRank(std::mt19937_64& rng, uint8_t bits, int inner_kind) {
+  LowRankCase c;
+  const uint64_t rows = rng() % 6, cols = rng() % 10;
+  c.shape = {rows, cols};
+  const uint64_t numel = rows * cols;
+  uint32_t inner = kRawF32;
+  std::vector<uint8_t> iparams, ipayload;
+  auto finite_half = [&] {  // any finite f16 (no inf / NaN: their payload bits are not compared here)
+    uint16_t h = static_cast<uint16_t>(rng());
+    if ((h & 0x7c00) == 0x7c00) h &= 0xbfff;
+    return h;
+  };
+  ByteWriter w;
+  if (inner_kind == 0) {
+    for (uint64_t i = 0; i < numel; ++i) w.F32(static_cast<float>(static_cast<int>(rng() % 2001) - 1000) / 64.0f);
+  } else if (inner_kind == 1) {
+    inner = kUniform;
+    UniformParams up{static_cast<uint8_t>(2 + rng() % 7), static_cast<uint8_t>(rng() % 2), 0, 0};
+    iparams = up.Serialize();
+    const uint64_t size = *FindEncoding(kUniform)->payload_size(c.shape, numel, iparams);
+    for (uint64_t i = 0; i < rows; ++i) w.U16(finite_half());
+    while (w.size() < size) w.U8(static_cast<uint8_t>(rng() % 16 == 0 ? rng() : rng() % 3));  // mostly valid codes
+  } else {
+    inner = kAnsGrid;
+    iparams = AnsGridParams{0, 0, 0}.Serialize();
+    for (uint64_t i = 0; i < rows; ++i) w.U16(finite_half());
+    std::vector<uint16_t> sym(numel);
+    for (auto& s : sym) s = static_cast<uint16_t>(rng() % 9);
+    auto stream = RansCompress(sym, 9);
+    EXPECT_TRUE(stream.ok());
+    w.Bytes(*stream);
+  }
+  ipayload = std::move(w).Take();
+  const uint8_t rank = static_cast<uint8_t>(1 + rng() % 4);
+  const uint64_t groups[] = {0, 1, 2, 3, 5, 1000};
+  const uint64_t group = bits == 16 ? 0 : groups[rng() % 6];
+  c.params = LowRankParamBytes(inner, iparams, ipayload.size(), rank, bits, group);
+  c.payload = ipayload;
+  for (int block = 0; block < 2; ++block) {
+    const uint64_t n = rank, m = block == 0 ? rows : cols;  // A is stored transposed
+    ByteWriter f;
+    if (bits == 16) {
+      for (uint64_t i = 0; i < n * m; ++i) f.U16(finite_half());
+    } else {
+      const uint64_t g = group ? group : m, spr = g ? (m + g - 1) / g : 0;
+      for (uint64_t i = 0; i < n * spr; ++i) f.U16(finite_half());
+      std::vector<uint8_t> packed((n * m * bits + 7) / 8);
+      for (uint64_t e = 0; e < n * m; ++e) {
+        uint32_t u = static_cast<uint32_t>(rng() % ((1u << bits) - 1));
+        if (rng() % 400 == 0) u = (1u << bits) - 1;  // reserved
+        for (unsigned b = 0; b < bits; ++b)
+          if ((u >> b) & 1) packed[(e * bits + b) / 8] |= static_cast<uint8_t>(1u << ((e * bits + b) % 8));
+      }
+      if (!packed.empty() && (n * m * bits) % 8 != 0 && rng() % 50 == 0) packed.back() |= 0x80;  // padding bit
+      f.Bytes(packed);
+    }
+    c.payload.insert(c.payload.end(), f.bytes().begin(), f.bytes().end());
+  }
+  return c;
+}
+
+TEST(LowRank, FastEqualsReferenceForEveryBitsAndInner) {
+  std::mt19937_64 rng(909);
+  int ok = 0, rejected = 0;
+  for (uint8_t bits : {2, 3, 4, 5, 6, 7, 8, 16})
+    for (int inner = 0; inner < 3; ++inner)
+      for (int iter = 0; iter < 120; ++iter) {
+        LowRankCase c = RandomLowRank(rng, bits, inner);
+        auto r = DecodeBoth(kLowRank, c.shape, c.params, c.payload);
+        if (r.ok()) {
+          ++ok;
+        } else {
+          ++rejected;
+          EXPECT_EQ(r.status().code(), StatusCode::kCorrupt) << r.status().ToString();
+        }
+        if (HasFailure()) return;
+      }
+  EXPECT_GT(ok, 2000);
+  EXPECT_GT(rejected, 20);
+}
+
+TEST(LowRank, FastEqualsReferenceOnLargerTensors) {
+  // Wider factors (several scales per row, long bit streams) than the random cases.
+  std::mt19937_64 rng(31);
+  for (uint8_t bits : {2, 5, 8, 16}) {
+    const uint64_t rows = 37, cols = 130, rank = 7, group = bits == 16 ? 0 : 16;
+    ByteWriter w;
+    for (uint64_t i = 0; i < rows * cols; ++i) w.F32(static_cast<float>(static_cast<int>(rng() % 1000)) / 100.0f);
+    auto params = LowRankParamBytes(kRawF32, {}, rows * cols * 4, rank, bits, group);
+    for (int block = 0; block < 2; ++block) {
+      const uint64_t n = rank, m = block == 0 ? rows : cols;  // A is stored transposed
+      if (bits == 16) {
+        for (uint64_t i = 0; i < n * m; ++i) w.U16(FloatToHalfBits(static_cast<float>(static_cast<int>(rng() % 200) - 100) / 64.0f));
+        continue;
+      }
+      const uint64_t spr = (m + group - 1) / group;
+      for (uint64_t i = 0; i < n * spr; ++i) w.U16(FloatToHalfBits(static_cast<float>(rng() % 100) / 128.0f));
+      std::vector<uint8_t> packed((n * m * bits + 7) / 8);
+      for (uint64_t e = 0; e < n * m; ++e) {
+        const uint32_t u = static_cast<uint32_t>(rng() % ((1u << bits) - 1));
+        for (unsigned b = 0; b < bits; ++b)
+          if ((u >> b) & 1) packed[(e * bits + b) / 8] |= static_cast<uint8_t>(1u << ((e * bits + b) % 8));
+      }
+      w.Bytes(packed);
+    }
+    auto out = DecodeBoth(kLowRank, {rows, cols}, params, w.bytes());
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+  }
 }
 
 // ---------------------------------------------------------------- half.h

@@ -145,6 +145,74 @@ TEST(PackRecipes, GptqRecipeNeedsCalibrationAndUsesIt) {
   EXPECT_LT(r->file_bytes, Pack(model, nullptr, *FindRecipe("pg-int8-zlib"), {})->file_bytes);
 }
 
+// record-lqer: the records' export, with the matrix bit width as a parameter.
+TEST(PackRecipes, RecordLqerCorrectsTheWorstMatricesAndTakesTheBitWidth) {
+  io::TensorFile model = TinyModel();
+  // Two more matrices, so that the top 3 by error is a real choice of 3 out of 4.
+  model.tensors.push_back(io::Tensor::FromFloat32("blocks.0.attn.proj.weight", {256, 256}, Gaussian(256 * 256, 0.01f, 5)));
+  model.tensors.push_back(io::Tensor::FromFloat32("blocks.0.mlp.proj.weight", {256, 512}, Gaussian(256 * 512, 0.08f, 6)));
+  io::TensorFile cal;
+  auto eye = [](const std::string& site, int n) {
+    std::vector<float> v(n * n, 0.f);
+    for (int i = 0; i < n; ++i) v[i * n + i] = 100.f + i;
+    return io::Tensor::FromFloat32(site, {n, n}, v);
+  };
+  cal.tensors = {eye("blocks.0.attn_in", 256), eye("blocks.0.attn.proj_in", 256), eye("blocks.0.mlp_in", 256),
+                 eye("blocks.0.mlp.proj_in", 512), eye("head_in", 256)};
+  cal.metadata = {{"golfpack.calibration", "hessian-v1"}, {"golfpack.tokens", "4096"}, {"golfpack.seq_len", "64"}};
+  const auto path = (std::filesystem::temp_directory_path() / ("gp_pack_lqer_" + std::to_string(::getpid()))).string();
+  ASSERT_TRUE(io::WriteSafetensors(path, cal).ok());
+  auto h = Hessians::Load(path);
+  std::filesystem::remove(path);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+
+  auto bad = FindRecipe("record-lqer:int9");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("int4..int8"), std::string::npos);
+  uint64_t prev = UINT64_MAX;
+  for (int bits : {6, 5, 4}) {
+    auto recipe = FindRecipe(bits == 6 ? "record-lqer" : "record-lqer:int" + std::to_string(bits));
+    ASSERT_TRUE(recipe.ok()) << recipe.status().ToString();
+    auto r = Pack(model, &*h, *recipe, {});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_LT(r->file_bytes, prev) << "fewer matrix bits, fewer bytes";
+    prev = r->file_bytes;
+    auto art = gpk::Artifact::Parse(r->bytes, "mem.gpk");
+    ASSERT_TRUE(art.ok()) << art.status().ToString();
+    const auto& t = art->tensors();
+    ASSERT_EQ(t.size(), 6u);
+    EXPECT_EQ(t[0].encoding, gpk::kUniform);  // the embedding: int7, never corrected
+    EXPECT_EQ(gpk::UniformParams::Parse(t[0].params)->bits, 7);
+    EXPECT_EQ(t[1].encoding, gpk::kRawF32);
+    // The smallest-error matrix (proj, std 0.01) is the one left uncorrected.
+    EXPECT_EQ(t[2].encoding, gpk::kLowRank);
+    EXPECT_EQ(t[3].encoding, gpk::kLowRank);
+    EXPECT_EQ(t[4].encoding, gpk::kUniform) << t[4].name;
+    EXPECT_EQ(t[5].encoding, gpk::kLowRank);
+    EXPECT_EQ(r->tensors[2].encoder, "gptq:u" + std::to_string(bits) + ":row:sd13:nocap+lr4");
+    EXPECT_EQ(r->tensors[3].encoder, "gptq:u" + std::to_string(bits) + ":row:sd12:nocap+lr4");
+    // The correction lowers the error of what it corrects: the same recipe without LQER.
+    Recipe plain = *recipe;
+    plain.lqer_top_k = 0;
+    auto rp = Pack(model, &*h, plain, {});
+    ASSERT_TRUE(rp.ok());
+    auto art_p = gpk::Artifact::Parse(rp->bytes, "plain.gpk");
+    ASSERT_TRUE(art_p.ok());
+    for (size_t i : {2, 3, 5}) {
+      auto d = art->DecodeTensor(i);
+      auto dp = art_p->DecodeTensor(i);
+      ASSERT_TRUE(d.ok() && dp.ok());
+      const auto w = *model.tensors[i].ToFloat32();
+      double err = 0, err_p = 0;
+      for (size_t j = 0; j < w.size(); ++j) {
+        err += (w[j] - (*d)[j]) * (w[j] - (*d)[j]);
+        err_p += (w[j] - (*dp)[j]) * (w[j] - (*dp)[j]);
+      }
+      EXPECT_LT(err, err_p) << t[i].name;
+    }
+  }
+}
+
 TEST(PackRecipes, UnknownRecipeListsTheKnownOnes) {
   auto r = FindRecipe("int3-magic");
   ASSERT_FALSE(r.ok());

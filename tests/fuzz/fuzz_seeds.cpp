@@ -113,8 +113,34 @@ void ArtifactSeeds(const std::string& dir) {
   book2.name = "codebook2";
   v2.sections = {{gpk::Codec::kZlib, -1, {0, 1, 2}, {0}}};
   Write(dir + "/objects_v2.gpk", Must(gpk::BuildArtifact({ts[0], book, book2}, v2), "objects v2"));
+  // Encoding 9 (lowrank): 4-bit factors over the packed uniform tensor, f16
+  // factors over the raw f32 one, sharing a zlib section with a plain tensor.
+  auto lowrank = [](const gpk::EncodedTensor& in, uint8_t rank, uint8_t bits, uint64_t group, const Bytes& factors) {
+    gpk::LowRankParams p;
+    p.inner = in.encoding;
+    p.inner_params = in.params;
+    p.inner_payload = in.payload.size();
+    p.rank = rank;
+    p.bits = bits;
+    p.group = group;
+    Bytes payload = in.payload;
+    payload.insert(payload.end(), factors.begin(), factors.end());
+    return T("lowrank_" + in.name, in.shape, gpk::kLowRank, payload, p.Serialize());
+  };
+  ByteWriter f4, f16;
+  for (float s : {0.01f, 0.02f}) f4.U16(FloatToHalfBits(s));  // A [2 x 1]: two scales, codes 12, 9
+  f4.U8(0x9c);
+  for (float s : {0.5f, 0.25f}) f4.U16(FloatToHalfBits(s));   // B [1 x 4], group 2: two scales, codes 10, 3, 14, 7
+  f4.Bytes(Bytes{0x3a, 0x7e});
+  for (int i = 0; i < 10; ++i) f16.U16(FloatToHalfBits(0.125f * static_cast<float>(i - 5)));  // A [2 x 2], B [2 x 3]
+  gpk::WriteOptions lr;
+  lr.sections = {{gpk::Codec::kNone, -1, {0}}, {gpk::Codec::kZlib, -1, {1, 2}}};
+  Write(dir + "/lowrank.gpk",
+        Must(gpk::BuildArtifact({lowrank(ts[6], 1, 4, 2, f4.bytes()), lowrank(ts[0], 2, 16, 0, f16.bytes()), ts[3]}, lr),
+             "lowrank"));
   // Every seed must decode: a seed the reader rejects teaches the fuzzer little.
-  for (const char* name : {"/own_sections.gpk", "/shared_sections.gpk", "/one_tensor.gpk", "/empty.gpk", "/objects_v2.gpk"}) {
+  for (const char* name : {"/own_sections.gpk", "/shared_sections.gpk", "/one_tensor.gpk", "/empty.gpk", "/objects_v2.gpk",
+                           "/lowrank.gpk"}) {
     Bytes b = Must(ReadFileBytes(dir + name), "read seed");
     auto a = Must(gpk::Artifact::Parse(b, dir + name), "parse seed");
     Must(a.DecodeAll(), "decode seed");
