@@ -7,6 +7,7 @@
 #include "core/encodings.h"
 #include "codec/encoder.h"
 #include "io/shards.h"
+#include "plan/distortion.h"
 
 namespace golfpack::eval {
 
@@ -193,8 +194,16 @@ double Spearman(const std::vector<double>& x, const std::vector<double>& y) {
 }
 
 double HessianProxy(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& hessian, int64_t tokens) {
-  auto e = (a.to(torch::kFloat64) - b.to(torch::kFloat64));
-  return (torch::matmul(e, hessian) * e).sum().item<double>() / static_cast<double>(std::max<int64_t>(tokens, 1));
+  // The one proxy definition (plan/distortion.h), on these tensors' values.
+  auto values = [](const torch::Tensor& t) {
+    const torch::Tensor c = t.to(torch::kCPU, torch::kFloat32).contiguous();
+    return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  };
+  const int64_t rows = a.size(0), cols = a.numel() / std::max<int64_t>(rows, 1);
+  const torch::Tensor hc = hessian.to(torch::kCPU, torch::kFloat64).contiguous();
+  const Eigen::MatrixXd h = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+      hc.data_ptr<double>(), cols, cols);
+  return encode::HessianProxy(values(a), values(b), uint64_t(rows), uint64_t(cols), h, tokens);
 }
 
 Result<SensitivityResult> MeasureSensitivity(model::GPT& model, const Calibration& cal, const SensitivityOptions& o,

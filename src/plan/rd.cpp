@@ -18,6 +18,7 @@
 #include "codec/codecs.h"
 #include "codec/encoder.h"
 #include "codec/lowrank.h"
+#include "plan/distortion.h"
 #include "io/pg_names.h"
 
 namespace golfpack::encode {
@@ -42,23 +43,6 @@ Result<std::vector<float>> Decode(const gpk::EncodedTensor& e, uint64_t numel) {
   return out;
 }
 
-// D = sum_j H_jj * sum_i (w_ij - q_ij)^2 / tokens: the diagonal of tr(E H E^T)/tokens.
-double DiagProxy(std::span<const float> w, std::span<const float> q, uint64_t rows, uint64_t cols,
-                 const Eigen::MatrixXd& h, int64_t tokens) {
-  std::vector<double> col(cols, 0.0);  // row-major sweep: sum_i E_ij^2 per column
-  for (uint64_t r = 0; r < rows; ++r) {
-    const float* wr = w.data() + r * cols;
-    const float* qr = q.data() + r * cols;
-    for (uint64_t c = 0; c < cols; ++c) {
-      const double e = double(wr[c]) - double(qr[c]);
-      col[c] += e * e;
-    }
-  }
-  double d = 0;
-  for (uint64_t c = 0; c < cols; ++c) d += h(static_cast<Eigen::Index>(c), static_cast<Eigen::Index>(c)) * col[c];
-  return d / double(std::max<int64_t>(tokens, 1));
-}
-
 double SquaredError(std::span<const float> w, std::span<const float> q) {
   double s = 0;
   for (size_t i = 0; i < w.size(); ++i) {
@@ -66,20 +50,6 @@ double SquaredError(std::span<const float> w, std::span<const float> q) {
     s += e * e;
   }
   return s;
-}
-
-// The full proxy tr(E H E^T) / tokens. GPTQ moves error into directions H
-// forgives, which the diagonal cannot see, so GPTQ candidates are priced with
-// this (the sensitivities were fitted against it too). GPTQ onto ans grids
-// gets the same value from GPTQ's own error accounting instead
-// (GptqRunStats::err_damped), without another rows x cols x cols product.
-double FullProxy(std::span<const float> w, std::span<const float> q, uint64_t rows, uint64_t cols,
-                 const Eigen::MatrixXd& h, int64_t tokens) {
-  Eigen::MatrixXd e(static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(cols));
-  for (uint64_t r = 0; r < rows; ++r)
-    for (uint64_t c = 0; c < cols; ++c)
-      e(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(c)) = double(w[r * cols + c]) - double(q[r * cols + c]);
-  return (e * h).cwiseProduct(e).sum() / double(std::max<int64_t>(tokens, 1));
 }
 
 using Clock = std::chrono::steady_clock;
@@ -211,8 +181,7 @@ struct RdPlanner::Impl {
     GP_ASSIGN_OR_RETURN(set.fit, FitLowRank(m, {}, lqer_max_rank));
     // B = B' L^-1, i.e. L^T B^T = B'^T.
     set.fit.b = l.transpose().triangularView<Eigen::Upper>().solve(set.fit.b.transpose()).transpose();
-    // tr((E - AB) H (E - AB)^T) = tr(E H E^T) - 2 <A B H, E> + <A^T A, B H B^T>,
-    // with the base's own tr(E H E^T) and the factors as stored.
+    // The proxy of E - A B with the factors as stored, from the base's own tr(E H E^T).
     const Eigen::MatrixXd ed = e.cast<double>();
     const double base_tr = base.c.proxy * double(tokens);
     const auto fitted = static_cast<int>(set.fit.a.cols());
@@ -225,10 +194,6 @@ struct RdPlanner::Impl {
         spec.group = bits == 16 ? 0 : o.lqer_group;
         LowRankFactors slice{set.fit.a.leftCols(rank), set.fit.b.topRows(rank)};
         const LowRankFactors fq = QuantizeFactors(slice, spec);
-        const Eigen::MatrixXd a = fq.a.cast<double>(), b = fq.b.cast<double>();
-        const Eigen::MatrixXd bh = b * (*w.h);
-        const double cross = ((a * bh).array() * ed.array()).sum();
-        const double quad = ((a.transpose() * a).array() * (bh * b.transpose()).array()).sum();
         Cand c;
         c.c.spec = base.c.spec + LowRankSuffix(spec);  // the encoder spec: "...+lr4", "...+lr2:b8"
         c.c.step = base.c.step;
@@ -240,7 +205,7 @@ struct RdPlanner::Impl {
         const uint64_t payload = base.enc.payload.size() + LowRankFactorBytes(w.rows, w.cols, spec);
         c.c.bytes = payload + params.size();
         c.price = Price(payload, params.size(), gpk::kLowRank);
-        c.c.proxy = std::max(0.0, base_tr - 2 * cross + quad) / double(tokens);
+        c.c.proxy = CorrectedHessianProxy(base_tr, ed, fq.a.cast<double>(), fq.b.cast<double>(), *w.h, tokens);
         c.c.predicted = w.sensitivity * c.c.proxy;
         c.base_tag = base_tag;
         c.lr = spec;
@@ -330,8 +295,10 @@ struct RdPlanner::Impl {
       out.price = Price(out.enc);
     }
     if (!proxy)
-      proxy = out.c.gptq ? FullProxy(w.values, q, w.rows, w.cols, *w.h, tokens)
-                         : DiagProxy(w.values, q, w.rows, w.cols, *w.h, tokens);
+      // GPTQ correlates its errors across columns: those need the full proxy
+      // (plan/distortion.h); the sensitivities were fitted against it too.
+      proxy = out.c.gptq ? HessianProxy(w.values, q, w.rows, w.cols, *w.h, tokens)
+                         : DiagHessianProxy(w.values, q, w.rows, w.cols, *w.h, tokens);
     out.c.proxy = *proxy;
     out.c.predicted = w.sensitivity * out.c.proxy;
     return out;

@@ -1,0 +1,40 @@
+// The distortion proxy: one definition for every decision that trades bytes
+// for loss (rd's candidates, the lqer path, calibrate's sensitivity fit).
+//
+// Replacing the weights W [rows x cols] of a linear layer by Q changes its
+// output on input x by (W - Q) x. Summed over the calibration tokens, the
+// squared change is
+//
+//   D = tr(E H E^T) / tokens,   E = W - Q,   H = X^T X  [cols x cols]
+//
+// (per token, so it does not grow with the calibration size). `calibrate`
+// fits each tensor's sensitivity s so that s * D predicts the measured loss
+// change in nats/token (eval/sensitivity.h).
+//
+// The diagonal form keeps only H's diagonal: sum_j H_jj * sum_i E_ij^2 /
+// tokens. It is the full one's expectation when E's columns are uncorrelated,
+// as they are for plain rounding, and costs rows x cols instead of rows x cols
+// x cols. GPTQ correlates its errors on purpose (it moves them into directions
+// H forgives), so GPTQ candidates need the full form.
+#pragma once
+
+#include <Eigen/Dense>
+#include <cstdint>
+#include <span>
+
+namespace golfpack::encode {
+
+// D for row-major W, Q [rows x cols]; tokens <= 0 counts as 1.
+double HessianProxy(std::span<const float> w, std::span<const float> q, uint64_t rows, uint64_t cols,
+                    const Eigen::MatrixXd& h, int64_t tokens);
+double DiagHessianProxy(std::span<const float> w, std::span<const float> q, uint64_t rows, uint64_t cols,
+                        const Eigen::MatrixXd& h, int64_t tokens);
+
+// D after a low-rank correction: E' = E - A B (A [rows x r], B [r x cols]),
+// from tr(E H E^T) (`base_trace`, not divided by tokens) without forming E' H:
+//   tr(E' H E'^T) = tr(E H E^T) - 2 <A (B H), E> + <A^T A, B H B^T>.
+// Clamped at 0 (base_trace may itself be an estimate).
+double CorrectedHessianProxy(double base_trace, const Eigen::MatrixXd& e, const Eigen::MatrixXd& a,
+                             const Eigen::MatrixXd& b, const Eigen::MatrixXd& h, int64_t tokens);
+
+}  // namespace golfpack::encode

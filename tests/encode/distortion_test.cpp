@@ -1,0 +1,68 @@
+#include "plan/distortion.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <vector>
+
+namespace golfpack::encode {
+namespace {
+
+// Small random W, Q and a symmetric positive definite H, with the proxy
+// computed by the definition, entry by entry.
+struct Case {
+  uint64_t rows = 5, cols = 7;
+  std::vector<float> w, q;
+  Eigen::MatrixXd h;
+  Case() {
+    std::mt19937 rng(3);
+    std::normal_distribution<float> n(0.f, 1.f);
+    for (uint64_t i = 0; i < rows * cols; ++i) {
+      w.push_back(n(rng));
+      q.push_back(w.back() + 0.1f * n(rng));
+    }
+    Eigen::MatrixXd x(20, cols);
+    for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = n(rng);
+    h = x.transpose() * x;
+  }
+  double Brute(int64_t tokens, bool diagonal_only) const {
+    double s = 0;
+    for (uint64_t i = 0; i < rows; ++i)
+      for (uint64_t a = 0; a < cols; ++a)
+        for (uint64_t b = 0; b < cols; ++b) {
+          if (diagonal_only && a != b) continue;
+          s += (double(w[i * cols + a]) - q[i * cols + a]) * h(Eigen::Index(a), Eigen::Index(b)) *
+               (double(w[i * cols + b]) - q[i * cols + b]);
+        }
+    return s / double(tokens);
+  }
+};
+
+TEST(Distortion, FullAndDiagonalProxiesMatchTheirDefinitions) {
+  Case c;
+  EXPECT_NEAR(HessianProxy(c.w, c.q, c.rows, c.cols, c.h, 10), c.Brute(10, false), 1e-12);
+  EXPECT_NEAR(DiagHessianProxy(c.w, c.q, c.rows, c.cols, c.h, 10), c.Brute(10, true), 1e-12);
+  EXPECT_NE(HessianProxy(c.w, c.q, c.rows, c.cols, c.h, 10), DiagHessianProxy(c.w, c.q, c.rows, c.cols, c.h, 10));
+  // tokens <= 0 counts as 1; identical weights cost nothing.
+  EXPECT_NEAR(HessianProxy(c.w, c.q, c.rows, c.cols, c.h, 0), c.Brute(1, false), 1e-12);
+  EXPECT_EQ(HessianProxy(c.w, c.w, c.rows, c.cols, c.h, 10), 0.0);
+}
+
+TEST(Distortion, CorrectedProxyEqualsTheProxyOfTheCorrectedError) {
+  Case c;
+  const auto r = Eigen::Index(c.rows), k = Eigen::Index(c.cols);
+  Eigen::MatrixXd e(r, k);
+  for (Eigen::Index i = 0; i < r; ++i)
+    for (Eigen::Index j = 0; j < k; ++j) e(i, j) = double(c.w[size_t(i * k + j)]) - c.q[size_t(i * k + j)];
+  Eigen::MatrixXd a = Eigen::MatrixXd::Random(r, 2) * 0.05, b = Eigen::MatrixXd::Random(2, k);
+  const double base = (e * c.h).cwiseProduct(e).sum();
+  const Eigen::MatrixXd ec = e - a * b;
+  const double direct = (ec * c.h).cwiseProduct(ec).sum() / 4.0;
+  EXPECT_NEAR(CorrectedHessianProxy(base, e, a, b, c.h, 4), direct, 1e-9 * direct);
+  // A correction equal to the whole error leaves nothing.
+  Eigen::MatrixXd id = Eigen::MatrixXd::Identity(k, k);
+  EXPECT_NEAR(CorrectedHessianProxy(base, e, e, id, c.h, 4), 0.0, 1e-9 * base);
+}
+
+}  // namespace
+}  // namespace golfpack::encode
