@@ -1,10 +1,10 @@
-// CRC-32C and XXH64 live in the counted decoder (gpk/checksum.h); these are
+// CRC-32C and XXH64 live in the counted decoder (gpk/bytes.h); these are
 // conveniences for the writer side and tests.
 #pragma once
 
 #include <string_view>
 
-#include "gpk/checksum.h"
+#include "gpk/bytes.h"
 
 namespace golfpack {
 

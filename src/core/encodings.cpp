@@ -230,7 +230,7 @@ Result<AnsLayout> AnsLayoutOf(std::span<const uint64_t> shape, uint64_t numel, s
 
 Status AnsAlphabetCheck(size_t alphabet) {
   if (alphabet % 2 == 0)
-    return Corrupt("ans_grid: rANS alphabet size " + Num(alphabet) + " is even (codes are symmetric: it must be odd)");
+    return Corrupt("ans_grid: rANS alphabet size " + Num(alphabet) + " is even, must be odd");
   return Status::Ok();
 }
 

@@ -9,12 +9,11 @@
 #include <unordered_set>
 
 #include "gpk/bytes.h"
-#include "gpk/checksum.h"
 
 namespace golfpack::gpk {
 namespace {
 
-// Quoted for a one-line message; control bytes become '?'.
+// 'name', control bytes as '?'.
 std::string Quote(std::string_view s) {
   std::string out(s);
   for (char& c : out)
@@ -33,7 +32,7 @@ Result<std::string> ReadString(ByteReader& r, const std::string& what) {
   return s;
 }
 
-// A count, bounded by the manifest bytes left after it (every entry takes >= 1).
+// A count, bounded by the manifest bytes left after it.
 Result<uint64_t> ReadCount(ByteReader& r, const char* what) {
   const size_t at = r.position();
   GP_ASSIGN_OR_RETURN(uint64_t n, r.Varint(what));
@@ -92,14 +91,13 @@ Result<Artifact> Artifact::Read(std::span<const uint8_t> bytes, const Options& o
     return Corrupt(Str("footer: bad end magic at offset ", footer + 8, " (truncated file?)"));
   const uint64_t hash = LoadLE(b + footer, 8), computed = options.verify_file_hash ? Xxh64(bytes.first(footer)) : hash;
   if (hash != computed)
-    return Corrupt(Str("footer: file XXH64 at offset ", footer, " is ", hash, ", computed ", computed, " (the file is damaged)"));
+    return Corrupt(Str("footer: file XXH64 at offset ", footer, " is ", hash, ", computed ", computed, " (damaged)"));
   const uint64_t msize = LoadLE(b + 12, 4), crc_at = 16 + msize;
   if (msize > size - 32)
     return Corrupt(Str("header: manifest_size ", msize, " at offset 12 exceeds file_size - 32 = ", size - 32));
   const uint64_t crc = LoadLE(b + crc_at, 4), crc_computed = Crc32c(bytes.first(crc_at));
   if (crc != crc_computed)
-    return Corrupt(Str("manifest: CRC-32C at offset ", crc_at, " is ", crc, ", computed ", crc_computed,
-                       " (header or manifest damaged)"));
+    return Corrupt(Str("manifest: CRC-32C at offset ", crc_at, " is ", crc, ", computed ", crc_computed));
   a.manifest_size_ = msize;
 
   ByteReader r(bytes.subspan(16, msize), 16);
@@ -146,8 +144,7 @@ Result<Artifact> Artifact::Read(std::span<const uint8_t> bytes, const Options& o
     if (!names.insert(Str(kind, " ", p.name)).second) return bad(at, "name", "duplicate ", kind, " name");
     return Status::Ok();
   };
-  // Section, offset, length and params of an entry: the range must continue
-  // its section's layout.
+  // Section, offset, length, params; the range continues its section.
   auto read_payload = [&](PayloadInfo& p) -> Status {
     const size_t sec_pos = r.position();
     GP_ASSIGN_OR_RETURN(uint64_t s, r.Varint("section"));

@@ -1,4 +1,5 @@
-// Bounds-checked little-endian reading (FORMAT.md "Conventions"). A failed read
+// Bounds-checked little-endian reading (FORMAT.md "Conventions") and the
+// checksums. A failed read
 // leaves the position unchanged and is kCorrupt naming what and where
 // ("reading X at offset N: need 4 bytes, 2 left"); offsets are base_offset + position.
 #pragma once
@@ -27,6 +28,10 @@ inline uint64_t LoadLE(const uint8_t* p, int n) {
   return v;
 }
 
+// CRC-32C (Castagnoli) of `data`, continuing `crc`: Crc32c(b, Crc32c(a)) == Crc32c(a + b).
+uint32_t Crc32c(std::span<const uint8_t> data, uint32_t crc = 0);
+// XXH64 as in the reference xxhash.h.
+uint64_t Xxh64(std::span<const uint8_t> data, uint64_t seed = 0);
 // Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, <= U+10FFFF.
 bool ValidUtf8(std::string_view s);
 

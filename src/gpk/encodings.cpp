@@ -14,8 +14,8 @@
 namespace golfpack::gpk {
 namespace {
 
-uint16_t Load16(const uint8_t* p) { return uint16_t(p[0] | (p[1] << 8)); }
-uint32_t Load32(const uint8_t* p) { return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24; }
+uint16_t Load16(const uint8_t* p) { return uint16_t(LoadLE(p, 2)); }
+uint32_t Load32(const uint8_t* p) { return uint32_t(LoadLE(p, 4)); }
 float LoadF32(const uint8_t* p) { return std::bit_cast<float>(Load32(p)); }
 float LoadScale(const uint8_t* p, uint8_t dtype) {
   return dtype == 1 ? LoadF32(p) : dtype == 0 ? HalfBitsToFloat(Load16(p)) : BF16BitsToFloat(Load16(p));
@@ -175,9 +175,7 @@ Status ConstDecode(const TensorView& t, std::span<float> out) {
   return Status::Ok();
 }
 
-// ans_grid: the smallest stream header is 4 bytes (model 0: u8 M, varint
-// alphabet, a body of >= 2 bytes since the frequencies sum to 2^M >= 1024) or 5
-// (model 1: u8 K, u8 M, varint alphabet, zero point, mask); then the states.
+// ans_grid: the smallest stream header is 4 bytes (model 0) or 5 (model 1), then the states.
 Result<uint64_t> AnsGridSize(std::span<const uint64_t> shape, uint64_t numel, std::span<const uint8_t> params) {
   GP_ASSIGN_OR_RETURN(AnsGridParams p, AnsGridParams::Parse(params));
   GP_ASSIGN_OR_RETURN(Grid g, GridOf("ans_grid", shape, numel, p.group_size, p.scale_dtype, 0));
@@ -193,7 +191,7 @@ Status AnsGridDecode(const TensorView& t, std::span<float> out) {
   auto m = p.model ? ParseRansContext(r) : ParseRansOrder0(r);
   if (!m.ok()) return Corrupt("ans_grid: " + m.status().message());
   if (m->alphabet % 2 == 0)
-    return Corrupt("ans_grid: rANS alphabet size " + Num(m->alphabet) + " is even (codes are symmetric: it must be odd)");
+    return Corrupt("ans_grid: rANS alphabet size " + Num(m->alphabet) + " is even, must be odd");
   const uint16_t z = uint16_t((m->alphabet - 1) / 2);
   if (p.model && m->zero_point != z)
     return Corrupt("ans_grid: context model zero_point " + Num(m->zero_point) + ", expected (alphabet - 1) / 2 = " + Num(z));

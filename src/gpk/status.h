@@ -61,8 +61,8 @@ std::string Str(const T&... v) {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}            // NOLINT: implicit by design
-  Result(Status status) : v_(std::move(status)) {       // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}  // implicit by design, both
+  Result(Status status) : v_(std::move(status)) {
     assert(!std::get<Status>(v_).ok() && "Result needs a value or an error");
   }
 
@@ -86,10 +86,10 @@ class [[nodiscard]] Result {
 }  // namespace golfpack
 
 // Early return of a non-ok Status from an expression yielding Status.
-#define GP_RETURN_IF_ERROR(expr)                 \
-  do {                                           \
-    ::golfpack::Status gp_status_ = (expr);      \
-    if (!gp_status_.ok()) return gp_status_;    \
+#define GP_RETURN_IF_ERROR(expr) \
+  do { \
+    ::golfpack::Status gp_status_ = (expr); \
+    if (!gp_status_.ok()) return gp_status_; \
   } while (0)
 
 #define GP_CONCAT_INNER(a, b) a##b
@@ -97,6 +97,6 @@ class [[nodiscard]] Result {
 // `GP_ASSIGN_OR_RETURN(auto x, MakeX());` unwraps a Result or returns its Status.
 #define GP_ASSIGN_OR_RETURN(lhs, expr) GP_ASSIGN_OR_RETURN_IMPL(GP_CONCAT(gp_result_, __LINE__), lhs, expr)
 #define GP_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
-  auto tmp = (expr);                             \
-  if (!tmp.ok()) return tmp.status();            \
+  auto tmp = (expr); \
+  if (!tmp.ok()) return tmp.status(); \
   lhs = std::move(tmp).value()
