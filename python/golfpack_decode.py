@@ -1,0 +1,626 @@
+"""Standalone decoder for golfpack .gpk artifacts (docs/FORMAT.md, versions 1
+and 2). numpy + stdlib only; brotli / zstd sections import `brotli` /
+`zstandard` when met.
+
+    from golfpack_decode import decode
+    state = decode("model.gpk")   # {name: np.float32 array of the manifest's shape}
+
+A damaged or malformed file raises ValueError with one line naming the part.
+"""
+import lzma
+import sys
+import zlib
+from array import array
+from math import isqrt
+from types import SimpleNamespace as NS
+
+import numpy as np
+
+L = 1 << 23  # rANS lower bound
+M64 = (1 << 64) - 1
+P1, P2, P3, P4, P5 = (11400714785074694791, 14029467366897019727, 1609587929392839161,
+                      9650029242287828579, 2870177450012600261)
+NAMES = ('raw_f32', 'raw_f16', 'raw_bf16', 'pg_int8_row', 'pg_int8_tensor', 'uniform', 'const',
+         'ans_grid', 'codebook', 'lowrank')
+_c = np.arange(256, dtype=np.uint32)
+for _ in range(8):
+    _c = np.where(_c & 1, (_c >> 1) ^ np.uint32(0x82F63B78), _c >> 1)
+CRC = _c.astype(np.uint32)
+CRCL = CRC.tolist()
+
+
+def fail(msg):
+    raise ValueError(msg)
+
+
+def crc32c(b):
+    """CRC-32C; long inputs as K interleaved chunks combined by a shift table."""
+    n = len(b)
+    if n < 64:
+        c = 0xFFFFFFFF
+        for x in bytes(b):
+            c = c >> 8 ^ CRCL[(c ^ x) & 255]
+        return c ^ 0xFFFFFFFF
+    k = isqrt(n) + 1
+    w = -(-n // k)  # k rows of w bytes, zero-padded in front (no effect with state 0)
+    a = np.zeros(k * w, np.uint8)
+    a[k * w - n:] = np.frombuffer(b, np.uint8)
+    a[k * w - n:k * w - n + 4] ^= 255  # initial value 0xFFFFFFFF
+    a = a.reshape(k, w).T.copy()
+    s = np.zeros(k, np.uint32)
+    z = (np.arange(256, dtype=np.uint32) << np.arange(0, 32, 8, dtype=np.uint32)[:, None]).ravel()
+    for col in a:
+        s = s >> 8 ^ CRC[(s ^ col) & 255]
+        z = z >> 8 ^ CRC[z & 255]  # z: the state after w zero bytes, per input byte
+    z0, z1, z2, z3 = z.reshape(4, 256).tolist()
+    c = 0
+    for r in s.tolist():
+        c = z0[c & 255] ^ z1[c >> 8 & 255] ^ z2[c >> 16 & 255] ^ z3[c >> 24] ^ r
+    return c ^ 0xFFFFFFFF
+
+
+def _rotl(x, r):
+    return (x << r | x >> (64 - r)) & M64
+
+
+def _round(a, x):
+    return _rotl((a + x * P2) & M64, 31) * P1 & M64
+
+
+def xxh64(b):
+    """XXH64 with seed 0."""
+    n, i, h = len(b), 0, P5
+    if n >= 32:
+        i = n // 32 * 32
+        v = [(P1 + P2) & M64, P2, 0, -P1 & M64]
+        for k, lane in enumerate(np.frombuffer(b, '<u8', i // 8).reshape(-1, 4).T.tolist()):
+            a = v[k]
+            for x in lane:
+                a = (a + x * P2) & M64
+                a = (a << 31 & M64 | a >> 33) * P1 & M64
+            v[k] = a
+        h = (_rotl(v[0], 1) + _rotl(v[1], 7) + _rotl(v[2], 12) + _rotl(v[3], 18)) & M64
+        for a in v:
+            h = ((h ^ _round(0, a)) * P1 + P4) & M64
+    h = (h + n) & M64
+    while i + 8 <= n:
+        h = (_rotl(h ^ _round(0, int.from_bytes(b[i:i + 8], 'little')), 27) * P1 + P4) & M64
+        i += 8
+    if i + 4 <= n:
+        h = (_rotl(h ^ int.from_bytes(b[i:i + 4], 'little') * P1 & M64, 23) * P2 + P3) & M64
+        i += 4
+    for x in bytes(b[i:]):
+        h = _rotl(h ^ x * P5 & M64, 11) * P1 & M64
+    h = (h ^ h >> 33) * P2 & M64
+    h = (h ^ h >> 29) * P3 & M64
+    return h ^ h >> 32
+
+
+class Reader:
+    """Bounds-checked little-endian reads; errors name the file offset."""
+
+    def __init__(self, b, base=0):
+        self.b, self.p, self.base = bytes(b), 0, base
+
+    def left(self):
+        return len(self.b) - self.p
+
+    def bad(self, what, msg, at=None):
+        fail(f'{what} at offset {self.base + (self.p if at is None else at)}: {msg}')
+
+    def take(self, n, what):
+        if n > self.left():
+            self.bad('reading ' + what, f'need {n} bytes, {self.left()} left')
+        self.p += n
+        return self.b[self.p - n:self.p]
+
+    def u8(self, what, lo=0, hi=255):
+        v = self.take(1, what)[0]
+        if not lo <= v <= hi:
+            self.bad(what, f'{v} outside [{lo}, {hi}]', self.p - 1)
+        return v
+
+    def u32(self, what):
+        return int.from_bytes(self.take(4, what), 'little')
+
+    def var(self, what, lo=0, hi=M64):
+        at, v, k = self.p, 0, 0
+        while True:
+            if self.p >= len(self.b):
+                self.bad('reading ' + what, 'truncated varint', at)
+            c = self.b[self.p]
+            self.p += 1
+            if k == 63 and c > 1:
+                self.bad('reading ' + what, 'varint longer than 64 bits', at)
+            v |= (c & 127) << k
+            k += 7
+            if c < 128:
+                break
+        if c == 0 and k > 7:
+            self.bad('reading ' + what, 'overlong varint', at)
+        if not lo <= v <= hi:
+            self.bad(what, f'{v} outside [{lo}, {hi}]', at)
+        return v
+
+    def count(self, what):
+        at, n = self.p, self.var(what)
+        if n > self.left():  # each entry takes >= 1 byte
+            self.bad(what, f'{n} exceeds the {self.left()} manifest bytes left after it', at)
+        return n
+
+    def str(self, what):
+        s = self.take(self.var(what + ' length', 0, 65535), what)
+        try:
+            if 0 in s:
+                raise ValueError
+            return s.decode()
+        except ValueError:
+            self.bad(what, 'contains NUL or is not valid UTF-8', self.p - len(s))
+
+
+def _f16(u):
+    """binary16 bits (uint16 array) -> float32, exact (NaN payloads kept)."""
+    u = u.astype(np.uint32)
+    b = (u & 0x7fff) << 13
+    f = (b.view(np.float32) * np.float32(2.0 ** 112)).view(np.uint32)
+    return (np.where(b >= 0x0f800000, b | 0x7f800000, f) | (u & 0x8000) << 16).view(np.float32)
+
+
+def _scales(b, dtype, n):
+    if dtype == 1:
+        return np.frombuffer(b, '<f4', n).astype(np.float32)
+    u = np.frombuffer(b, '<u2', n)
+    return _f16(u) if dtype == 0 else (u.astype(np.uint32) << 16).view(np.float32)
+
+
+def _unpack(b, n, bits, what, reserved=True):
+    """n codes of `bits` (1..8 or 16) bits, LSB-first, in exactly ceil(n*bits/8) bytes: every
+    8 codes fill `bits` bytes. The padding bits must be 0; 2^bits-1 is rejected if reserved."""
+    a = np.frombuffer(b, np.uint8)
+    if n * bits % 8 and a[-1] >> n * bits % 8:
+        fail(what + ': nonzero padding bits after the last packed code')
+    g = np.zeros(-(-n // 8) * bits, np.uint16)
+    g[:len(a)] = a
+    g = np.pad(g.reshape(-1, bits), ((0, 0), (0, 1)))
+    v = np.stack([(g[:, k * bits >> 3] | g[:, (k * bits >> 3) + 1] << 8) >> (k * bits & 7)
+                  for k in range(8)], 1).ravel()[:n] & (1 << bits) - 1
+    if reserved and n and v.max() == (1 << bits) - 1:
+        fail(f'{what}: packed value {(1 << bits) - 1} is the reserved value 2^bits - 1')
+    return v.astype(np.int64)
+
+
+def _grid(t, what, gs, dtype, code_bits):
+    """Scales per row or group: sets t.ns (scale count), t.group, t.sb (scale bytes); returns code bytes."""
+    if not t.shape:
+        fail(what + ': needs ndim >= 1, got a 0-d tensor')
+    if dtype > 2:
+        fail(f'{what}: unknown scale_dtype {dtype}')
+    rows = t.shape[0]
+    cols = t.n // rows if rows else 0
+    if gs and cols % gs:
+        fail(f'{what}: group_size {gs} does not divide cols {cols}')
+    t.group = gs or cols
+    t.ns = rows * (cols // gs if gs else 1)
+    t.sb = t.ns * (4 if dtype == 1 else 2)
+    return (t.n * code_bits + 7) // 8
+
+
+def _dequant(t, dtype, codes, pl):
+    s = _scales(pl, dtype, t.ns)
+    return (codes.astype(np.float32).reshape(t.ns, t.group) * s[:, None]).ravel()
+
+
+def _params(t, size):
+    if len(t.params) != size:
+        fail(f'{NAMES[t.enc]}: params_size {len(t.params)}, expected {size}')
+
+
+def _size(t):
+    """Validates t.params for t.shape; returns (payload size, fixed-rate)."""
+    e, n, p = t.enc, t.n, t.params
+    if e < 5 and p:
+        _params(t, 0)
+    if e == 0:
+        return 4 * n, 1
+    if e in (1, 2):
+        return 2 * n, 1
+    if e == 3:
+        if not t.shape or not t.shape[0]:
+            fail('pg_int8_row: needs ndim >= 1 and rows >= 1')
+        return 2 * t.shape[0] + n, 1
+    if e == 4:
+        return 4 + n, 1
+    if e == 5:
+        _params(t, 7)
+        t.bits, t.packing, t.dtype_s, gs = p[0], p[1], p[2], int.from_bytes(p[3:7], 'little')
+        if not 2 <= t.bits <= 8:
+            fail(f'uniform: bits {t.bits} outside [2, 8]')
+        if t.packing > 1:
+            fail(f'uniform: unknown packing {t.packing}')
+        code = _grid(t, 'uniform', gs, t.dtype_s, t.bits if t.packing else 8)
+        return t.sb + code, 1
+    if e == 6:
+        _params(t, 4)
+        return 0, 1
+    if e == 7:
+        _params(t, 6)
+        t.dtype_s, gs, t.model = p[0], int.from_bytes(p[1:5], 'little'), p[5]
+        if t.dtype_s > 2:
+            fail(f'ans_grid: unknown scale_dtype {t.dtype_s}')
+        if t.model > 1:
+            fail(f'ans_grid: unknown model {t.model}')
+        _grid(t, 'ans_grid', gs, t.dtype_s, 0)
+        return t.sb + 4 + t.model + 4 * min(n, 4), 0
+    if e == 8:
+        _params(t, 6)
+        t.bits, t.dtype_s, gs = p[0], p[1], int.from_bytes(p[2:6], 'little')
+        if not 1 <= t.bits <= 8:
+            fail(f'codebook: bits {t.bits} outside [1, 8]')
+        code = _grid(t, 'codebook', gs, t.dtype_s, t.bits)
+        return t.sb + code, 1
+    # 9 lowrank
+    if len(t.shape) != 2:
+        fail(f'lowrank: needs ndim 2, got {len(t.shape)}')
+    r = Reader(p)
+    ie = r.var('lowrank inner_encoding')
+    ip = r.take(r.var('lowrank inner_params_size'), 'lowrank inner params')
+    t.inner_len = r.var('lowrank inner_payload_size')
+    t.rank, t.bits, t.lr_group = r.u8('lowrank rank'), r.u8('lowrank bits'), r.var('lowrank group')
+    if ie > 7:
+        fail(f'lowrank: inner_encoding {ie} is unknown, 9 or takes refs')
+    if r.left():
+        fail(f'lowrank: {r.left()} trailing params bytes')
+    if not t.rank:
+        fail('lowrank: rank 0')
+    if t.bits != 16 and not 2 <= t.bits <= 8:
+        fail(f'lowrank: bits {t.bits} not 2..8 or 16')
+    if t.bits == 16 and t.lr_group:
+        fail(f'lowrank: group {t.lr_group} with bits 16')
+    t.inner = NS(name=t.name, shape=t.shape, n=n, enc=ie, params=ip, refs=[])
+    try:
+        need, fixed = _size(t.inner)
+    except ValueError as x:
+        fail(f'lowrank: inner {x}')
+    if need != t.inner_len if fixed else need > t.inner_len:
+        fail(f'lowrank: inner_payload_size {t.inner_len}, {NAMES[ie]} needs {need}')
+    t.blocks = [_block(t, t.shape[0]), _block(t, t.shape[1])]
+    return t.inner_len + sum(b[0] for b in t.blocks), 1
+
+
+def _block(t, m):
+    """A factor block of rank x m values: (bytes, scales per row, values per scale)."""
+    g = t.lr_group or m
+    s = 0 if t.bits > 8 or not g else -(-m // g)
+    return 2 * t.rank * s + (t.rank * m * t.bits + 7) // 8, s, g
+
+
+def _factor(t, b, m, blk):
+    _, s, g = blk
+    n = t.rank * m
+    u = _unpack(b[2 * t.rank * s:], n, t.bits, 'lowrank: factor', t.bits < 16)
+    if t.bits > 8:
+        return _f16(u).reshape(t.rank, m)
+    sc = _f16(np.frombuffer(b, '<u2', t.rank * s)).reshape(t.rank, s)
+    q = (u.reshape(t.rank, m) + 1 - (1 << (t.bits - 1))).astype(np.float32)
+    return sc[:, np.arange(m) // g] * q
+
+
+def _freqs(r, a, m):
+    """A frequency table body (FORMAT.md "Frequency table")."""
+    f, s, tot, at = [0] * a, 0, 1 << m, r.p
+    while s < a:
+        pos = r.p
+        v = r.var('rANS frequency')
+        if v:
+            if v > tot:
+                r.bad('rANS frequency table', f'frequency {v} of symbol {s} takes the sum past 2^{m}', pos)
+            tot -= v
+            f[s] = v
+            s += 1
+            continue
+        if s and not f[s - 1]:
+            r.bad('rANS frequency table', f'zero run at symbol {s} follows another zero run', pos)
+        s += r.var('rANS zero run length', 0, a - s - 1) + 1
+    if tot:
+        r.bad('rANS frequency table', f'frequencies do not sum to 2^{m}', at)
+    return f
+
+
+def _rans(r, model, n):
+    """ans_grid's stream: model (0 order-0, 1 context), then n symbols; returns codes (symbol - Z)."""
+    if model:
+        k = r.u8('ContextRans context count', 1, 64)
+        m = r.u8('ContextRans scale_bits', 10, 15)
+        a = r.var('ContextRans alphabet size', 1, 4096)
+        z0 = r.var('ContextRans zero point', 0, a - 1)
+        at = r.p
+        mask = r.var('ContextRans table mask')
+        if mask >> k:
+            r.bad('ContextRans table mask', f'names contexts beyond {k}', at)
+        tabs = [_freqs(r, a, m) if mask >> c & 1 else None for c in range(k)]
+    else:
+        m = r.u8('rANS table scale_bits', 10, 15)
+        a = r.var('rANS table alphabet size', 1, 4096)
+        tabs, z0, k = [_freqs(r, a, m)], 0, 1
+    if a % 2 == 0:
+        fail(f'rANS alphabet size {a} is even (codes are symmetric: it must be odd)')
+    z = (a - 1) // 2
+    if model and z0 != z:
+        fail(f'context model zero_point {z0}, expected (alphabet - 1) / 2 = {z}')
+    # Slot tables of every present context, one after another: entry j = base + slot.
+    size = 1 << m
+    F, B, S, base = [], [], [], []
+    for f in tabs:
+        base.append(len(S) * size if f else k << 15)  # no table: an index past the end
+        if f:
+            f = np.array(f)
+            sym = np.repeat(np.arange(a), f)
+            F.append(f[sym])
+            B.append(np.arange(size) - (np.cumsum(f) - f)[sym])
+            S.append(sym)
+    base = np.array(base)[np.minimum(np.abs(np.arange(a) - z0), k - 1)]  # by previous symbol
+    S, F, B = (np.concatenate([np.zeros(0, np.int64)] + v) for v in (S, F, B))
+    F, B, NB = F.tolist(), B.tolist(), base[S].tolist()
+    lanes = min(n, 4)
+    x = [r.u32('rANS initial state') for _ in range(lanes)] + [L] * (4 - lanes)
+    if any(not L <= v < 1 << 31 for v in x):
+        r.bad('rANS payload', 'initial state outside [0x800000, 0x80000000)')
+    d, p, out, j, mask, (x0, x1, x2, x3) = r.b[r.p:], 0, array('i', bytes(4 * n)), int(base[z0]), size - 1, x
+    i = 0
+    try:
+        for i in range(n):  # symbol i uses state i mod 4: rotate the four states
+            j += x0 & mask
+            x0 = F[j] * (x0 >> m) + B[j]
+            out[i] = j
+            j = NB[j]
+            if x0 < L:
+                x0 = x0 << 8 | d[p]
+                p += 1
+                if x0 < L:
+                    x0 = x0 << 8 | d[p]
+                    p += 1
+            x0, x1, x2, x3 = x1, x2, x3, x0
+    except IndexError:
+        fail(f'rANS payload: truncated while decoding symbol {i} of {n}' if p >= len(d) else
+             f'rANS payload: symbol {i} falls in a context with no table')
+    if p != len(d):
+        fail(f'rANS payload: {len(d) - p} trailing bytes after {n} symbols')
+    if (x0, x1, x2, x3) != (L,) * 4:
+        fail('rANS payload: final state is not 0x800000 (stream corrupt)')
+    return S[np.frombuffer(out, np.int32)] - z
+
+
+def _decode(t, pl, objs):
+    """The payload of tensor t -> flat float32 array of t.n values."""
+    e, n = t.enc, t.n
+    if e == 0:
+        return np.frombuffer(pl, '<f4', n).astype(np.float32)
+    if e in (1, 2):
+        return _scales(pl, e * 2 - 2, n)
+    if e == 3:
+        rows = t.shape[0]
+        q = np.frombuffer(pl, np.int8, n, 2 * rows).astype(np.float32)
+        return (q.reshape(rows, n // rows) * _scales(pl, 0, rows)[:, None]).ravel()
+    if e == 4:
+        return np.frombuffer(pl, np.int8, n, 4).astype(np.float32) * np.frombuffer(pl, '<f4', 1)[0]
+    if e == 5:
+        maxc = (1 << (t.bits - 1)) - 1
+        if t.packing:
+            q = _unpack(pl[t.sb:], n, t.bits, 'uniform').astype(np.int64) - maxc
+        else:
+            q = np.frombuffer(pl, np.int8, n, t.sb)
+            if n and np.abs(q.astype(np.int64)).max() > maxc:
+                fail(f'uniform: code outside [-{maxc}, {maxc}]')
+        return _dequant(t, t.dtype_s, q, pl)
+    if e == 6:
+        return np.frombuffer(t.params, '<f4').astype(np.float32).repeat(n)
+    if e == 7:
+        r = Reader(pl[t.sb:], t.sb)
+        try:
+            return _dequant(t, t.dtype_s, _rans(r, t.model, n), pl)
+        except ValueError as x:
+            fail(f'ans_grid: {x}')
+    if e == 8:
+        kind, data = objs[0]
+        if kind or len(data) != 4 << t.bits:
+            fail(f'codebook: object must be f32_values with 2^{t.bits} levels')
+        idx = _unpack(pl[t.sb:], n, t.bits, 'codebook', False)
+        return _dequant(t, t.dtype_s, np.frombuffer(data, '<f4')[idx], pl)
+    # 9 lowrank: out = f32(f64(inner) + sum_k A[:, k] B[k, :]), k ascending, in f64
+    rows, cols = t.shape
+    try:
+        acc = _decode(t.inner, pl[:t.inner_len], []).astype(np.float64).reshape(rows, cols)
+    except ValueError as x:
+        fail(f'lowrank: inner {x}')
+    na = t.blocks[0][0]
+    a = _factor(t, pl[t.inner_len:t.inner_len + na], rows, t.blocks[0]).astype(np.float64)
+    b = _factor(t, pl[t.inner_len + na:], cols, t.blocks[1]).astype(np.float64)
+    for k in range(t.rank):
+        acc += np.outer(a[k], b[k])
+    return acc.astype(np.float32).ravel()
+
+
+def read(buf, max_elements=1 << 31):
+    """Checks 1-4 of FORMAT.md: returns (version, metadata, sections, objects, tensors)."""
+    size = len(buf)
+    if size < 32:
+        fail(f'file: {size} bytes, under the 32-byte minimum (truncated?)')
+    if buf[:8] != b'GOLFPACK':
+        fail('header: bad magic at offset 0 (not a .gpk file)')
+    version, flags, msize = int.from_bytes(buf[8:10], 'little'), int.from_bytes(buf[10:12], 'little'), \
+        int.from_bytes(buf[12:16], 'little')
+    if not 1 <= version <= 2:
+        fail(f'header: version {version} at offset 8 is not in [1, 2]')
+    if flags:
+        fail(f'header: flags {flags} at offset 10 has unknown bits')
+    if buf[-4:] != b'GPKE':
+        fail(f'footer: bad end magic at offset {size - 4} (truncated file?)')
+    if int.from_bytes(buf[-12:-4], 'little') != xxh64(buf[:-12]):
+        fail(f'footer: file XXH64 at offset {size - 12} does not match (the file is damaged)')
+    if msize > size - 32:
+        fail(f'header: manifest_size {msize} at offset 12 exceeds file_size - 32 = {size - 32}')
+    if int.from_bytes(buf[16 + msize:20 + msize], 'little') != crc32c(buf[:16 + msize]):
+        fail(f'manifest: CRC-32C at offset {16 + msize} does not match (header or manifest damaged)')
+    r = Reader(buf[16:16 + msize], 16)
+    meta = {}
+    for _ in range(r.count('metadata_count')):
+        at, key = r.p, r.str('key')
+        if key in meta:
+            r.bad('manifest: metadata key', f'duplicate key {key!r}', at)
+        meta[key] = r.str('value')
+    sections = []
+    for i in range(r.count('section_count')):
+        codec = r.u8(f'manifest: section {i}: codec', 0, 4)
+        stored, raw = r.var('stored_size'), r.var('raw_size')
+        if codec == 0 and raw != stored:
+            r.bad(f'manifest: section {i}: raw_size', f'{raw} != stored_size {stored} for codec none')
+        sections.append(NS(codec=codec, stored=stored, raw=raw, crc=r.u32('crc32c'), end=0, payloads=0))
+
+    def entry(kind, names, i):
+        at, name = r.p, r.str(f'manifest: {kind} {i}: name')
+        if name in names:
+            r.bad(f'manifest: {kind} {i}: name', f'duplicate {kind} name {name!r}', at)
+        names.add(name)
+        return NS(name=name, what=f'manifest: {kind} {i} {name!r}: ')
+
+    def payload(t):
+        t.sec = r.var(t.what + 'section', 0, len(sections) - 1)
+        s = sections[t.sec]
+        at, t.off, t.len = r.p, r.var('offset'), r.var('length')
+        if t.off + t.len > s.raw:
+            r.bad(t.what + 'payload range', f'offset+length {t.off + t.len} > section raw_size {s.raw}', at)
+        if t.off != s.end:
+            r.bad(t.what + 'payload range', f'offset {t.off}, but the previous payload in section {t.sec} '
+                  f'ends at {s.end}', at)
+        s.end += t.len
+        s.payloads += 1
+        t.params = r.take(r.var('params_size'), 'params')
+
+    objects, names, used = [], set(), set()
+    if version > 1:
+        for i in range(r.count('object_count')):
+            o = entry('object', names, i)
+            at, o.kind = r.p, r.var(o.what + 'kind')
+            if o.kind:
+                r.bad(o.what + 'kind', f'unknown object kind {o.kind}', at)
+            payload(o)
+            if o.params or o.len % 4:
+                r.bad(o.what + 'kind', 'f32_values needs params_size 0 and a length divisible by 4', at)
+            objects.append(o)
+    tensors, names, total = [], set(), 0
+    for i in range(r.count('tensor_count')):
+        t = entry('tensor', names, i)
+        t.shape, t.n = [], 1
+        for d in range(r.u8(t.what + 'ndim', 0, 8)):
+            at, dim = r.p, r.var(f'{t.what}dims[{d}]', 0, 1 << 40)
+            if t.n and dim > (1 << 40) // t.n:
+                r.bad(f'{t.what}dims[{d}]', 'numel overflows 2^40', at)
+            t.shape.append(dim)
+            t.n *= dim
+        t.dtype = r.u8(t.what + 'dtype', 0, 2)
+        at, t.enc = r.p, r.var(t.what + 'encoding')
+        if t.enc > 9:
+            r.bad(t.what + 'encoding', f'unknown encoding {t.enc}', at)
+        payload(t)
+        try:
+            need, fixed = _size(t)
+        except ValueError as x:
+            r.bad(t.what + 'encoding', str(x), at)
+        if need != t.len if fixed else t.len < need:
+            r.bad(t.what + 'length', f'{t.len} but {NAMES[t.enc]} requires {"" if fixed else "at least "}'
+                  f'{need} bytes')
+        t.refs = []
+        if version > 1:
+            at, nref = r.p, r.count(t.what + 'ref_count')
+            if nref != (t.enc == 8):
+                r.bad(t.what + 'ref_count', f'{nref} but {NAMES[t.enc]} takes {int(t.enc == 8)}', at)
+            t.refs = [r.var(t.what + 'ref', 0, len(objects) - 1) for _ in range(nref)]
+            used.update(t.refs)
+        elif t.enc == 8:
+            r.bad(t.what + 'encoding', 'codebook needs shared objects (version 2)', at)
+        total += t.n
+        if total > max_elements:
+            fail(f'unsupported: {total} elements, over the decoded-size limit max_elements = {max_elements}')
+        tensors.append(t)
+    if r.left():
+        r.bad('manifest', f'{r.left()} trailing bytes after the last tensor entry')
+    for k, o in enumerate(objects):
+        if k not in used:
+            fail(f'manifest: object {k} {o.name!r}: no tensor references it')
+    at = 20 + msize
+    for i, s in enumerate(sections):
+        if not s.payloads:
+            fail(f'manifest: section {i}: no tensor points into it')
+        if s.end != s.raw:
+            fail(f'manifest: section {i}: raw_size {s.raw} but its tensors cover {s.end} bytes')
+        s.at = at
+        at += s.stored
+    if at + 12 != size:
+        fail(f'file: 32 + manifest_size {msize} + section stored sizes {at - 20 - msize} != file size {size}')
+    return version, meta, sections, objects, tensors
+
+
+def section(buf, s, i=0):
+    """Section i's raw bytes: CRC-32C of the stored bytes, then exactly raw_size bytes decompressed."""
+    what = f'section {i} (codec {s.codec}, offset {s.at}): '
+    b = buf[s.at:s.at + s.stored]
+    if crc32c(b) != s.crc:
+        fail(what + 'CRC-32C does not match the manifest (the section is damaged)')
+    if not s.codec:
+        return b
+    mod = _need('zstandard', 'zstd') if s.codec == 2 else _need('brotli', 'brotli') if s.codec == 4 else None
+    try:
+        if s.codec == 4:
+            out, ok = mod.decompress(bytes(b)), True  # raises on trailing data
+        else:
+            d = zlib.decompressobj() if s.codec == 1 else lzma.LZMADecompressor(lzma.FORMAT_XZ) if s.codec == 3 \
+                else mod.ZstdDecompressor().decompressobj()
+            out = d.decompress(bytes(b), s.raw + 1) if s.codec != 2 else d.decompress(bytes(b))
+            ok = getattr(d, 'eof', True) and not getattr(d, 'unused_data', b'')
+    except Exception as x:  # zlib.error, lzma.LZMAError, brotli.error, zstd.ZstdError
+        fail(f'{what}malformed stream: {x}')
+    if len(out) != s.raw or not ok:
+        fail(f'{what}decompresses to {len(out)} bytes{"" if ok else " (truncated or trailing data)"}, '
+             f'expected exactly raw_size {s.raw}')
+    return out
+
+
+def _need(module, codec):
+    try:
+        return __import__(module)
+    except ImportError:
+        fail(f'{codec} section: install the Python module "{module}" (pip install {module}) to decode it')
+
+
+def decode(src, max_elements=1 << 31):
+    """A .gpk (path or bytes) -> {tensor name: np.float32 array}, in manifest order."""
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        buf, origin = memoryview(src).cast('B'), '<bytes>'
+    else:
+        with open(src, 'rb') as f:
+            buf, origin = memoryview(f.read()), str(src)
+    try:
+        _, _, sections, objects, tensors = read(buf, max_elements)
+        raw = [section(buf, s, i) for i, s in enumerate(sections)]
+        out = {}
+        for i, t in enumerate(tensors):
+            pl = raw[t.sec][t.off:t.off + t.len]
+            objs = [(objects[k].kind, raw[objects[k].sec][objects[k].off:][:objects[k].len]) for k in t.refs]
+            try:
+                with np.errstate(all='ignore'):  # NaN / inf scales are data, not errors
+                    out[t.name] = _decode(t, pl, objs).reshape(t.shape)
+            except ValueError as x:
+                fail(f'tensor {i} {t.name!r}: {x}')
+        return out
+    except ValueError as x:
+        raise ValueError(f'{origin}: {x}') from None
+
+
+if __name__ == '__main__':
+    if len(sys.argv) not in (2, 3):
+        sys.exit('usage: golfpack_decode.py MODEL.gpk [OUT.npz]')
+    state = decode(sys.argv[1])
+    if len(sys.argv) == 3:
+        np.savez(sys.argv[2], **state)
+    for name, v in state.items():
+        print(name, list(v.shape))

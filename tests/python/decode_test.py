@@ -1,0 +1,596 @@
+#!/usr/bin/python3
+"""python/golfpack_decode.py against golfpack's C++ decoder (`golfpack unpack --f32`).
+
+Usage: decode_test.py <golfpack binary>
+
+Builds artifacts with the CLI (pg-int8-zlib, and rd over a hand-written
+calibration file for ans_grid order-0 / context streams, lowrank and uniform),
+takes tests/gpk/golden_v2.gpk (codebook, shared object), and rewrites their
+payloads with a small writer here (xz / zlib / none sections, version 1 and
+2, hand-made tensors for every encoding and edge shape). Every artifact must
+decode bit-exactly like the C++ decoder. Damaged copies (a flipped byte, a
+truncated file, mutations with the checksums recomputed, and hand-made
+payload errors) must raise ValueError in Python exactly when the C++ decoder
+rejects them. Exit 0 = pass, 1 = fail, 77 = skipped (no numpy).
+"""
+import json
+import lzma
+import os
+import random
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+try:
+    import numpy as np
+except ImportError:
+    print('SKIP: this python3 has no numpy (apt install python3-numpy)')
+    sys.exit(77)
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / 'python'))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import golfpack_decode as gd  # noqa: E402
+
+GP = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / 'build/src/cli/golfpack')
+WORK = Path(tempfile.mkdtemp(prefix='gpk-pytest-'))
+FAILS, PASSES, AGREED = [], [0], {'rejected': 0, 'accepted': 0}
+SEEN = {'enc': set(), 'model': set(), 'codec': set(), 'version': set(), 'scale_dtype': set()}
+
+
+def check(cond, what):
+    if cond:
+        PASSES[0] += 1
+    else:
+        FAILS.append(what)
+        print('FAIL', what)
+
+
+def optional(module):
+    try:
+        return __import__(module)
+    except ImportError:
+        return None
+
+
+# ---------------------------------------------------------------- safetensors by hand
+
+def write_safetensors(path, tensors, meta=None):
+    header, blobs, off = {}, [], 0
+    if meta:
+        header['__metadata__'] = meta
+    for name, (a, dtype) in tensors.items():
+        a = np.ascontiguousarray(a, np.float32)
+        if dtype == 'F32':
+            b = a.astype('<f4').tobytes()
+        elif dtype == 'F16':
+            b = a.astype('<f2').tobytes()
+        else:  # BF16, round to nearest even
+            u = a.view(np.uint32).astype(np.uint64)
+            b = ((u + 0x7fff + (u >> 16 & 1)) >> 16).astype('<u2').tobytes()
+        header[name] = {'dtype': dtype, 'shape': list(a.shape), 'data_offsets': [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header).encode()
+    h += b' ' * (-len(h) % 8)
+    Path(path).write_bytes(struct.pack('<Q', len(h)) + h + b''.join(blobs))
+
+
+def read_safetensors_f32(path):
+    b = Path(path).read_bytes()
+    n = struct.unpack('<Q', b[:8])[0]
+    out = {}
+    for name, v in json.loads(b[8:8 + n]).items():
+        if name == '__metadata__':
+            continue
+        assert v['dtype'] == 'F32', v
+        s, e = v['data_offsets']
+        out[name] = np.frombuffer(b[8 + n + s:8 + n + e], '<f4').reshape(v['shape'])
+    return out
+
+
+# ---------------------------------------------------------------- a .gpk writer (FORMAT.md)
+
+def varint(v):
+    out = bytearray()
+    while True:
+        out.append(v & 127 | (128 if v > 127 else 0))
+        v >>= 7
+        if not v:
+            return bytes(out)
+
+
+def string(s):
+    b = s.encode()
+    return varint(len(b)) + b
+
+
+def compress(codec, raw):
+    if codec == 0:
+        return raw
+    if codec == 1:
+        return zlib.compress(raw, 9)
+    if codec == 3:
+        return lzma.compress(raw, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32)
+    if codec == 2:
+        return optional('zstandard').ZstdCompressor(level=19).compress(raw)
+    return optional('brotli').compress(raw, quality=11)
+
+
+def build(tensors, objects=(), codecs=(0,), meta=None, version=None):
+    """tensors: dicts name, shape, dtype, enc, params, payload, refs, sec; objects: name, kind, payload, sec."""
+    version = version or (2 if objects else 1)
+    raws = [b''] * len(codecs)
+    m = bytearray()
+    meta = meta or {}
+    m += varint(len(meta))
+    for k, v in meta.items():
+        m += string(k) + string(v)
+    entries = []
+    for e in list(objects) + list(tensors):
+        s = e.get('sec', 0)
+        entries.append((s, len(raws[s]), len(e['payload'])))
+        raws[s] += e['payload']
+    stored = [compress(c, r) for c, r in zip(codecs, raws)]
+    m += varint(len(codecs))
+    for c, r, st in zip(codecs, raws, stored):
+        m += bytes([c]) + varint(len(st)) + varint(len(r)) + gd.crc32c(st).to_bytes(4, 'little')
+    pos = iter(entries)
+
+    def where(e):
+        s, off, n = next(pos)
+        return varint(s) + varint(off) + varint(n) + varint(len(e.get('params', b''))) + e.get('params', b'')
+    if version >= 2:
+        m += varint(len(objects))
+        for o in objects:
+            m += string(o['name']) + varint(o.get('kind', 0)) + where(o)
+    m += varint(len(tensors))
+    for t in tensors:
+        m += string(t['name']) + bytes([len(t['shape'])]) + b''.join(varint(d) for d in t['shape'])
+        m += bytes([t.get('dtype', 0)]) + varint(t['enc']) + where(t)
+        if version >= 2:
+            m += varint(len(t.get('refs', []))) + b''.join(varint(r) for r in t.get('refs', []))
+    head = b'GOLFPACK' + version.to_bytes(2, 'little') + b'\0\0' + len(m).to_bytes(4, 'little') + bytes(m)
+    body = head + gd.crc32c(head).to_bytes(4, 'little') + b''.join(stored)
+    return body + gd.xxh64(body).to_bytes(8, 'little') + b'GPKE'
+
+
+def pieces(buf):
+    """An artifact's tensors and objects as build() takes them (section 0 for all)."""
+    version, meta, secs, objs, ts = gd.read(memoryview(buf))
+    raw = [bytes(gd.section(memoryview(buf), s, i)) for i, s in enumerate(secs)]
+    objects = [dict(name=o.name, kind=o.kind, payload=raw[o.sec][o.off:o.off + o.len]) for o in objs]
+    tensors = [dict(name=t.name, shape=t.shape, dtype=t.dtype, enc=t.enc, params=bytes(t.params), refs=t.refs,
+                    payload=raw[t.sec][t.off:t.off + t.len]) for t in ts]
+    return meta, objects, tensors
+
+
+def fix_checksums(b):
+    """Section CRCs, manifest CRC and file hash recomputed as far as the layout can be followed
+    (tests/fuzz/fuzz_artifact.cpp FixChecksums)."""
+    b = bytearray(b)
+    if len(b) < 32:
+        return bytes(b)
+    msize = int.from_bytes(b[12:16], 'little')
+    if msize > len(b) - 32:
+        return bytes(b)
+    r = gd.Reader(b[16:16 + msize])
+    try:
+        for _ in range(r.var('m')):
+            r.take(r.var('l'), 's')
+            r.take(r.var('l'), 's')
+        pos, end = 20 + msize, len(b) - 12
+        for _ in range(r.var('c')):
+            r.u8('codec')
+            stored = r.var('stored')
+            r.var('raw')
+            if r.left() < 4:
+                break
+            crc = gd.crc32c(bytes(b[pos:pos + stored])) if pos <= end and stored <= end - pos else 0
+            b[16 + r.p:20 + r.p] = crc.to_bytes(4, 'little')
+            r.take(4, 'crc')
+            if stored > end:
+                break
+            pos += stored
+    except ValueError:
+        pass
+    b[16 + msize:20 + msize] = gd.crc32c(bytes(b[:16 + msize])).to_bytes(4, 'little')
+    b[-12:-4] = gd.xxh64(bytes(b[:-12])).to_bytes(8, 'little')
+    return bytes(b)
+
+
+# ---------------------------------------------------------------- the two decoders
+
+def golfpack(*args):
+    return subprocess.run([GP, '-q', *map(str, args)], capture_output=True, text=True,
+                          env=dict(os.environ, OMP_NUM_THREADS='1', OMP_WAIT_POLICY='PASSIVE'))
+
+
+def cpp_decode(path):
+    out = WORK / 'cpp.safetensors'
+    r = golfpack('unpack', '--f32', path, '-o', out)
+    if r.returncode:
+        return None, r.stderr.strip()
+    return read_safetensors_f32(out), None
+
+
+def py_decode(src):
+    try:
+        return gd.decode(src), None
+    except ValueError as e:
+        msg = str(e)
+        check('\n' not in msg and msg, f'one-line ValueError message: {msg!r}')
+        return None, msg
+
+
+def note_coverage(buf):
+    version, _, secs, _, ts = gd.read(memoryview(buf))
+    SEEN['version'].add(version)
+    SEEN['codec'].update(s.codec for s in secs)
+    for t in ts:
+        for u in (t, getattr(t, 'inner', None)):
+            if u is not None:
+                SEEN['enc'].add(u.enc)
+                if hasattr(u, 'model'):
+                    SEEN['model'].add(u.model)
+                if hasattr(u, 'dtype_s'):
+                    SEEN['scale_dtype'].add(u.dtype_s)
+
+
+def same(py, cpp):
+    if py is None or cpp is None or set(py) != set(cpp):
+        return False
+    return all(py[k].dtype == np.float32 and py[k].shape == cpp[k].shape and
+               np.array_equal(py[k].view(np.uint32), cpp[k].view(np.uint32)) for k in py)
+
+
+def compare(label, buf):
+    """Both decoders accept buf and agree bit for bit."""
+    path = WORK / (label + '.gpk')
+    path.write_bytes(buf)
+    t0 = time.time()
+    py, perr = py_decode(str(path))
+    dt = time.time() - t0
+    cpp, cerr = cpp_decode(path)
+    ok = cpp is not None and py is not None and same(py, cpp)
+    check(ok, f'{label}: bit-exact decode (py: {perr}; c++: {cerr})')
+    if ok:
+        note_coverage(buf)
+        print(f'ok   {label}: {len(py)} tensors, {sum(v.size for v in py.values())} values, '
+              f'{len(buf)} bytes, python {dt:.3f} s')
+    return py
+
+
+def agree(label, buf, expect_reject=False):
+    """Python raises ValueError exactly when the C++ decoder rejects; equal values otherwise."""
+    path = WORK / 'case.gpk'
+    path.write_bytes(buf)
+    py, perr = py_decode(bytes(buf))
+    cpp, cerr = cpp_decode(path)
+    if cpp is None or py is None:
+        check(cpp is None and py is None, f'{label}: both reject (py: {perr}; c++: {cerr})')
+        AGREED['rejected'] += cpp is None and py is None
+    else:
+        check(same(py, cpp), f'{label}: both accept with the same values')
+        AGREED['accepted'] += same(py, cpp)
+    if expect_reject:
+        check(py is None, f'{label}: python rejects')
+    return perr
+
+
+# ---------------------------------------------------------------- hand-made payloads
+
+def f16(v):
+    return np.asarray(v, '<f2').tobytes()
+
+
+def f32(v):
+    return np.asarray(v, '<f4').tobytes()
+
+
+def pack_bits(values, bits):
+    acc = 0
+    for i, v in enumerate(values):
+        acc |= int(v) << (i * bits)
+    return acc.to_bytes((len(values) * bits + 7) // 8, 'little')
+
+
+def handmade(rng):
+    """(tensors, objects): every encoding, scale dtype and edge shape the writer can make by hand."""
+    def codes(n, maxc):
+        return rng.integers(-maxc, maxc + 1, n)
+    special16 = [0x0001, 0x03ff, 0x8001, 0x7c00, 0xfc00, 0x7e00, 0x7d01, 0x3c00, 0x0000, 0x8000, 0x7bff, 0xfbff]
+    t = [
+        dict(name='raw32', shape=[2, 3], enc=0, payload=f32(rng.standard_normal(6))),
+        dict(name='scalar', shape=[], enc=0, payload=f32([3.5])),
+        dict(name='raw16.special', shape=[12], dtype=1, enc=1, payload=np.array(special16, '<u2').tobytes()),
+        dict(name='bf16', shape=[2, 4], dtype=2, enc=2,
+             payload=np.array([0x3f80, 0xbf81, 0x7f80, 0xff80, 0x7fc1, 0x7f81, 0x0001, 0x8000], '<u2').tobytes()),
+        dict(name='empty.rows', shape=[0, 4], enc=1, payload=b''),
+        dict(name='pg.row', shape=[3, 5], enc=3,
+             payload=f16([0.01, -0.5, 3e-6]) + np.array([-128, 127, 0, -1, 5] * 3, np.int8).tobytes()),
+        dict(name='pg.row.nocols', shape=[3, 0], enc=3, payload=f16([1, 2, 3])),
+        dict(name='pg.tensor', shape=[7], enc=4, payload=f32([0.02]) + np.array([-128, -127, -1, 0, 1, 126, 127],
+                                                                               np.int8).tobytes()),
+        dict(name='const', shape=[5], enc=6, params=f32([0.75]), payload=b''),
+        dict(name='const.nan', shape=[2, 2], enc=6, params=struct.pack('<I', 0x7fc12345), payload=b''),
+        dict(name='const.empty', shape=[0], enc=6, params=f32([1]), payload=b''),
+    ]
+    # uniform: packing 0 and 1, every scale dtype, per row and per group
+    for bits, packing, dtype, group, shape in [(8, 0, 2, 0, [3, 8]), (5, 1, 2, 4, [2, 12]), (3, 1, 0, 0, [5, 3]),
+                                               (2, 1, 1, 2, [1, 6]), (7, 0, 1, 3, [2, 6]), (4, 1, 0, 0, [4, 0])]:
+        rows, cols = shape
+        ns = rows * (cols // group if group else 1)
+        maxc = (1 << (bits - 1)) - 1
+        q = codes(rows * cols, maxc)
+        body = np.asarray(q, np.int8).tobytes() if packing == 0 else pack_bits(q + maxc, bits)
+        sc = rng.uniform(0.001, 0.1, ns)
+        scales = f16(sc) if dtype == 0 else f32(sc) if dtype == 1 else \
+            (np.asarray(sc, np.float32).view(np.uint32) >> 16).astype('<u2').tobytes()
+        t.append(dict(name=f'uniform.b{bits}p{packing}s{dtype}g{group}', shape=shape, enc=5,
+                      params=bytes([bits, packing, dtype]) + group.to_bytes(4, 'little'), payload=scales + body))
+    # codebook: two tensors share one 8-level object; one 2-level (bits 1) object
+    objects = [dict(name='levels8', payload=f32(np.sort(rng.standard_normal(8)))), dict(name='levels2', payload=f32([-1, 1]))]
+    for name, bits, dtype, group, shape, ref in [('cb.a', 3, 1, 8, [4, 16], 0), ('cb.b', 3, 0, 0, [3, 5], 0),
+                                                 ('cb.c', 1, 2, 2, [2, 6], 1)]:
+        rows, cols = shape
+        ns = rows * (cols // group if group else 1)
+        sc = rng.uniform(0.5, 2, ns)
+        scales = f16(sc) if dtype == 0 else f32(sc) if dtype == 1 else \
+            (np.asarray(sc, np.float32).view(np.uint32) >> 16).astype('<u2').tobytes()
+        t.append(dict(name=name, shape=shape, enc=8, refs=[ref], params=bytes([bits, dtype]) + group.to_bytes(4, 'little'),
+                      payload=scales + pack_bits(rng.integers(0, 1 << bits, rows * cols), bits)))
+
+    # lowrank over several inner encodings, factor bits 16 / 2..8 with and without groups
+    def factor(n, m, bits, group):
+        if bits == 16:
+            return f16(rng.standard_normal(n * m) * 0.1)
+        g = group or m
+        s = -(-m // g) if m else 0
+        maxc = (1 << (bits - 1)) - 1
+        return f16(rng.uniform(0.01, 0.1, n * s)) + pack_bits(codes(n * m, maxc) + maxc, bits)
+    for inner in t[:]:
+        if len(inner['shape']) != 2 or inner['enc'] in (8,) or inner['name'].startswith('lr'):
+            continue
+        rows, cols = inner['shape']
+        for rank, bits, group in [(2, 16, 0), (3, 2, 3), (1, 8, 0), (2, 4, 64)]:
+            if rank == 1 and inner['enc'] != 3:
+                continue
+            params = varint(inner['enc']) + varint(len(inner.get('params', b''))) + inner.get('params', b'') + \
+                varint(len(inner['payload'])) + bytes([rank, bits]) + varint(group)
+            t.append(dict(name=f'lr{rank}b{bits}g{group}.{inner["name"]}', shape=[rows, cols], enc=9, params=params,
+                          payload=inner['payload'] + factor(rank, rows, bits, group) + factor(rank, cols, bits, group)))
+    t.append(dict(name='lr.const', shape=[3, 4], enc=9, params=varint(6) + varint(4) + f32([0.5]) + varint(0) +
+                  bytes([2, 16, 0]), payload=factor(2, 3, 16, 0) + factor(2, 4, 16, 0)))
+    return t, objects
+
+
+# ---------------------------------------------------------------- the test
+
+def main():
+    rng = np.random.default_rng(0)
+    print(f'golfpack {GP}; work dir {WORK}')
+    brotli, zstd = optional('brotli'), optional('zstandard')
+
+    # primitives
+    check(gd.crc32c(b'123456789') == 0xE3069283, 'CRC-32C check value')
+    check(gd.xxh64(b'') == 0xEF46DB3751D8E999, 'XXH64 of the empty input')
+    data = rng.integers(0, 256, 100003, dtype=np.uint8).tobytes()
+    ref = 0xFFFFFFFF
+    for x in data[:5000]:
+        ref = ref >> 8 ^ gd.CRCL[(ref ^ x) & 255]
+    check(gd.crc32c(data[:5000]) == ref ^ 0xFFFFFFFF, 'CRC-32C: chunked = bytewise')
+    check(gd.crc32c(data) == gd.crc32c(data[:63] + data[63:]), 'CRC-32C deterministic')
+
+    # A Parameter Golf-shaped model and a calibration file (H = X^T X per input site) by hand
+    d, vocab, hidden = 64, 1088, 128
+
+    def w(*shape, scale=0.05):
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+    model = {'tok_emb.weight': (w(vocab, d), 'F32'),  # > 65,536 elements: pg_int8_row
+             'blocks.0.attn.c_q.weight': (w(d, d), 'F32'), 'blocks.0.attn.c_k.weight': (w(d // 2, d), 'F32'),
+             'blocks.0.attn.c_v.weight': (w(d // 2, d), 'F32'), 'blocks.0.attn.proj.weight': (w(d, d), 'F32'),
+             'blocks.0.mlp.fc.weight': (w(hidden, d), 'F32'), 'blocks.0.mlp.proj.weight': (w(d, hidden), 'F32'),
+             'blocks.0.attn_scale': (1 + w(d), 'F32'), 'blocks.0.mlp_scale': (1 + w(d), 'BF16'),
+             'blocks.0.resid_mix': (w(2, d), 'F32'), 'blocks.0.attn.q_gain': (1 + w(4), 'F16'),
+             'skip_weights': (w(1, d), 'F32'), 'final_bias': (w(70000, scale=0.01), 'F32')}  # pg_int8_tensor
+    write_safetensors(WORK / 'model.safetensors', model)
+
+    def hessian(n):
+        x = rng.standard_normal((256, n)).astype(np.float32)
+        return x.T @ x, 'F32'
+    write_safetensors(WORK / 'calib.safetensors',
+                      {'head_in': hessian(d), 'blocks.0.attn_in': hessian(d), 'blocks.0.attn.proj_in': hessian(d),
+                       'blocks.0.mlp_in': hessian(d), 'blocks.0.mlp.proj_in': hessian(hidden)},
+                      {'golfpack.calibration': 'hessian-v1', 'golfpack.tokens': '256', 'golfpack.seq_len': '64'})
+
+    artifacts = {}
+    rd = ['-r', 'rd', '--calib', WORK / 'calib.safetensors', '--code-bytes', '0']
+    for label, args in [('pg-int8-zlib', ['-r', 'pg-int8-zlib']),
+                        ('rd-ans-o0-lqer', rd + ['--budget', 220000]),
+                        ('rd-ans-ctx4-bf16', rd + ['--budget', 220000, '--family', 'ans:s{s}:g16:ctx4:sbf16',
+                                                   '--paths', 'grid']),
+                        ('rd-gptq-ans-ctx8-f32', rd + ['--budget', 220000, '--family', 'gptq:ans:s{s}:g32:ctx8:sf32']),
+                        ('rd-uniform-packed-f32', rd + ['--budget', 220000, '--family', 'u{s}:g16:none:packed:sf32',
+                                                        '--paths', 'grid']),
+                        ('rd-uniform-bytes-bf16', rd + ['--budget', 280000, '--family', 'u{s}:row:none:sbf16',
+                                                        '--paths', 'grid']),
+                        ('gptq-int6-brotli', ['-r', 'gptq-int6-brotli', '--calib', WORK / 'calib.safetensors']),
+                        ('record-lqer', ['-r', 'record-lqer', '--calib', WORK / 'calib.safetensors'])]:
+        out = WORK / f'{label}.gpk'
+        r = golfpack('pack', WORK / 'model.safetensors', *args, '-o', out)
+        check(r.returncode == 0, f'golfpack pack {label}: {r.stderr.strip()}')
+        if r.returncode == 0:
+            artifacts[label] = out.read_bytes()
+    artifacts['golden_v2'] = (ROOT / 'tests/gpk/golden_v2.gpk').read_bytes()
+
+    for label, buf in artifacts.items():
+        if any(s.codec == 4 for s in gd.read(memoryview(buf))[2]) and not brotli:
+            print(f'note {label}: brotli sections, and /usr/bin/python3 has no brotli module: '
+                  f'only the manifest is checked')
+            check(gd.read(memoryview(buf))[0] in (1, 2), f'{label}: manifest parses')
+            try:
+                gd.decode(buf)
+                check(False, f'{label}: decoding without brotli must fail')
+            except ValueError as e:
+                check('brotli' in str(e), f'{label}: missing brotli module named: {e}')
+            continue
+        compare(label, buf)
+    py = gd.decode(str(WORK / 'rd-ans-o0-lqer.gpk'))
+    check(all(np.array_equal(py[k], v) for k, v in gd.decode(artifacts['rd-ans-o0-lqer']).items()),
+          'decode(bytes) == decode(path)')
+
+    # Every payload again, rewritten: one xz section; one uncompressed section per payload; version 1
+    rewritable = {k: v for k, v in artifacts.items() if k in ('pg-int8-zlib', 'rd-ans-o0-lqer', 'rd-ans-ctx4-bf16',
+                                                              'rd-uniform-packed-f32', 'golden_v2')}
+    for label, buf in rewritable.items():
+        meta, objs, ts = pieces(buf)
+        compare(label + '.xz', build(ts, objs, codecs=(3,), meta=meta, version=2))
+        n = len(objs) + len(ts)
+        for i, e in enumerate(objs + ts):
+            e['sec'] = i
+        compare(label + '.own-sections', build(ts, objs, codecs=(0,) * n, meta=meta, version=2))
+        if not objs:
+            for e in ts:
+                e['sec'] = 0
+            compare(label + '.v1-zlib', build(ts, codecs=(1,), meta=meta, version=1))
+
+    # Hand-made: every encoding, scale dtype, special value and edge shape; mixed codecs
+    ts, objs = handmade(rng)
+    for i, e in enumerate(ts):
+        e['sec'] = i % 3
+    objs[0]['sec'], objs[1]['sec'] = 2, 0
+    hand = build(ts, objs, codecs=(0, 1, 3), meta={'arch': 'gpt', 'ключ': 'значение'})
+    compare('handmade', hand)
+    for extra, mod in ((2, zstd), (4, brotli)):
+        if mod:
+            compare(f'handmade.codec{extra}', build(ts, objs, codecs=(extra,), meta={}))
+        else:
+            print(f'note codec {extra}: /usr/bin/python3 has no {"zstandard" if extra == 2 else "brotli"} module: '
+                  'not tested')
+    tiny = build([dict(name='x', shape=[4], enc=0, payload=f32([1, 2, 3, 4]))])
+    compare('tiny-v1', tiny)
+    compare('empty', build([], codecs=()))
+
+    # The command line: npz out
+    r = subprocess.run([sys.executable, str(ROOT / 'python/golfpack_decode.py'), str(WORK / 'handmade.gpk'),
+                        str(WORK / 'h.npz')], capture_output=True, text=True)
+    ok = r.returncode == 0
+    if ok:
+        z, ref = np.load(WORK / 'h.npz'), gd.decode(hand)
+        ok = set(z.files) == set(ref) and all(np.array_equal(z[k].view(np.uint32), ref[k].view(np.uint32)) for k in ref)
+    check(ok, f'golfpack_decode.py MODEL.gpk OUT.npz: {r.stderr.strip()}')
+
+    # Coverage: every encoding, both rANS models, every scale dtype, codecs none/zlib/xz, versions 1 and 2
+    check(SEEN['enc'] == set(range(10)), f'encodings covered: {sorted(SEEN["enc"])}')
+    check(SEEN['model'] == {0, 1}, f'ans_grid models covered: {SEEN["model"]}')
+    check(SEEN['scale_dtype'] == {0, 1, 2}, f'scale dtypes covered: {SEEN["scale_dtype"]}')
+    check({0, 1, 3} <= SEEN['codec'], f'codecs covered: {SEEN["codec"]}')
+    check(SEEN['version'] == {1, 2}, f'versions covered: {SEEN["version"]}')
+
+    # Damage: a flipped byte, truncation (each caught by the footer / sizes)
+    for label in ('handmade', 'rd-ans-o0-lqer', 'pg-int8-zlib', 'golden_v2'):
+        buf = hand if label == 'handmade' else artifacts[label]
+        flipped = bytearray(buf)
+        flipped[len(buf) // 2] ^= 0x10
+        agree(f'{label}: flipped byte', bytes(flipped), expect_reject=True)
+        agree(f'{label}: truncated by 1', buf[:-1], expect_reject=True)
+        agree(f'{label}: footer hash changed', buf[:-12] + bytes([buf[-12] ^ 1]) + buf[-11:], expect_reject=True)
+        for cut in (len(buf) // 2, 31):
+            try:
+                gd.decode(buf[:cut])
+                check(False, f'{label}: truncated to {cut} bytes accepted')
+            except ValueError as e:
+                check('\n' not in str(e), f'{label}: one-line error')
+    try:
+        gd.decode(artifacts['rd-ans-o0-lqer'], max_elements=1000)
+        check(False, 'max_elements limit')
+    except ValueError as e:
+        check('max_elements' in str(e), f'max_elements limit: {e}')
+
+    # Mutations with the checksums recomputed: they reach the manifest rules and the decoders
+    rnd = random.Random(8)
+    for label in ('handmade', 'rd-ans-o0-lqer.own', 'rd-ans-ctx4-bf16.own', 'golden_v2'):
+        base = hand if label == 'handmade' else artifacts[label] if label == 'golden_v2' else None
+        if base is None:
+            meta, objs2, ts2 = pieces(artifacts[label[:-4]])
+            ts2 = ([t for t in ts2 if t['enc'] == 9] + [t for t in ts2 if t['enc'] == 7][1:])[:3]
+            for i, e in enumerate(ts2):
+                e['sec'] = i
+            base = build(ts2, codecs=(0,) * len(ts2))
+        msize = int.from_bytes(base[12:16], 'little')
+        for k in range(12):
+            b = bytearray(base)
+            at = rnd.randrange(16, 16 + msize) if k % 2 else rnd.randrange(20 + msize, len(b) - 12)
+            b[at] = (b[at] + rnd.choice([1, 255, 128, rnd.randrange(256)])) & 255
+            agree(f'{label}: byte {at} mutated, checksums fixed', fix_checksums(b))
+
+    # Header and manifest errors, checksums recomputed
+    msize = int.from_bytes(tiny[12:16], 'little')
+    for name, b in [('version 3', tiny[:8] + b'\3\0' + tiny[10:]), ('version 0', tiny[:8] + b'\0\0' + tiny[10:]),
+                    ('flags 1', tiny[:10] + b'\1\0' + tiny[12:]), ('bad magic', b'GOLFPACX' + tiny[8:]),
+                    ('bad end magic', tiny[:-1] + b'F'),
+                    ('manifest trailing byte', tiny[:12] + (msize + 1).to_bytes(4, 'little') + tiny[16:16 + msize] +
+                     b'\0' + tiny[16 + msize:]),
+                    ('manifest one byte short', tiny[:12] + (msize - 1).to_bytes(4, 'little') + tiny[16:])]:
+        agree(name, fix_checksums(b), expect_reject=True)
+
+    # Hand-made payload errors (valid container, bad payload)
+    def variant(label, name, change):
+        t2, o2 = handmade(np.random.default_rng(1))
+        e = next(x for x in t2 if x['name'] == name)
+        change(e, t2, o2)
+        return agree(label, build(t2, o2), expect_reject=True)
+    variant('uniform code -128 (bytes packing)', 'uniform.b8p0s2g0',
+            lambda e, t, o: e.update(payload=e['payload'][:-1] + b'\x80'))
+    variant('uniform reserved packed value', 'uniform.b3p1s0g0',  # 5 f16 scales, then code 0 = 7
+            lambda e, t, o: e.update(payload=e['payload'][:10] + bytes([e['payload'][10] | 7]) + e['payload'][11:]))
+    variant('codebook nonzero padding', 'cb.b', lambda e, t, o: e.update(payload=e['payload'][:-1] + b'\xff'))
+    variant('unreferenced object', 'cb.b', lambda e, t, o: o.append(dict(name='orphan', payload=f32([1]))))
+    variant('const params_size 3', 'const', lambda e, t, o: e.update(params=b'\0\0\0'))
+    variant('lowrank over codebook', 'cb.b', lambda e, t, o: t.append(dict(
+        name='lr.cb', shape=[3, 5], enc=9, params=varint(8) + varint(len(e['params'])) + e['params'] +
+        varint(len(e['payload'])) + bytes([1, 16, 0]), payload=e['payload'] + bytes(16))))
+    variant('pg_int8_row payload one byte short', 'pg.row', lambda e, t, o: e.update(payload=e['payload'][:-1]))
+    variant('lowrank factor reserved code', 'lr3b2g3.raw32',  # A: 3 x 2 codes after 3 f16 scales
+            lambda e, t, o: e.update(payload=e['payload'][:24 + 6] + b'\x03' + e['payload'][24 + 7:]))
+    meta, _, ts3 = pieces(artifacts['rd-ans-o0-lqer'])
+    ans = next(t for t in ts3 if t['enc'] == 7)
+    for name, payload in [('ans_grid trailing byte', ans['payload'] + b'\0'),
+                          ('ans_grid truncated stream', ans['payload'][:-1]),
+                          ('ans_grid stream byte changed', ans['payload'][:-9] + bytes([ans['payload'][-9] ^ 1]) +
+                           ans['payload'][-8:])]:
+        agree(name, build([dict(ans, payload=payload)]), expect_reject=True)
+    # A change near the end of the stream that only the final-state check sees (same bytes consumed)
+    final = None
+    for k in range(1, 200):
+        p = ans['payload']
+        b = build([dict(ans, payload=p[:-k] + bytes([p[-k] ^ 1]) + p[len(p) - k + 1:])])
+        try:
+            gd.decode(b)
+        except ValueError as e:
+            if 'final state' in str(e):
+                final = b
+                break
+    check(final is not None, 'a stream change caught by the final-state check alone')
+    if final:
+        agree('ans_grid final state', final, expect_reject=True)
+
+    print(f'damaged copies: {AGREED["rejected"]} rejected by both decoders, {AGREED["accepted"]} accepted by both '
+          'with the same values')
+    print(f'{PASSES[0]} passed, {len(FAILS)} failed')
+    return 1 if FAILS else 0
+
+
+if __name__ == '__main__':
+    try:
+        rc = main()
+    finally:
+        for p in sorted(WORK.glob('*')):
+            p.unlink()
+        WORK.rmdir()
+    sys.exit(rc)
