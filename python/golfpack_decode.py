@@ -10,7 +10,6 @@ A damaged or malformed file raises ValueError with one line naming the part.
 import lzma
 import sys
 import zlib
-from array import array
 from math import isqrt
 from types import SimpleNamespace as NS
 
@@ -21,7 +20,7 @@ M64 = (1 << 64) - 1
 P1, P2, P3, P4, P5 = (11400714785074694791, 14029467366897019727, 1609587929392839161,
                       9650029242287828579, 2870177450012600261)
 NAMES = ('raw_f32', 'raw_f16', 'raw_bf16', 'pg_int8_row', 'pg_int8_tensor', 'uniform', 'const',
-         'ans_grid', 'codebook', 'lowrank')
+         'ans_grid', 'codebook', 'lowrank', 'patch')
 _c = np.arange(256, dtype=np.uint32)
 for _ in range(8):
     _c = np.where(_c & 1, (_c >> 1) ^ np.uint32(0x82F63B78), _c >> 1)
@@ -41,7 +40,7 @@ def crc32c(b):
         for x in bytes(b):
             c = c >> 8 ^ CRCL[(c ^ x) & 255]
         return c ^ 0xFFFFFFFF
-    k = isqrt(n) + 1
+    k = 4 * isqrt(n) + 1
     w = -(-n // k)  # k rows of w bytes, zero-padded in front (no effect with state 0)
     a = np.zeros(k * w, np.uint8)
     a[k * w - n:] = np.frombuffer(b, np.uint8)
@@ -50,8 +49,8 @@ def crc32c(b):
     s = np.zeros(k, np.uint32)
     z = (np.arange(256, dtype=np.uint32) << np.arange(0, 32, 8, dtype=np.uint32)[:, None]).ravel()
     for col in a:
-        s = s >> 8 ^ CRC[(s ^ col) & 255]
-        z = z >> 8 ^ CRC[z & 255]  # z: the state after w zero bytes, per input byte
+        s = s >> 8 ^ CRC.take((s ^ col) & 255)
+        z = z >> 8 ^ CRC.take(z & 255)  # z: the state after w zero bytes, per input byte
     z0, z1, z2, z3 = z.reshape(4, 256).tolist()
     c = 0
     for r in s.tolist():
@@ -73,11 +72,13 @@ def xxh64(b):
     if n >= 32:
         i = n // 32 * 32
         v = [(P1 + P2) & M64, P2, 0, -P1 & M64]
-        for k, lane in enumerate(np.frombuffer(b, '<u8', i // 8).reshape(-1, 4).T.tolist()):
+        with np.errstate(over='ignore'):  # x * P2 mod 2^64 in numpy; the lanes' chains in Python ints
+            xp = (np.frombuffer(b, '<u8', i // 8).reshape(-1, 4).T * np.uint64(P2)).tolist()
+        for k, lane in enumerate(xp):
             a = v[k]
             for x in lane:
-                a = (a + x * P2) & M64
-                a = (a << 31 & M64 | a >> 33) * P1 & M64
+                a = (a + x) & M64
+                a = ((a << 31 | a >> 33) & M64) * P1 & M64
             v[k] = a
         h = (_rotl(v[0], 1) + _rotl(v[1], 7) + _rotl(v[2], 12) + _rotl(v[3], 18)) & M64
         for a in v:
@@ -258,50 +259,65 @@ def _size(t):
             fail(f'codebook: bits {t.bits} outside [1, 8]')
         code = _grid(t, 'codebook', gs, t.dtype_s, t.bits)
         return t.sb + code, 1
-    # 9 lowrank
+    # 9 lowrank, 10 patch: an inner encoding, its params and payload size, then their own fields
+    w = NAMES[e]
     if len(t.shape) != 2:
-        fail(f'lowrank: needs ndim 2, got {len(t.shape)}')
+        fail(f'{w}: needs ndim 2, got {len(t.shape)}')
+    rows, cols = t.shape
     r = Reader(p)
-    ie = r.var('lowrank inner_encoding')
-    ip = r.take(r.var('lowrank inner_params_size'), 'lowrank inner params')
-    t.inner_len = r.var('lowrank inner_payload_size')
-    t.rank, t.bits, t.lr_group = r.u8('lowrank rank'), r.u8('lowrank bits'), r.var('lowrank group')
-    if ie > 7:
-        fail(f'lowrank: inner_encoding {ie} is unknown, 9 or takes refs')
+    ie = r.var(w + ' inner_encoding')
+    ip = r.take(r.var(w + ' inner_params_size'), w + ' inner params')
+    t.inner_len = r.var(w + ' inner_payload_size')
+    if e == 9:
+        t.rank, t.bits, t.lr_group = r.u8('lowrank rank'), r.u8('lowrank bits'), r.var('lowrank group')
+    else:
+        t.unit, t.block, t.bits = r.u8('patch unit', 0, 3), r.var('patch block'), r.u8('patch bits')
+        t.rice_k, t.count = r.u8('patch rice_k', 0, 40), r.var('patch count')
+    if not (ie < 8 or ie == 9 and e == 10):
+        fail(f'{w}: inner_encoding {ie} is not allowed (unknown, {"lowrank, " * (e == 9)}patch or takes refs)')
     if r.left():
-        fail(f'lowrank: {r.left()} trailing params bytes')
-    if not t.rank:
-        fail('lowrank: rank 0')
+        fail(f'{w}: {r.left()} trailing params bytes')
     if t.bits != 16 and not 2 <= t.bits <= 8:
-        fail(f'lowrank: bits {t.bits} not 2..8 or 16')
-    if t.bits == 16 and t.lr_group:
+        fail(f'{w}: bits {t.bits} not 2..8 or 16')
+    if e == 9 and not t.rank:
+        fail('lowrank: rank 0')
+    if e == 9 and t.bits == 16 and t.lr_group:
         fail(f'lowrank: group {t.lr_group} with bits 16')
     t.inner = NS(name=t.name, shape=t.shape, n=n, enc=ie, params=ip, refs=[])
     try:
         need, fixed = _size(t.inner)
     except ValueError as x:
-        fail(f'lowrank: inner {x}')
+        fail(f'{w}: inner {x}')
     if need != t.inner_len if fixed else need > t.inner_len:
-        fail(f'lowrank: inner_payload_size {t.inner_len}, {NAMES[ie]} needs {need}')
-    t.blocks = [_block(t, t.shape[0]), _block(t, t.shape[1])]
-    return t.inner_len + sum(b[0] for b in t.blocks), 1
+        fail(f'{w}: inner_payload_size {t.inner_len}, {NAMES[ie]} needs {need}')
+    if e == 9:
+        t.blocks = [_block(t.rank, rows, t.bits, t.lr_group), _block(t.rank, cols, t.bits, t.lr_group)]
+        return t.inner_len + sum(b[0] for b in t.blocks), 1
+    if t.block if t.unit != 1 else not t.block or cols % t.block:
+        fail(f'patch: block {t.block} with unit {t.unit} (unit 1: a length dividing cols {cols}; else 0)')
+    t.units, t.ulen = [(n, 1), (n // max(t.block, 1), t.block), (cols, rows), (rows, cols)][t.unit]
+    if not 1 <= t.count <= t.units:
+        fail(f'patch: count {t.count} outside [1, {t.units}]')
+    t.vn = (1, t.count) if t.unit == 0 else (t.count, t.ulen)
+    t.vals = _block(*t.vn, t.bits, 0)
+    return t.inner_len + t.vals[0] + (t.count * (t.rice_k + 1) + 7) // 8, 0
 
 
-def _block(t, m):
-    """A factor block of rank x m values: (bytes, scales per row, values per scale)."""
-    g = t.lr_group or m
-    s = 0 if t.bits > 8 or not g else -(-m // g)
-    return 2 * t.rank * s + (t.rank * m * t.bits + 7) // 8, s, g
+def _block(n, m, bits, g):
+    """A block of n x m values (FORMAT.md `lowrank`): (bytes, scales per row, values per scale)."""
+    g = g or m
+    s = 0 if bits > 8 or not g else -(-m // g)
+    return 2 * n * s + (n * m * bits + 7) // 8, s, g
 
 
-def _factor(t, b, m, blk):
+def _values(b, n, m, bits, blk, what):
+    """A block's n x m float32 values (f16 for bits 16, else f16 scale times code - maxc)."""
     _, s, g = blk
-    n = t.rank * m
-    u = _unpack(b[2 * t.rank * s:], n, t.bits, 'lowrank: factor', t.bits < 16)
-    if t.bits > 8:
-        return _f16(u).reshape(t.rank, m)
-    sc = _f16(np.frombuffer(b, '<u2', t.rank * s)).reshape(t.rank, s)
-    q = (u.reshape(t.rank, m) + 1 - (1 << (t.bits - 1))).astype(np.float32)
+    u = _unpack(b[2 * n * s:], n * m, bits, what, bits < 16)
+    if bits > 8:
+        return _f16(u).reshape(n, m)
+    sc = _f16(np.frombuffer(b, '<u2', n * s)).reshape(n, s)
+    q = (u.reshape(n, m) + 1 - (1 << (bits - 1))).astype(np.float32)
     return sc[:, np.arange(m) // g] * q
 
 
@@ -326,9 +342,12 @@ def _freqs(r, a, m):
     return f
 
 
-def _rans(r, model, n):
-    """ans_grid's stream: model (0 order-0, 1 context), then n symbols; returns codes (symbol - Z)."""
-    if model:
+def _stream(t, pl):
+    """Parses ans_grid's stream header (model 0 order-0, 1 context; FORMAT.md "rANS streams") into t.st:
+    slot tables per context, the initial states and the renormalisation bytes."""
+    r = Reader(pl[t.sb:], t.sb)
+    n = t.n
+    if t.model:
         k = r.u8('ContextRans context count', 1, 64)
         m = r.u8('ContextRans scale_bits', 10, 15)
         a = r.var('ContextRans alphabet size', 1, 4096)
@@ -345,49 +364,157 @@ def _rans(r, model, n):
     if a % 2 == 0:
         fail(f'rANS alphabet size {a} is even (codes are symmetric: it must be odd)')
     z = (a - 1) // 2
-    if model and z0 != z:
+    if t.model and z0 != z:
         fail(f'context model zero_point {z0}, expected (alphabet - 1) / 2 = {z}')
-    # Slot tables of every present context, one after another: entry j = base + slot.
-    size = 1 << m
-    F, B, S, base = [], [], [], []
-    for f in tabs:
-        base.append(len(S) * size if f else k << 15)  # no table: an index past the end
-        if f:
-            f = np.array(f)
-            sym = np.repeat(np.arange(a), f)
-            F.append(f[sym])
-            B.append(np.arange(size) - (np.cumsum(f) - f)[sym])
-            S.append(sym)
-    base = np.array(base)[np.minimum(np.abs(np.arange(a) - z0), k - 1)]  # by previous symbol
-    S, F, B = (np.concatenate([np.zeros(0, np.int64)] + v) for v in (S, F, B))
-    F, B, NB = F.tolist(), B.tolist(), base[S].tolist()
-    lanes = min(n, 4)
-    x = [r.u32('rANS initial state') for _ in range(lanes)] + [L] * (4 - lanes)
+    x = [r.u32('rANS initial state') for _ in range(min(n, 4))]
     if any(not L <= v < 1 << 31 for v in x):
         r.bad('rANS payload', 'initial state outside [0x800000, 0x80000000)')
-    d, p, out, j, mask, (x0, x1, x2, x3) = r.b[r.p:], 0, array('i', bytes(4 * n)), int(base[z0]), size - 1, x
+    t.st = NS(n=n, g=(n + 3) // 4, m=m, a=a, z=z, z0=z0, k=k, tabs=tabs, x=x + [L] * (4 - len(x)),
+              d=r.b[r.p:], size=(1 << m) * sum(f is not None for f in tabs))
+
+
+def _walk(t, pl):
+    """The ans_grid (tensor, payload) pairs in t, inner encodings included."""
+    return [(t, pl)] if t.enc == 7 else _walk(t.inner, pl[:t.inner_len]) if t.enc > 8 else []
+
+
+def _prep(nodes):
+    """Decodes the streams of ans_grid nodes [(t, payload)]: sets t.codes or t.err (raised by _decode)."""
+    run = []
+    for t, pl in nodes:
+        t.err, t.codes = None, np.zeros(0, np.int32)
+        try:
+            _stream(t, pl)
+        except ValueError as x:
+            t.err = str(x)
+            continue
+        if t.st.n:
+            run.append(t)
+        elif t.st.d:
+            t.err = f'rANS payload: {len(t.st.d)} trailing bytes after 0 symbols'
+    _ans(run)
+    for t, _ in nodes:
+        t.st = None
+
+
+def _ans(ts):
+    """Decodes the rANS streams of ans_grid tensors ts (their t.st), sets t.codes (symbol - Z) or t.err.
+    Batches of streams decode together: loop step g decodes symbol group g (symbols 4g..4g+3, one per
+    state) of every stream still running, in numpy; a tensor's bytes are read strictly in symbol order."""
+    ts = sorted(ts, key=lambda t: -t.st.g)
     i = 0
-    try:
-        for i in range(n):  # symbol i uses state i mod 4: rotate the four states
-            j += x0 & mask
-            x0 = F[j] * (x0 >> m) + B[j]
-            out[i] = j
-            j = NB[j]
-            if x0 < L:
-                x0 = x0 << 8 | d[p]
-                p += 1
-                if x0 < L:
-                    x0 = x0 << 8 | d[p]
-                    p += 1
-            x0, x1, x2, x3 = x1, x2, x3, x0
-    except IndexError:
-        fail(f'rANS payload: truncated while decoding symbol {i} of {n}' if p >= len(d) else
-             f'rANS payload: symbol {i} falls in a context with no table')
-    if p != len(d):
-        fail(f'rANS payload: {len(d) - p} trailing bytes after {n} symbols')
-    if (x0, x1, x2, x3) != (L,) * 4:
-        fail('rANS payload: final state is not 0x800000 (stream corrupt)')
-    return S[np.frombuffer(out, np.int32)] - z
+    while i < len(ts):  # batches of at most 2^24 table entries
+        j, size = i + 1, ts[i].st.size
+        while j < len(ts) and size + ts[j].st.size <= 1 << 24:
+            size += ts[j].st.size
+            j += 1
+        _batch(ts[i:j])
+        i = j
+
+
+def _batch(ts):
+    # Global slot tables, entry j = a table's base + slot: F (frequency), B (slot - cum), SY (symbol),
+    # NB (base of the next symbol's table). Region 0 stands for a context without a table (SY -1);
+    # an identity table per scale_bits (F = 2^M, B = slot) leaves a state unchanged, for the unused
+    # lanes of a stream's last group.
+    F, B, SY, NB, at, ident = [np.ones(1 << 15, np.int64)], [np.zeros(1 << 15, np.int64)], \
+        [np.full(1 << 15, -1)], [np.zeros(1 << 15, np.int64)], 1 << 15, {}
+    for t in ts:
+        s, size = t.st, 1 << t.st.m
+        if s.m not in ident:
+            ident[s.m] = at
+            F.append(np.full(size, size))
+            B.append(np.arange(size))
+            SY.append(np.zeros(size, np.int64))
+            NB.append(np.full(size, at))
+            at += size
+        base = []
+        for f in s.tabs:
+            base.append(at if f else 0)
+            if f:
+                f = np.array(f)
+                sym = np.repeat(np.arange(s.a), f)
+                F.append(f[sym])
+                B.append(np.arange(size) - (np.cumsum(f) - f)[sym])
+                SY.append(sym)
+                at += size
+        s.base = np.array(base)[np.minimum(np.abs(np.arange(s.a) - s.z0), s.k - 1)]  # by previous symbol
+        NB += [s.base[y] for y in SY[len(NB):]]
+    F, B, SY, NB = (np.concatenate(v).astype(np.int32) for v in (F, B, SY, NB))  # states stay below 2^31
+    ctx = any(t.model for t in ts)
+    # Lanes: arrays (4, streams), column r = the 4 states of stream r; longest streams first, so the
+    # running streams are a prefix. Everything per stream is spelled out per lane (no broadcasting).
+    T, G = len(ts), [t.st.g for t in ts]
+    X = np.array([t.st.x for t in ts], np.int64).T
+    MS = np.array([[t.st.m] * 4 for t in ts], np.int64).T
+    MK = (1 << MS) - 1
+    BS = np.array([[t.st.base[t.st.z0]] * 4 for t in ts], np.int64).T  # order-0: the table's base
+    J = BS[0].copy()  # context streams: the next symbol's table base
+    size = [len(t.st.d) for t in ts]
+    ends = np.cumsum(size)
+    PC = np.zeros((5, T), np.int64)  # row 0: the stream's byte position; rows 1-4: bytes read by lane k
+    PC[0] = ends - size
+    d = np.frombuffer(b''.join(t.st.d for t in ts) + bytes(8 * G[0] + 2), np.uint8).astype(np.int32)
+    D16 = d[:-1] << 8 | d[1:]  # 2 bytes at each offset, the first more significant
+    xs = np.zeros(1 << 16, np.int64)  # bytes a state x needs, by x >> 15: 2 below 2^15, 1 below 2^23
+    xs[0], xs[1:256] = 2, 1
+    NS8 = 16 - 8 * xs  # 16 - 8 * bytes
+    U5 = np.tril(np.ones((5, 5), np.int64))  # U5 @ PC: positions of lanes 0-3, then the next position
+    fix = {}  # step -> (lanes, streams, identity bases) of the unused lanes in a stream's last group
+    for r, t in enumerate(ts):
+        for c in range(t.st.n % 4 or 4, 4):
+            fix.setdefault(t.st.g - 1, []).append((c, r, ident[t.st.m]))
+    fix = {g: tuple(np.array(v) for v in zip(*k)) for g, k in fix.items()}
+    XF, PF, A, at = X.copy(), PC[0].copy(), T, 0
+    rows = np.append(0, np.cumsum(np.bincount(G)[::-1].cumsum()[::-1][1:]))  # step g runs #{G_s > g} streams
+    out = np.empty((4, rows[-1]), np.int64)  # step g's table indices: columns rows[g] + stream
+    x, ms, mk, bs, pc, s15, s16 = X.copy(), MS, MK, BS, PC, MS * 0 + 15, MS * 0 + 16
+    for g in range(G[0]):
+        if G[A - 1] <= g:  # streams that ended: keep their final states and positions
+            a = A
+            while G[A - 1] <= g:
+                A -= 1
+            XF[:, A:a], PF[A:a] = x[:, A:], pc[0, A:]
+            x, ms, mk, bs, J, pc, s15, s16 = (v[..., :A].copy() for v in (x, ms, mk, bs, J, pc, s15, s16))
+        j = out[:, at:at + A]
+        at += A
+        np.bitwise_and(x, mk, out=j)
+        if g in fix:
+            cc, rr, ib = fix[g]
+            jf = j[cc, rr] + ib
+        if ctx:  # the previous symbol picks the table: a chain through the group
+            j[0] += J
+            j[1] += NB.take(j[0])
+            j[2] += NB.take(j[1])
+            j[3] += NB.take(j[2])
+            J = NB.take(j[3])
+        else:
+            j += bs
+        if g in fix:
+            j[cc, rr] = jf
+        x >>= ms
+        x *= F.take(j)
+        x += B.take(j)
+        xi = x >> s15
+        xs.take(xi, out=pc[1:])
+        q = U5 @ pc
+        pc[0] = q[4]
+        x <<= s16  # then 2 bytes below, shifted right by 16 - 8 * bytes read
+        x |= D16.take(q[:4])
+        x >>= NS8.take(xi)
+    XF[:, :A], PF[:A] = x, pc[0]
+    for r, t in enumerate(ts):
+        s = t.st
+        y = SY.take(out[:, rows[:s.g] + r].T.ravel()[:s.n])
+        if y.min() < 0:
+            t.err = f'rANS payload: symbol {int(np.argmax(y < 0))} falls in a context with no table'
+        elif PF[r] > ends[r]:
+            t.err = f'rANS payload: truncated (the {s.n} symbols need more than its {len(s.d)} bytes)'
+        elif PF[r] < ends[r]:
+            t.err = f'rANS payload: {ends[r] - PF[r]} trailing bytes after {s.n} symbols'
+        elif (XF[:, r] != L).any():
+            t.err = 'rANS payload: final state is not 0x800000 (stream corrupt)'
+        t.codes = y - s.z
 
 
 def _decode(t, pl, objs):
@@ -415,29 +542,76 @@ def _decode(t, pl, objs):
     if e == 6:
         return np.frombuffer(t.params, '<f4').astype(np.float32).repeat(n)
     if e == 7:
-        r = Reader(pl[t.sb:], t.sb)
-        try:
-            return _dequant(t, t.dtype_s, _rans(r, t.model, n), pl)
-        except ValueError as x:
-            fail(f'ans_grid: {x}')
+        if not hasattr(t, 'err'):
+            _prep([(t, pl)])
+        if t.err:
+            fail(f'ans_grid: {t.err}')
+        c, t.codes = t.codes, None
+        return _dequant(t, t.dtype_s, c, pl)
     if e == 8:
         kind, data = objs[0]
         if kind or len(data) != 4 << t.bits:
             fail(f'codebook: object must be f32_values with 2^{t.bits} levels')
         idx = _unpack(pl[t.sb:], n, t.bits, 'codebook', False)
         return _dequant(t, t.dtype_s, np.frombuffer(data, '<f4')[idx], pl)
-    # 9 lowrank: out = f32(f64(inner) + sum_k A[:, k] B[k, :]), k ascending, in f64
     rows, cols = t.shape
+    w = NAMES[e]
     try:
-        acc = _decode(t.inner, pl[:t.inner_len], []).astype(np.float64).reshape(rows, cols)
+        out = _decode(t.inner, pl[:t.inner_len], [])
     except ValueError as x:
-        fail(f'lowrank: inner {x}')
-    na = t.blocks[0][0]
-    a = _factor(t, pl[t.inner_len:t.inner_len + na], rows, t.blocks[0]).astype(np.float64)
-    b = _factor(t, pl[t.inner_len + na:], cols, t.blocks[1]).astype(np.float64)
-    for k in range(t.rank):
-        acc += np.outer(a[k], b[k])
-    return acc.astype(np.float32).ravel()
+        fail(f'{w}: inner {x}')
+    if e == 9:  # lowrank: out = f32(f64(inner) + sum_k A[:, k] B[k, :]), k ascending, in f64
+        acc = out.astype(np.float64).reshape(rows, cols)
+        na = t.blocks[0][0]
+        a = _values(pl[t.inner_len:t.inner_len + na], t.rank, rows, t.bits, t.blocks[0], w + ': factor')
+        b = _values(pl[t.inner_len + na:], t.rank, cols, t.bits, t.blocks[1], w + ': factor')
+        a, b = a.astype(np.float64), b.astype(np.float64)
+        for k in range(t.rank):
+            acc += np.outer(a[k], b[k])
+        return acc.astype(np.float32).ravel()
+    # 10 patch: out[pos(u_i, t)] += value(i, t), one f32 addition each (the units are distinct)
+    at = t.inner_len + t.vals[0]
+    v = _values(pl[t.inner_len:at], *t.vn, t.bits, t.vals, w + ': values').reshape(t.count, t.ulen)
+    u = _rice(pl[at:], t.count, t.rice_k, t.units)[:, None]
+    k = np.arange(t.ulen)
+    pos = u if t.unit == 0 else u * t.ulen + k if t.unit != 2 else k * cols + u
+    out = out.copy()
+    out[pos] = out[pos] + v
+    return out
+
+
+def _rice(b, count, k, U):
+    """patch positions: count Rice-coded gaps (k low bits) in LSB-first bits -> the units, strictly
+    increasing. Code starts are followed by pointer doubling (log2(count) numpy steps)."""
+    w = 'patch: positions'
+    bits = np.unpackbits(np.frombuffer(b, np.uint8), bitorder='little')
+    nb = len(bits)
+    it = np.int32 if nb < 1 << 30 else np.int64
+    z = np.minimum.accumulate(np.where(bits == 0, np.arange(nb, dtype=it), it(nb))[::-1])[::-1]  # next zero bit
+    z = np.append(z, np.array([nb, nb], it))
+    nxt = np.where(z < nb, np.minimum(z + (1 + k), nb + 1), nb + 1).astype(it)  # code start -> next; nb+1: past end
+    s, j = np.zeros(1, it), nxt
+    while len(s) <= count:
+        s, j = np.append(s, j[s]), j[j]
+    e = s[count]
+    if e > nb:
+        fail(f'{w}: the stream ends before gap {int(np.argmax(s > nb)) - 1} of {count}')
+    if e <= nb - 8:
+        fail(f'{w}: {(nb - e) // 8} bytes after the byte of the last gap')
+    if bits[e:].any():
+        fail(f'{w}: nonzero padding bits after the last gap')
+    s = s[:count].astype(np.int64)
+    q = z[s] - s
+    if q.max() > U - 1 >> k:
+        fail(f'{w}: unit {int(np.argmax(q > U - 1 >> k))} is past U = {U}')
+    r = (bits[z[s][:, None] + 1 + np.arange(k)].astype(np.int64) << np.arange(k)).sum(1) if k else 0
+    g = (q << k) + r + 1  # gap + 1 each: u_i = g_0 + ... + g_i - 1
+    if g.sum(dtype=np.float64) > 2.0 * U + 1:  # (and the exact sum below cannot overflow)
+        fail(f'{w}: the units run past U = {U}')
+    u = np.cumsum(g) - 1
+    if u[-1] >= U:
+        fail(f'{w}: unit {int(np.argmax(u >= U))} is at {u[u >= U][0]}, past U = {U}')
+    return u
 
 
 def read(buf, max_elements=1 << 31):
@@ -519,7 +693,7 @@ def read(buf, max_elements=1 << 31):
             t.n *= dim
         t.dtype = r.u8(t.what + 'dtype', 0, 2)
         at, t.enc = r.p, r.var(t.what + 'encoding')
-        if t.enc > 9:
+        if t.enc > 10:
             r.bad(t.what + 'encoding', f'unknown encoding {t.enc}', at)
         payload(t)
         try:
@@ -602,9 +776,10 @@ def decode(src, max_elements=1 << 31):
     try:
         _, _, sections, objects, tensors = read(buf, max_elements)
         raw = [section(buf, s, i) for i, s in enumerate(sections)]
+        pls = [raw[t.sec][t.off:t.off + t.len] for t in tensors]
+        _prep([u for t, pl in zip(tensors, pls) for u in _walk(t, pl)])  # every rANS stream at once
         out = {}
-        for i, t in enumerate(tensors):
-            pl = raw[t.sec][t.off:t.off + t.len]
+        for i, (t, pl) in enumerate(zip(tensors, pls)):
             objs = [(objects[k].kind, raw[objects[k].sec][objects[k].off:][:objects[k].len]) for k in t.refs]
             try:
                 with np.errstate(all='ignore'):  # NaN / inf scales are data, not errors

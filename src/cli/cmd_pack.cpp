@@ -14,6 +14,11 @@
 
 namespace golfpack::cli {
 
+// `pack --code python`: the self-extracting python/golfpack_decode.py (python_sfx.cpp,
+// generated at build time by python/make_sfx.py); size 0 when the build had no python3.
+extern const unsigned char kPythonDecoderSfx[];
+extern const size_t kPythonDecoderSfxSize;
+
 namespace {
 
 std::string ShapeText(const std::vector<uint64_t>& s) {
@@ -45,6 +50,9 @@ Status RunPackRd(const Opts& o, const io::TensorFile& model, const GlobalOptions
   ro.paths = o.paths;
   if (!o.lqer_ranks.empty()) ro.lqer_ranks = o.lqer_ranks;
   if (!o.lqer_bits.empty()) ro.lqer_bits = o.lqer_bits;
+  if (!o.patch_bits.empty()) ro.patch_bits = o.patch_bits;
+  if (o.patch_block > 0) ro.patch_block = o.patch_block;
+  ro.patch_exact = o.patch_fit != "compensate";
   if (o.protect_bytes >= 0) ro.protect_max = static_cast<uint64_t>(o.protect_bytes);
   ProgressBar bar(g.quiet);
   ro.progress = bar.Callback();
@@ -100,12 +108,15 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     std::string model, out, recipe = "pg-int8-zlib", calib;
     uint64_t budget = 0;
     int64_t code_bytes = -1;
+    std::string code = "cpp";
     bool list = false;
     std::string report, family;
     std::vector<double> steps;
     std::vector<std::string> paths;
     int64_t protect_bytes = -1;
-    std::vector<int> lqer_ranks, lqer_bits;
+    std::vector<int> lqer_ranks, lqer_bits, patch_bits;
+    int patch_block = 0;
+    std::string patch_fit = "exact";
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "model .safetensors");
@@ -113,14 +124,26 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("-r,--recipe", o->recipe, "recipe name (--list-recipes)")->capture_default_str();
   cmd->add_option("--calib", o->calib, "calibration file from `golfpack calibrate` (needed by GPTQ recipes)");
   cmd->add_option("--budget", o->budget, "refuse unless file + code bytes <= N (PG cap: 16000000)");
-  cmd->add_option("--code-bytes", o->code_bytes, "code bytes counted with the file (default: golfpack's decoder sources)");
+  cmd->add_option("--code-bytes", o->code_bytes, "code bytes counted with the file (default: those of --code)");
+  cmd->add_option("--code", o->code,
+                  "decoder counted with the file: cpp (golfpack's C++ decoder sources) or python (the self-extracting "
+                  "python/golfpack_decode.py, also written to OUT.decode.py)")
+      ->check(CLI::IsMember({"cpp", "python"}))
+      ->capture_default_str();
   cmd->add_flag("--list-recipes", o->list, "print the recipes and exit");
   cmd->add_option("--report", o->report, "rd: write the byte-ROI report (per tensor bytes, loss bought, loss per KB) as JSON");
   cmd->add_option("--family", o->family, "rd: candidate spec with {s} for the step (default gptq:ans:s{s}:row)");
   cmd->add_option("--steps", o->steps, "rd: candidate steps substituted for {s}")->delimiter(',');
-  cmd->add_option("--paths", o->paths, "rd: representation paths to price, from grid,lqer (default: all)")->delimiter(',');
+  cmd->add_option("--paths", o->paths, "rd: representation paths to price, from grid,lqer,sparse,blocks,columns,rows (default: all)")->delimiter(',');
   cmd->add_option("--lqer-ranks", o->lqer_ranks, "rd: ranks the lqer path offers (default 1,2,4,8,16)")->delimiter(',');
   cmd->add_option("--lqer-bits", o->lqer_bits, "rd: lqer factor bit widths, 2..8 or 16 (default 4,8)")->delimiter(',');
+  cmd->add_option("--patch-bits", o->patch_bits,
+                  "rd: value bit widths of the sparse/blocks/columns/rows paths, 2..8 or 16 (default 4,8)")
+      ->delimiter(',');
+  cmd->add_option("--patch-block", o->patch_block, "rd: weights per block of the blocks path (default 16)");
+  cmd->add_option("--patch-fit", o->patch_fit,
+                  "rd: patch values restore the weights (exact, default) or compensate the row's other errors under H")
+      ->check(CLI::IsMember({"exact", "compensate"}));
   cmd->add_option("--protect-bytes", o->protect_bytes,
                   "rd: at most N bytes for the protection paths together (the protected-byte sweep; default: no cap)");
   return [o, &g]() -> Status {
@@ -132,9 +155,28 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
       return Status::Ok();
     }
     if (o->model.empty() || o->out.empty()) return InvalidArgument("give a model and -o OUT.gpk (or --list-recipes)");
+    const bool python = o->code == "python";
+    if (python && kPythonDecoderSfxSize == 0)
+      return Unsupported("--code python: this golfpack was built without python3, so it has no self-extracting "
+                         "Python decoder (install python3, then reconfigure and rebuild)");
+    if (python && o->code_bytes < 0) o->code_bytes = static_cast<int64_t>(kPythonDecoderSfxSize);  // --code-bytes wins
+    // The decoder that ships with the artifact, next to it, once the artifact is written.
+    auto write_decoder = [&]() -> Status {
+      if (!python) return Status::Ok();
+      const std::string path = o->out + ".decode.py";
+      GP_RETURN_IF_ERROR(WriteFileAtomic(path, std::span<const uint8_t>(kPythonDecoderSfx, kPythonDecoderSfxSize)));
+      Say(g, "decoder   " + path + " (python/golfpack_decode.py self-extracting, " +
+                 std::to_string(kPythonDecoderSfxSize) + " bytes" +
+                 (o->code_bytes != static_cast<int64_t>(kPythonDecoderSfxSize) ? "; --code-bytes counted instead" : "") +
+                 ")");
+      return Status::Ok();
+    };
     GP_ASSIGN_OR_RETURN(encode::Recipe recipe, encode::FindRecipe(o->recipe));
     GP_ASSIGN_OR_RETURN(io::TensorFile model, io::ReadSafetensors(o->model));
-    if (recipe.name == "rd") return RunPackRd(*o, model, g);
+    if (recipe.name == "rd") {
+      GP_RETURN_IF_ERROR(RunPackRd(*o, model, g));
+      return write_decoder();
+    }
     std::optional<encode::Hessians> hessians;
     if (!o->calib.empty()) {
       GP_ASSIGN_OR_RETURN(hessians, encode::Hessians::Load(o->calib));
@@ -164,7 +206,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     std::snprintf(line, sizeof line, "time      %.2f s", r.seconds);
     Say(g, line);
     Say(g, "artifact  " + o->out);
-    return Status::Ok();
+    return write_decoder();
   };
 }
 

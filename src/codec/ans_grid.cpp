@@ -432,7 +432,8 @@ namespace {
 template <typename Run>
 Result<std::pair<AnsGridQuant, GptqRunStats>> GptqAnsGridCodes(const std::string& name, std::span<const uint64_t> shape,
                                                                std::span<const float> w, const AnsGridSpec& spec,
-                                                               const Run& run) {
+                                                               const Run& run, std::span<const uint8_t> keep = {},
+                                                               std::vector<float>* kept = nullptr) {
   GP_ASSIGN_OR_RETURN(AnsGridQuant quant, AnsGridScales(name, shape, w, spec));
   const int mc = spec.max_code();
   quant.codes.assign(w.size(), 0);
@@ -445,7 +446,15 @@ Result<std::pair<AnsGridQuant, GptqRunStats>> GptqAnsGridCodes(const std::string
     bits = BitsFromCounts(Histogram(rtn.codes, mc), w.size());
   }
   uint64_t clipped = 0;
+  if (kept) kept->assign(w.size(), 0.0f);
   auto round_to_grid = [&](uint64_t col, double weight, std::span<const double> values, std::span<double> out) {
+    if (!keep.empty() && keep[col]) {  // kept exactly: code 0, nothing to spread
+      for (size_t r = 0; r < values.size(); ++r) {
+        out[r] = values[r];
+        if (kept) (*kept)[r * quant.cols + col] = static_cast<float>(values[r]);
+      }
+      return;
+    }
     for (size_t r = 0; r < values.size(); ++r) {
       const float s = quant.scales[quant.ScaleIndex(r, col)];
       const double x = values[r] / static_cast<double>(s);
@@ -466,11 +475,14 @@ Result<std::pair<AnsGridQuant, GptqRunStats>> GptqAnsGridCodes(const std::string
 
 Result<AnsGridQuant> GptqAnsGridQuant(const std::string& name, std::span<const uint64_t> shape,
                                       std::span<const float> w, const GptqFactor& factor, const AnsGridSpec& spec,
-                                      const GptqOptions& options, GptqRunStats* stats) {
+                                      const GptqOptions& options, GptqRunStats* stats, std::span<const uint8_t> keep,
+                                      std::vector<float>* kept) {
   auto run = [&](uint64_t rows, uint64_t cols, const GptqColumnQuantizer& q) {
     return GptqRun(name, rows, cols, w, factor, options, q);
   };
-  GP_ASSIGN_OR_RETURN(auto qs, GptqAnsGridCodes(name, shape, w, spec, run));
+  if (!keep.empty() && keep.size() != w.size() / std::max<uint64_t>(shape.empty() ? 1 : shape[0], 1))
+    return InvalidArgument(Quote(name) + ": keep mask has " + std::to_string(keep.size()) + " columns");
+  GP_ASSIGN_OR_RETURN(auto qs, GptqAnsGridCodes(name, shape, w, spec, run, keep, kept));
   if (stats) *stats = qs.second;
   return std::move(qs.first);
 }

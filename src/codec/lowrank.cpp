@@ -56,7 +56,8 @@ Status ValidateSpec(const LowRankSpec& s) {
 // The group written to the params: bits 16 has none.
 uint64_t StoredGroup(const LowRankSpec& s) { return s.bits == 16 ? 0 : static_cast<uint64_t>(s.group); }
 
-// Bytes of an n x m factor block (FORMAT.md "9: lowrank").
+}  // namespace
+
 uint64_t BlockBytes(uint64_t n, uint64_t m, const LowRankSpec& s) {
   if (s.bits == 16) return 2 * n * m;
   const uint64_t g = s.group ? static_cast<uint64_t>(s.group) : m;
@@ -65,7 +66,7 @@ uint64_t BlockBytes(uint64_t n, uint64_t m, const LowRankSpec& s) {
 }
 
 // f keeps its first `rank` components; missing ones are zero.
-LowRankFactors ToRank(const LowRankFactors& f, int rank) {
+static LowRankFactors ToRank(const LowRankFactors& f, int rank) {
   LowRankFactors out;
   out.a = Eigen::MatrixXf::Zero(f.a.rows(), rank);
   out.b = Eigen::MatrixXf::Zero(rank, f.b.cols());
@@ -74,12 +75,6 @@ LowRankFactors ToRank(const LowRankFactors& f, int rank) {
   out.b.topRows(k) = f.b.topRows(k);
   return out;
 }
-
-// One factor block quantized: its payload bytes and the values it decodes to.
-struct QuantizedBlock {
-  std::vector<uint8_t> bytes;
-  Eigen::MatrixXf values;
-};
 
 QuantizedBlock QuantizeBlock(const Eigen::MatrixXf& x, const LowRankSpec& spec) {
   const Eigen::Index n = x.rows(), m = x.cols();
@@ -130,6 +125,8 @@ QuantizedBlock QuantizeBlock(const Eigen::MatrixXf& x, const LowRankSpec& spec) 
   out.bytes = std::move(w).Take();
   return out;
 }
+
+namespace {
 
 // A deterministic pseudo-random value in [-1, 1) for index (i, j) (splitmix64).
 float HashUniform(uint64_t i, uint64_t j) {

@@ -63,6 +63,17 @@ Result<LowRankFactors> FitLowRank(const Eigen::MatrixXf& e, std::span<const doub
 // valid (rank 1..255, bits 2..8 or 16, group >= 0; EncodeLowRank checks).
 LowRankFactors QuantizeFactors(const LowRankFactors& f, const LowRankSpec& spec);
 
+// One n x m block of values as encoding 9 stores a factor (and encoding 10
+// its values): f16 scales per `spec.group` values of a row (0 = the whole
+// row) then bit-packed codes, or raw f16 with bits 16 (spec.rank unused).
+// QuantizeBlock returns its bytes and the values a decoder gets back.
+struct QuantizedBlock {
+  std::vector<uint8_t> bytes;
+  Eigen::MatrixXf values;
+};
+QuantizedBlock QuantizeBlock(const Eigen::MatrixXf& x, const LowRankSpec& spec);
+uint64_t BlockBytes(uint64_t n, uint64_t m, const LowRankSpec& spec);
+
 // Exact payload bytes the factors of a rows x cols tensor add under `spec`.
 uint64_t LowRankFactorBytes(uint64_t rows, uint64_t cols, const LowRankSpec& spec);
 

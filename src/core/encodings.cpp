@@ -390,10 +390,80 @@ Status LowRankRef(const TensorView& t, std::span<float> out) {
   return Status::Ok();
 }
 
+// ---------------------------------------------------------------- 10: patch
+
+// The inner encoding's reference decoder, then each stored unit's values
+// added in f32 (FORMAT.md "10: patch"); the gaps are read bit by bit.
+Status PatchRef(const TensorView& t, std::span<float> out) {
+  GP_RETURN_IF_ERROR(CheckView(*FindEncoding(kPatch), t, out));
+  GP_ASSIGN_OR_RETURN(PatchParams p, PatchParams::Parse(t.params));
+  const uint64_t rows = t.shape[0], cols = t.shape[1];
+  uint64_t units = 0, len = 0;
+  switch (p.unit) {
+    case kPatchElement: units = rows * cols, len = 1; break;
+    case kPatchBlock: units = rows * cols / p.block, len = p.block; break;
+    case kPatchColumn: units = cols, len = rows; break;
+    default: units = rows, len = cols; break;
+  }
+  TensorView inner{t.shape, t.numel, p.inner_params, t.payload.subspan(0, p.inner_payload)};
+  Status st = DecodeRef(p.inner, inner, out);
+  if (!st.ok()) return Status(st.code(), "patch: inner " + st.message());
+  LowRankParams block;  // the values are a lowrank-style block with group 0
+  block.bits = p.bits;
+  block.group = 0;
+  const bool per_unit = p.unit != kPatchElement;
+  std::vector<float> v;
+  uint64_t at = p.inner_payload;
+  GP_RETURN_IF_ERROR(LowRankBlockRef(t, &at, per_unit ? p.count : 1, per_unit ? len : p.count, block, v, "patch: values"));
+  const uint64_t end_bit = (t.payload.size() - at) * 8;
+  uint64_t bit = 0;
+  auto read = [&](int* b) {
+    if (bit >= end_bit) return false;
+    *b = (t.payload[at + bit / 8] >> (bit % 8)) & 1;
+    ++bit;
+    return true;
+  };
+  uint64_t unit = 0;
+  for (uint64_t i = 0; i < p.count; ++i) {
+    uint64_t q = 0, r = 0;
+    int b = 0;
+    for (;;) {
+      if (!read(&b)) return Corrupt("patch: positions end inside gap " + Num(i));
+      if (b == 0) break;
+      ++q;
+    }
+    for (unsigned k = 0; k < p.rice_k; ++k) {
+      if (!read(&b)) return Corrupt("patch: positions end inside gap " + Num(i));
+      r |= uint64_t(b) << k;
+    }
+    // gap = q * 2^k + r, compared without overflow.
+    const bool too_big = q > (units >> p.rice_k);
+    const uint64_t gap = too_big ? units : (q << p.rice_k) + r;
+    unit = i == 0 ? gap : unit + 1 + gap;
+    if (gap >= units || unit >= units) return Corrupt("patch: unit of gap " + Num(i) + " is past the " + Num(units) + " units");
+    for (uint64_t e = 0; e < len; ++e) {
+      uint64_t pos = 0;
+      switch (p.unit) {
+        case kPatchElement: pos = unit; break;
+        case kPatchBlock: pos = unit * p.block + e; break;
+        case kPatchColumn: pos = e * cols + unit; break;
+        default: pos = unit * cols + e; break;
+      }
+      const float value = per_unit ? v[i * len + e] : v[i];
+      out[pos] = out[pos] + value;
+    }
+  }
+  const uint64_t used = (bit + 7) / 8;
+  if (used != t.payload.size() - at) return Corrupt("patch: " + Num(t.payload.size() - at - used) + " bytes after the positions");
+  for (; bit % 8 != 0; ++bit)
+    if ((t.payload[at + bit / 8] >> (bit % 8)) & 1) return Corrupt("patch: nonzero padding bits after the positions");
+  return Status::Ok();
+}
+
 using RefFn = Status (*)(const TensorView&, std::span<float>);
 // Indexed by encoding id, as the registry.
 constexpr RefFn kRefs[] = {RawF32Ref, RawF16Ref, RawBF16Ref, PgRowRef, PgTensorRef, UniformRef, ConstRef, AnsGridRef, CodebookRef,
-                           LowRankRef};
+                           LowRankRef, PatchRef};
 
 }  // namespace
 
@@ -418,6 +488,13 @@ std::vector<uint8_t> LowRankParams::Serialize() const {
   ByteWriter w;
   w.Varint(inner), w.Varint(inner_params.size()), w.Bytes(inner_params), w.Varint(inner_payload);
   w.U8(rank), w.U8(bits), w.Varint(group);
+  return std::move(w).Take();
+}
+
+std::vector<uint8_t> PatchParams::Serialize() const {
+  ByteWriter w;
+  w.Varint(inner), w.Varint(inner_params.size()), w.Bytes(inner_params), w.Varint(inner_payload);
+  w.U8(unit), w.Varint(block), w.U8(bits), w.U8(rice_k), w.Varint(count);
   return std::move(w).Take();
 }
 

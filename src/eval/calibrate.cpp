@@ -1,12 +1,13 @@
 #include "eval/calibrate.h"
 
-#include <cmath>
-#include <cstdio>
-#include <cstdlib>
+#include <algorithm>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
 
-#include "io/safetensors.h"
 #include "io/shards.h"
-#include "model/weights.h"
+#include "train/threads.h"
 
 namespace golfpack::eval {
 
@@ -27,100 +28,151 @@ Result<Calibration> Calibrate(model::GPT& model, const CalibrationOptions& o, co
   Calibration cal;
   cal.seq_len = o.seq_len;
   PhaseTime t_read{"calibrate: read tokens"}, t_fwd{"calibrate: forward passes"}, t_hess{"calibrate: H += X^T X"};
-  model->set_input_capture([&cal, &t_hess](const std::string& site, const torch::Tensor& x) {
-    PhaseClock clock;
-    clock.Start();
-    auto xd = x.detach().to(torch::kFloat64);
-    auto h = torch::matmul(xd.t(), xd);
-    auto it = cal.hessians.find(site);
-    if (it == cal.hessians.end()) cal.hessians.emplace(site, h);
-    else it->second.add_(h);
-    clock.Stop(t_hess);
-  });
-  torch::NoGradGuard no_grad;
-  model->eval();
-  Status failure;
-  for (int64_t s = 0; s < nseq && failure.ok(); s += o.batch_seqs) {
+  PhaseClock clock;
+  clock.Start();
+  std::vector<torch::Tensor> batches;  // every batch's ids, read first (8 bytes per token)
+  for (int64_t s = 0; s < nseq; s += o.batch_seqs) {
     const int64_t n = std::min<int64_t>(o.batch_seqs, nseq - s);
-    PhaseClock clock;
-    clock.Start();
-    auto chunk = stream.Take(static_cast<size_t>(n * o.seq_len));
-    if (!chunk.ok()) {
-      failure = chunk.status();
-      break;
-    }
+    GP_ASSIGN_OR_RETURN(std::vector<uint16_t> chunk, stream.Take(static_cast<size_t>(n * o.seq_len)));
     auto x = torch::empty({n, o.seq_len}, torch::kInt64);
     auto* p = x.data_ptr<int64_t>();
     for (int64_t i = 0; i < n * o.seq_len; ++i) {
-      if ((*chunk)[i] >= vocab) {
-        failure = InvalidArgument("calibrate: token id " + std::to_string((*chunk)[i]) + " is outside the model's vocab of " +
-                                  std::to_string(vocab));
-        break;
-      }
-      p[i] = (*chunk)[i];
+      if (chunk[i] >= vocab)
+        return InvalidArgument("calibrate: token id " + std::to_string(chunk[i]) + " is outside the model's vocab of " +
+                               std::to_string(vocab));
+      p[i] = chunk[i];
     }
-    clock.Stop(t_read);
-    if (!failure.ok()) break;
-    const PhaseTime hess_before = t_hess;
-    clock.Start();
-    model->forward(x);
-    clock.Stop(t_fwd);
-    t_fwd.wall_s -= t_hess.wall_s - hess_before.wall_s;
-    t_fwd.cpu_s -= t_hess.cpu_s - hess_before.cpu_s;
-    cal.tokens += n * o.seq_len;
-    if (progress) progress({"calibrate", static_cast<uint64_t>(cal.tokens), static_cast<uint64_t>(nseq * o.seq_len), "tokens", ""});
+    batches.push_back(std::move(x));
   }
-  model->set_input_capture(nullptr);
-  if (!failure.ok()) return failure;
+  clock.Stop(t_read);
+
+  // Workers: worker w runs batches w, w + workers, ... through a model of its
+  // own and sums its own H; the sums are added in worker order at the end
+  // (float64, so the order changes H only in the last bits of float64).
+  // With more than one worker every tensor operation is single-threaded.
+  const int workers = static_cast<int>(std::clamp<int64_t>(o.threads > 0 ? o.threads : at::get_num_threads(), 1,
+                                                           static_cast<int64_t>(batches.size())));
+  std::vector<model::GPT> models{model};
+  for (int w = 1; w < workers; ++w) models.push_back(CopyModel(model));
+  struct Sums {
+    std::map<std::string, torch::Tensor> hessians;
+    PhaseTime hess;
+  };
+  std::vector<Sums> sums(static_cast<size_t>(workers));
+  const bool thread_clocks = workers > 1;  // one worker: its products may use libtorch's / OpenBLAS's threads
+  for (int w = 0; w < workers; ++w) {
+    models[w]->set_input_capture([&sums, w, thread_clocks](const std::string& site, const torch::Tensor& x) {
+      PhaseClock hclock(thread_clocks);
+      hclock.Start();
+      auto xd = x.detach().to(torch::kFloat64);
+      auto& h = sums[w].hessians;
+      auto it = h.find(site);
+      if (it == h.end()) h.emplace(site, torch::matmul(xd.t(), xd));
+      else it->second.addmm_(xd.t(), xd);  // in place: no [in, in] temporary per batch
+      hclock.Stop(sums[w].hess);
+    });
+  }
+  std::optional<train::SingleThreadedOps> single_threaded;
+  if (workers > 1) single_threaded.emplace();
+  cal.threads = workers;
+  std::mutex progress_mu;
+  auto work = [&](int w) {
+    torch::NoGradGuard no_grad;  // thread-local
+    models[w]->eval();
+    for (size_t b = static_cast<size_t>(w); b < batches.size(); b += static_cast<size_t>(workers)) {
+      models[w]->forward(batches[b]);
+      std::lock_guard<std::mutex> lock(progress_mu);
+      cal.tokens += batches[b].numel();
+      if (progress)
+        progress({"calibrate", static_cast<uint64_t>(cal.tokens), static_cast<uint64_t>(nseq * o.seq_len), "tokens", ""});
+    }
+  };
+  std::exception_ptr error;  // a worker's exception, rethrown here after the others finished
+  auto guarded = [&](int w) {
+    try {
+      work(w);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(progress_mu);
+      if (!error) error = std::current_exception();
+    }
+  };
+  clock.Start();
+  {
+    std::vector<std::thread> pool;
+    for (int w = 1; w < workers; ++w) pool.emplace_back(guarded, w);
+    guarded(0);
+    for (auto& t : pool) t.join();
+  }
+  clock.Stop(t_fwd);
+  for (auto& m : models) m->set_input_capture(nullptr);
+  if (error) std::rethrow_exception(error);
+  for (auto& sw : sums) {
+    for (auto& [site, h] : sw.hessians) {
+      auto it = cal.hessians.find(site);
+      if (it == cal.hessians.end()) cal.hessians.emplace(site, h);
+      else it->second.add_(h);
+    }
+    // CPU: each worker's own; wall: the workers ran side by side, so their mean.
+    t_hess.cpu_s += sw.hess.cpu_s;
+    t_hess.wall_s += sw.hess.wall_s / workers;
+  }
+  t_fwd.wall_s -= t_hess.wall_s;
+  t_fwd.cpu_s -= t_hess.cpu_s;
   cal.timings = {t_read, t_fwd, t_hess};
   return cal;
 }
 
-Status SaveCalibration(const std::string& path, const Calibration& c) {
-  io::TensorFile f;
-  for (const auto& [site, h] : c.hessians) f.tensors.push_back(model::FromTorch(site, h.to(torch::kFloat32)));
-  f.metadata = {{"golfpack.calibration", "hessian-v1"},
-                {"golfpack.tokens", std::to_string(c.tokens)},
-                {"golfpack.seq_len", std::to_string(c.seq_len)}};
-  char buf[64];
-  for (const auto& [name, v] : c.sensitivity) {
-    std::snprintf(buf, sizeof buf, "%.9g", v);
-    f.metadata["golfpack.sensitivity." + name] = buf;
+model::GPT CopyModel(model::GPT& m) {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  torch::Tensor state;
+  {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    state = gen.get_state();
   }
-  for (const auto& [k, v] : c.notes) f.metadata[k] = v;
-  return io::WriteSafetensors(path, f);
+  model::GPT copy(m->config());
+  {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(state);
+  }
+  torch::NoGradGuard no_grad;
+  auto dst = copy->named_parameters();
+  for (const auto& p : m->named_parameters()) dst[p.key()].copy_(p.value());
+  copy->eval();
+  return copy;
 }
 
-Result<Calibration> LoadCalibration(const std::string& path) {
-  GP_ASSIGN_OR_RETURN(io::TensorFile f, io::ReadSafetensors(path));
-  auto kind = f.metadata.find("golfpack.calibration");
-  if (kind == f.metadata.end() || kind->second != "hessian-v1")
-    return Corrupt(path + ": not a golfpack calibration file (metadata golfpack.calibration != hessian-v1)");
+encode::Hessians ToHessians(const Calibration& c) {
+  using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  std::map<std::string, Eigen::MatrixXd> sites;
+  for (const auto& [site, h] : c.hessians) {
+    const torch::Tensor d = h.to(torch::kCPU, torch::kFloat64).contiguous();
+    const auto rows = static_cast<Eigen::Index>(d.dim() > 0 ? d.size(0) : 0);
+    const auto cols = rows > 0 ? static_cast<Eigen::Index>(d.numel() / rows) : 0;
+    sites.emplace(site, Eigen::Map<const RowMajor>(d.data_ptr<double>(), rows, cols));
+  }
+  return encode::Hessians::FromSites(std::move(sites), c.tokens, c.sensitivity, c.seq_len, c.notes);
+}
+
+Calibration FromHessians(const encode::Hessians& h) {
+  using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   Calibration c;
-  try {
-    c.tokens = std::stoll(f.metadata.at("golfpack.tokens"));
-    c.seq_len = std::stoi(f.metadata.at("golfpack.seq_len"));
-  } catch (const std::exception&) {
-    return Corrupt(path + ": calibration metadata golfpack.tokens / golfpack.seq_len missing or not a number");
-  }
-  const std::string kSens = "golfpack.sensitivity.";
-  for (const auto& [k, v] : f.metadata) {
-    if (k.rfind(kSens, 0) != 0) continue;
-    char* end = nullptr;
-    const double s = std::strtod(v.c_str(), &end);
-    if (end == v.c_str() || *end != '\0' || !std::isfinite(s))
-      return Corrupt(path + ": metadata " + k + " = '" + v + "' is not a number");
-    c.sensitivity[k.substr(kSens.size())] = s;
-  }
-  for (const auto& t : f.tensors) {
-    if (t.shape.size() != 2 || t.shape[0] != t.shape[1])
-      return Corrupt(path + ": calibration tensor '" + t.name + "' is not square");
-    Status s;
-    auto h = model::ToTorch(t, path, &s);
-    GP_RETURN_IF_ERROR(s);
-    c.hessians.emplace(t.name, h.to(torch::kFloat64));
+  c.tokens = h.tokens();
+  c.seq_len = h.seq_len();
+  c.sensitivity = h.sensitivity();
+  c.notes = h.notes();
+  for (const auto& [site, m] : h.sites()) {
+    auto t = torch::empty({m.rows(), m.cols()}, torch::kFloat64);
+    Eigen::Map<RowMajor>(t.data_ptr<double>(), m.rows(), m.cols()) = m;
+    c.hessians.emplace(site, std::move(t));
   }
   return c;
+}
+
+Status SaveCalibration(const std::string& path, const Calibration& c) { return ToHessians(c).Save(path); }
+
+Result<Calibration> LoadCalibration(const std::string& path) {
+  GP_ASSIGN_OR_RETURN(encode::Hessians h, encode::Hessians::Load(path));
+  return FromHessians(h);
 }
 
 }  // namespace golfpack::eval

@@ -13,6 +13,7 @@
 #include "core/progress.h"
 #include "core/status.h"
 #include "model/gpt.h"
+#include "plan/calibration.h"
 
 namespace golfpack::eval {
 
@@ -23,16 +24,20 @@ struct PhaseTime {
   double wall_s = 0, cpu_s = 0;
 };
 
-// Accumulates wall and process CPU time into a PhaseTime between Start and Stop.
+// Accumulates wall and CPU time into a PhaseTime between Start and Stop: the
+// process's CPU time, or only the calling thread's (for phases that run on
+// several worker threads at once, each timing its own share).
 class PhaseClock {
  public:
+  explicit PhaseClock(bool this_thread_only = false)
+      : cpu_clock_(this_thread_only ? CLOCK_THREAD_CPUTIME_ID : CLOCK_PROCESS_CPUTIME_ID) {}
   void Start() {
     wall0_ = Now(CLOCK_MONOTONIC);
-    cpu0_ = Now(CLOCK_PROCESS_CPUTIME_ID);
+    cpu0_ = Now(cpu_clock_);
   }
   void Stop(PhaseTime& into) const {
     into.wall_s += Now(CLOCK_MONOTONIC) - wall0_;
-    into.cpu_s += Now(CLOCK_PROCESS_CPUTIME_ID) - cpu0_;
+    into.cpu_s += Now(cpu_clock_) - cpu0_;
   }
 
  private:
@@ -41,6 +46,7 @@ class PhaseClock {
     clock_gettime(id, &ts);
     return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
   }
+  clockid_t cpu_clock_;
   double wall0_ = 0, cpu0_ = 0;
 };
 
@@ -49,6 +55,10 @@ struct CalibrationOptions {
   int64_t tokens = 65536;     // tokens to stream (rounded down to whole sequences)
   int seq_len = 1024;
   int batch_seqs = 4;
+  // Worker threads, each running whole batches through its own copy of the
+  // model with single-threaded tensor operations (0 = libtorch's intra-op
+  // thread count, what --threads set). 1 = the model itself on libtorch's threads.
+  int threads = 0;
 };
 
 struct Calibration {
@@ -59,15 +69,26 @@ struct Calibration {
   std::map<std::string, double> sensitivity;
   std::map<std::string, std::string> notes;  // extra metadata kept with the file
   std::vector<PhaseTime> timings;             // where Calibrate spent its time (not saved)
+  int threads = 1;                            // workers Calibrate used (not saved)
   // H for a weight (via model::HessianSite), or an undefined tensor.
   torch::Tensor ForWeight(const std::string& weight_name) const;
 };
 
 Result<Calibration> Calibrate(model::GPT& model, const CalibrationOptions& options, const ProgressFn& progress);
 
-// File: one F32 tensor per site (named by the site), metadata
-// golfpack.calibration = "hessian-v1", golfpack.tokens, golfpack.seq_len, and
-// golfpack.sensitivity.<weight name> = s for each measured weight.
+// A model of the same config holding a copy of `m`'s weights, in eval mode,
+// for a worker thread (Calibrate, MeasureSensitivity). Leaves the default
+// random generator's state as it was.
+model::GPT CopyModel(model::GPT& m);
+
+// The file is encode::Hessians's (plan/calibration.h, the one reader and
+// writer): one F32 tensor per site (named by the site), metadata
+// golfpack.calibration = "hessian-v1", golfpack.tokens, golfpack.seq_len,
+// golfpack.sensitivity.<weight name> = s for each measured weight, and the
+// notes. These convert between its float64 Eigen matrices and the float64
+// torch tensors here (exactly, value for value) and save / load through it.
+encode::Hessians ToHessians(const Calibration& c);
+Calibration FromHessians(const encode::Hessians& h);
 Status SaveCalibration(const std::string& path, const Calibration& c);
 Result<Calibration> LoadCalibration(const std::string& path);
 

@@ -1,13 +1,20 @@
 #include "eval/sensitivity.h"
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cmath>
+#include <exception>
+#include <mutex>
 #include <numeric>
+#include <optional>
+#include <thread>
 
 #include "core/encodings.h"
 #include "codec/encoder.h"
 #include "io/shards.h"
 #include "plan/distortion.h"
+#include "train/threads.h"
 
 namespace golfpack::eval {
 
@@ -118,6 +125,11 @@ class StagedForward {
 
   torch::Tensor From(const ResumePoint& r) { return Run(r, /*record=*/false); }
 
+  // Takes the activations of another StagedForward's Base() (over a copy of
+  // the same model), so that From() here resumes from them. Read-only: any
+  // number of StagedForwards may share them across threads.
+  void ShareActivations(const StagedForward& other) { c_ = other.c_; }
+
  private:
   struct Cache {
     torch::Tensor x, y, x0;
@@ -213,7 +225,7 @@ Result<SensitivityResult> MeasureSensitivity(model::GPT& model, const Calibratio
   if (nseq <= 0) return InvalidArgument("sensitivity: tokens must cover at least one sequence of " + std::to_string(o.seq_len));
   PhaseTime t_read{"sensitivity: read tokens"}, t_quant{"sensitivity: quantize (encode+decode)"},
       t_proxy{"sensitivity: proxy tr(E H E^T)"}, t_base{"sensitivity: base loss + activations"},
-      t_probe{"sensitivity: probe-grid losses"}, t_check{"sensitivity: check-grid losses"};
+      t_probe{"sensitivity: probe + check-grid losses"};
   PhaseClock clock;
   clock.Start();
   GP_ASSIGN_OR_RETURN(io::TokenStream stream, io::TokenStream::Open(o.train_pattern));
@@ -266,34 +278,90 @@ Result<SensitivityResult> MeasureSensitivity(model::GPT& model, const Calibratio
   // then every (tensor, grid) probe re-runs only the layers at and after the
   // quantized weight. The sums over batches are taken in the same order as a
   // tensor-major loop would, so the results do not depend on the loop order.
+  //
+  // The probes of a batch are independent: `workers` threads take them in
+  // turn, each on its own copy of the model (a probe writes its quantized
+  // weight into the model), with single-threaded tensor operations. The base
+  // pass runs single-threaded too, so that base and probe losses come from
+  // the same arithmetic whatever the worker count.
   const int64_t kBatch = o.batch_seqs;
   const int64_t nbatch = (nseq + kBatch - 1) / kBatch;
+  const int workers = static_cast<int>(std::clamp<int64_t>(o.threads > 0 ? o.threads : at::get_num_threads(), 1,
+                                                           static_cast<int64_t>(std::max<size_t>(targets.size(), 1))));
   bool staged = o.reuse_activations;
-  StagedForward forward(model, o.seq_len);
+  std::vector<model::GPT> models{model};
+  models.reserve(workers);
+  for (int w = 1; w < workers; ++w) models.push_back(CopyModel(model));
+  // params[w][i]: target i's weight in models[w].
+  std::vector<std::vector<torch::Tensor>> params(workers);
+  for (int w = 0; w < workers; ++w) {
+    auto named = models[w]->named_parameters();
+    for (const Target& t : targets) params[w].push_back(w == 0 ? t.param : named[t.name]);
+  }
+  std::vector<StagedForward> forwards;
+  forwards.reserve(workers);
+  for (int w = 0; w < workers; ++w) forwards.emplace_back(models[w], o.seq_len);
+  std::optional<train::SingleThreadedOps> single_threaded;
+  if (workers > 1) single_threaded.emplace();
+  result.threads = workers;
+  std::mutex progress_mu;
   double base_sum = 0;
   for (int64_t bi = 0; bi < nbatch; ++bi) {
     const int64_t s = bi * kBatch, n = std::min<int64_t>(kBatch, nseq - s);
     const auto xb = x.narrow(0, s, n), yb = y.narrow(0, s, n);
     c10::InferenceMode inference;
     clock.Start();
-    const torch::Tensor base = model->token_losses(xb, yb);
-    if (staged && !torch::equal(forward.Base(xb, yb), base)) staged = false;  // model changed under us: no shortcuts
-    base_sum += base.to(torch::kFloat64).sum().item<double>();
-    clock.Stop(t_base);
-    for (size_t i = 0; i < targets.size(); ++i) {
-      Target& t = targets[i];
-      for (int pass = 0; pass < 2; ++pass) {
-        clock.Start();
-        t.param.copy_(t.quantized[pass]);
-        const torch::Tensor losses = staged ? forward.From(t.resume) : model->token_losses(xb, yb);
-        t.loss_sum[pass] += losses.to(torch::kFloat64).sum().item<double>();
-        t.param.copy_(t.original);
-        clock.Stop(pass == 0 ? t_probe : t_check);
-      }
-      if (progress)
-        progress({"sensitivity", static_cast<uint64_t>(bi * targets.size() + i + 1),
-                  static_cast<uint64_t>(nbatch * targets.size()), "probes", t.name});
+    // The staged forward is checked against the model's own token_losses on
+    // the first batch (the same operations on every batch after it); if they
+    // ever differ the model changed under us: no shortcuts.
+    torch::Tensor base;
+    if (staged) {
+      base = forwards[0].Base(xb, yb);
+      if (bi == 0 && !torch::equal(model->token_losses(xb, yb), base)) staged = false;
     }
+    if (!staged) base = model->token_losses(xb, yb);
+    base_sum += base.to(torch::kFloat64).sum().item<double>();
+    for (int w = 1; w < workers && staged; ++w) forwards[w].ShareActivations(forwards[0]);
+    clock.Stop(t_base);
+
+    clock.Start();
+    std::vector<std::array<double, 2>> batch_sum(targets.size());
+    std::atomic<size_t> next{0}, done{0};
+    auto work = [&](int w) {
+      c10::InferenceMode worker_inference;  // thread-local
+      for (size_t i; (i = next.fetch_add(1)) < targets.size();) {
+        const Target& t = targets[i];
+        for (int pass = 0; pass < 2; ++pass) {
+          params[w][i].copy_(t.quantized[pass]);
+          const torch::Tensor losses = staged ? forwards[w].From(t.resume) : models[w]->token_losses(xb, yb);
+          batch_sum[i][pass] = losses.to(torch::kFloat64).sum().item<double>();
+          params[w][i].copy_(t.original);
+        }
+        if (progress) {
+          std::lock_guard<std::mutex> lock(progress_mu);
+          progress({"sensitivity", static_cast<uint64_t>(bi * targets.size() + done.fetch_add(1) + 1),
+                    static_cast<uint64_t>(nbatch * targets.size()), "probes", t.name});
+        }
+      }
+    };
+    std::exception_ptr error;  // a worker's exception, rethrown here after the others stopped
+    auto guarded = [&](int w) {
+      try {
+        work(w);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(progress_mu);
+        if (!error) error = std::current_exception();
+        next = targets.size();
+      }
+    };
+    std::vector<std::thread> pool;
+    for (int w = 1; w < workers; ++w) pool.emplace_back(guarded, w);
+    guarded(0);
+    for (auto& th : pool) th.join();
+    if (error) std::rethrow_exception(error);
+    for (size_t i = 0; i < targets.size(); ++i)
+      for (int pass = 0; pass < 2; ++pass) targets[i].loss_sum[pass] += batch_sum[i][pass];
+    clock.Stop(t_probe);
   }
   result.activations_reused = staged;
   const double ntok = double(nseq * o.seq_len);
@@ -332,7 +400,7 @@ Result<SensitivityResult> MeasureSensitivity(model::GPT& model, const Calibratio
   }
   result.spearman_raw_proxy = Spearman(raw, measured);
   result.spearman_fitted = Spearman(fitted, measured);
-  result.timings = {t_read, t_quant, t_proxy, t_base, t_probe, t_check};
+  result.timings = {t_read, t_quant, t_proxy, t_base, t_probe};
   return result;
 }
 

@@ -35,6 +35,10 @@ struct SensitivityOptions {
   // base pass's cached activations (bit-identical losses; off = full forward
   // passes, for tests and comparison).
   bool reuse_activations = true;
+  // Probe worker threads, each on its own copy of the model with
+  // single-threaded tensor operations (0 = libtorch's intra-op thread count,
+  // what --threads set). 1 = no copies, operations on libtorch's threads.
+  int threads = 0;
 };
 
 struct TensorSensitivity {
@@ -52,6 +56,7 @@ struct SensitivityResult {
   double spearman_raw_proxy = 0;  // rank corr(proxy_check, dloss_check)
   double spearman_fitted = 0;     // rank corr(predicted_check, dloss_check)
   bool activations_reused = false;  // the staged forward matched the model and was used
+  int threads = 1;                  // probe workers used
   std::vector<PhaseTime> timings;  // where MeasureSensitivity spent its time
 };
 

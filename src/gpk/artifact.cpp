@@ -1,30 +1,23 @@
 // The .gpk container reader, docs/FORMAT.md versions 1 and 2.
 #include "gpk/artifact.h"
 
-#include <array>
-#include <atomic>
 #include <cstring>
-#include <memory>
 #include <mutex>
 #include <unordered_set>
-
-#include "gpk/bytes.h"
 
 namespace golfpack::gpk {
 namespace {
 
 // 'name', control bytes as '?'.
-std::string Quote(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (uint8_t(c) < 0x20 || c == 0x7f) c = '?';
-  return "'" + out + "'";
+std::string Quote(std::string s) {
+  for (char& c : s) if (uint8_t(c) < 0x20 || c == 0x7f) c = '?';
+  return "'" + s + "'";
 }
 
 Result<std::string> ReadString(ByteReader& r, const std::string& what) {
   const size_t at = r.position();
   GP_ASSIGN_OR_RETURN(uint64_t len, r.Varint(what + " length"));
-  if (len > kMaxStringBytes) return r.CorruptAtPosition(at, what, Str("length ", len, " exceeds 65535 bytes"));
+  if (len > kMaxStringBytes) return r.CorruptAtPosition(at, what, "length ", len, " exceeds 65535 bytes");
   GP_ASSIGN_OR_RETURN(auto b, r.Bytes(len, what));
   std::string s(b.begin(), b.end());
   if (s.find('\0') != s.npos) return r.CorruptAtPosition(at, what, "contains a NUL byte");
@@ -34,21 +27,19 @@ Result<std::string> ReadString(ByteReader& r, const std::string& what) {
 
 // A count, bounded by the manifest bytes left after it.
 Result<uint64_t> ReadCount(ByteReader& r, const char* what) {
-  const size_t at = r.position();
   GP_ASSIGN_OR_RETURN(uint64_t n, r.Varint(what));
   if (n > r.remaining())
-    return r.CorruptAtPosition(at, what, Str(n, " exceeds the ", r.remaining(), " manifest bytes left after it"));
+    return r.CorruptAtPosition(r.start(), what, n, " exceeds the ", r.remaining(), " manifest bytes left after it");
   return n;
 }
 
-struct Registry {
-  std::mutex mu;
-  std::array<std::atomic<const Decompressor*>, kNumCodecs> slot{};
-  std::vector<std::unique_ptr<Decompressor>> keep;  // never freed: pointers stay valid
-};
-Registry& Decompressors() {
-  static Registry* r = new Registry;  // leaked on purpose: usable during static destruction
-  return *r;
+// A copy of codec c's decompressor, first set to *set if given. Leaked: usable in static destructors.
+Decompressor FindDecompressor(Codec c, const Decompressor* set = nullptr) {
+  static auto* mu = new std::mutex;
+  static auto* d = new Decompressor[kNumCodecs];
+  std::lock_guard lock(*mu);
+  if (set) d[uint8_t(c)] = *set;
+  return d[uint8_t(c)];
 }
 
 }  // namespace
@@ -59,13 +50,10 @@ const char* CodecName(Codec c) {
 }
 
 void RegisterDecompressor(Codec c, Decompressor d) {
-  if (c == Codec::kNone || uint8_t(c) >= kNumCodecs) return;
-  Registry& r = Decompressors();
-  std::lock_guard lock(r.mu);
-  r.slot[uint8_t(c)] = d ? r.keep.emplace_back(std::make_unique<Decompressor>(std::move(d))).get() : nullptr;
+  if (c != Codec::kNone && uint8_t(c) < kNumCodecs) FindDecompressor(c, &d);
 }
 
-Result<Artifact> Artifact::Parse(std::span<const uint8_t> bytes, const std::string& origin, const Options& options) {
+Result<Artifact> Artifact::Parse(ByteSpan bytes, const std::string& origin, const Options& options) {
   std::string ctx;
   auto a = Read(bytes, options, ctx);
   if (!a.ok()) return Status(a.status().code(), origin + ": " + ctx + a.status().message());
@@ -74,39 +62,38 @@ Result<Artifact> Artifact::Parse(std::span<const uint8_t> bytes, const std::stri
 }
 
 // FORMAT.md "Checks, in the order a decoder applies them", steps 1 to 4.
-Result<Artifact> Artifact::Read(std::span<const uint8_t> bytes, const Options& options, std::string& ctx) {
+Result<Artifact> Artifact::Read(ByteSpan bytes, const Options& options, std::string& ctx) {
   const uint64_t size = bytes.size();
   const uint8_t* b = bytes.data();
-  if (size < kContainerOverhead)
-    return Corrupt(Str("file: ", size, " bytes, under the 32-byte minimum (truncated?)"));
+  if (size < kContainerOverhead) return Corrupt("file: ", size, " bytes, under the 32-byte minimum (truncated?)");
   if (std::memcmp(b, "GOLFPACK", 8)) return Corrupt("header: bad magic at offset 0 (not a .gpk file)");
   Artifact a;
   a.bytes_ = bytes;
   a.version_ = uint16_t(LoadLE(b + 8, 2));
   if (a.version_ < 1 || a.version_ > kFormatVersion)
-    return Corrupt(Str("header: version ", a.version_, " at offset 8 is not in [1, ", kFormatVersion, "]"));
-  if (const uint64_t flags = LoadLE(b + 10, 2)) return Corrupt(Str("header: flags ", flags, " at offset 10 has unknown bits"));
+    return Corrupt("header: version ", a.version_, " at offset 8 is not in [1, ", kFormatVersion, "]");
+  if (const uint64_t flags = LoadLE(b + 10, 2)) return Corrupt("header: flags ", flags, " at offset 10 has unknown bits");
   const uint64_t footer = size - 12;  // u64 file_xxh64, "GPKE"
   if (std::memcmp(b + footer + 8, "GPKE", 4))
-    return Corrupt(Str("footer: bad end magic at offset ", footer + 8, " (truncated file?)"));
+    return Corrupt("footer: bad end magic at offset ", footer + 8, " (truncated file?)");
   const uint64_t hash = LoadLE(b + footer, 8), computed = options.verify_file_hash ? Xxh64(bytes.first(footer)) : hash;
   if (hash != computed)
-    return Corrupt(Str("footer: file XXH64 at offset ", footer, " is ", hash, ", computed ", computed, " (damaged)"));
+    return Corrupt("footer: file XXH64 at offset ", footer, " is ", hash, ", computed ", computed, " (damaged)");
   const uint64_t msize = LoadLE(b + 12, 4), crc_at = 16 + msize;
   if (msize > size - 32)
-    return Corrupt(Str("header: manifest_size ", msize, " at offset 12 exceeds file_size - 32 = ", size - 32));
+    return Corrupt("header: manifest_size ", msize, " at offset 12 exceeds file_size - 32 = ", size - 32);
   const uint64_t crc = LoadLE(b + crc_at, 4), crc_computed = Crc32c(bytes.first(crc_at));
   if (crc != crc_computed)
-    return Corrupt(Str("manifest: CRC-32C at offset ", crc_at, " is ", crc, ", computed ", crc_computed));
+    return Corrupt("manifest: CRC-32C at offset ", crc_at, " is ", crc, ", computed ", crc_computed);
   a.manifest_size_ = msize;
 
   ByteReader r(bytes.subspan(16, msize), 16);
-  // "<what> at offset N: <d...>", N the offset of the field that starts at `pos`.
-  auto bad = [&r](size_t pos, std::string_view what, const auto&... d) { return r.CorruptAtPosition(pos, what, Str(d...)); };
-  ctx = "manifest: ";
+  auto bad = [&r](size_t pos, std::string_view what, const auto&... d) { return r.CorruptAtPosition(pos, what, d...); };
+  auto part = [&ctx](const auto&... p) { ctx = Str("manifest: ", p...); };  // the part being read
+  part();
   GP_ASSIGN_OR_RETURN(uint64_t meta_count, ReadCount(r, "metadata_count"));
   for (uint64_t i = 0; i < meta_count; ++i) {
-    ctx = Str("manifest: metadata ", i, ": ");
+    part("metadata ", i, ": ");
     const size_t at = r.position();
     GP_ASSIGN_OR_RETURN(std::string key, ReadString(r, "key"));
     if (a.metadata_.count(key)) return bad(at, "key", "duplicate key ", Quote(key));
@@ -114,19 +101,18 @@ Result<Artifact> Artifact::Read(std::span<const uint8_t> bytes, const Options& o
     GP_ASSIGN_OR_RETURN(a.metadata_[key], ReadString(r, "value"));
   }
 
-  ctx = "manifest: ";
+  part();
   GP_ASSIGN_OR_RETURN(uint64_t section_count, ReadCount(r, "section_count"));
   for (uint64_t i = 0; i < section_count; ++i) {
-    ctx = Str("manifest: section ", i, ": ");
-    SectionInfo& s = a.sections_.emplace_back();
+    part("section ", i, ": ");
+    auto& s = a.sections_.emplace_back();
     GP_ASSIGN_OR_RETURN(uint8_t codec, r.U8("codec"));
-    if (codec >= kNumCodecs) return bad(r.position() - 1, "codec", "unknown codec ", codec);
+    if (codec >= kNumCodecs) return bad(r.start(), "codec", "unknown codec ", codec);
     s.codec = Codec(codec);
     GP_ASSIGN_OR_RETURN(s.stored_size, r.Varint("stored_size"));
-    const size_t raw_pos = r.position();
     GP_ASSIGN_OR_RETURN(s.raw_size, r.Varint("raw_size"));
     if (codec == 0 && s.raw_size != s.stored_size)
-      return bad(raw_pos, "raw_size", s.raw_size, " != stored_size ", s.stored_size, " for codec none");
+      return bad(r.start(), "raw_size", s.raw_size, " != stored_size ", s.stored_size, " for codec none");
     GP_ASSIGN_OR_RETURN(s.crc32c, r.U32("crc32c"));
   }
 
@@ -134,26 +120,24 @@ Result<Artifact> Artifact::Read(std::span<const uint8_t> bytes, const Options& o
   std::vector<uint64_t> next(section_count), payloads(section_count);
   size_t len_pos = 0;
   std::unordered_set<std::string> names;  // "<kind> <name>": objects and tensors have separate name spaces
-  // An entry's name; ctx becomes "manifest: tensor 3 'w': ".
   auto read_name = [&](PayloadInfo& p, const char* kind, uint64_t i) -> Status {
     const size_t at = r.position();
     p.manifest_offset = r.offset();
-    ctx = Str("manifest: ", kind, " ", i, ": ");
+    part(kind, " ", i, ": ");
     GP_ASSIGN_OR_RETURN(p.name, ReadString(r, "name"));
-    ctx = Str("manifest: ", kind, " ", i, " ", Quote(p.name), ": ");
+    part(kind, " ", i, " ", Quote(p.name), ": ");
     if (!names.insert(Str(kind, " ", p.name)).second) return bad(at, "name", "duplicate ", kind, " name");
     return Status::Ok();
   };
   // Section, offset, length, params; the range continues its section.
   auto read_payload = [&](PayloadInfo& p) -> Status {
-    const size_t sec_pos = r.position();
     GP_ASSIGN_OR_RETURN(uint64_t s, r.Varint("section"));
-    if (s >= section_count) return bad(sec_pos, "section", "index ", s, " >= section_count ", section_count);
+    if (s >= section_count) return bad(r.start(), "section", "index ", s, " >= section_count ", section_count);
     p.section = uint32_t(s);
-    const size_t off_pos = r.position();
     GP_ASSIGN_OR_RETURN(p.offset, r.Varint("offset"));
-    len_pos = r.position();
+    const size_t off_pos = r.start();
     GP_ASSIGN_OR_RETURN(p.length, r.Varint("length"));
+    len_pos = r.start();
     const auto end = CheckedAdd(p.offset, p.length);
     const uint64_t raw = a.sections_[s].raw_size;
     if (!end || *end > raw)
@@ -171,13 +155,13 @@ Result<Artifact> Artifact::Read(std::span<const uint8_t> bytes, const Options& o
 
   std::vector<bool> used;  // per object: a tensor references it
   if (a.version_ >= 2) {
-    ctx = "manifest: ";
+    part();
     GP_ASSIGN_OR_RETURN(uint64_t object_count, ReadCount(r, "object_count"));
     for (uint64_t i = 0; i < object_count; ++i) {
-      ObjectInfo& o = a.objects_.emplace_back();
+      auto& o = a.objects_.emplace_back();
       GP_RETURN_IF_ERROR(read_name(o, "object", i));
-      const size_t kind_pos = r.position();
       GP_ASSIGN_OR_RETURN(uint64_t kind, r.Varint("kind"));
+      const size_t kind_pos = r.start();
       if (kind >= kNumObjectKinds) return bad(kind_pos, "kind", "unknown object kind ", kind);
       o.kind = uint32_t(kind);
       GP_RETURN_IF_ERROR(read_payload(o));
@@ -188,29 +172,28 @@ Result<Artifact> Artifact::Read(std::span<const uint8_t> bytes, const Options& o
     used.assign(object_count, false);
   }
 
-  ctx = "manifest: ";
+  part();
   GP_ASSIGN_OR_RETURN(uint64_t tensor_count, ReadCount(r, "tensor_count"));
   uint64_t total = 0;  // elements
   for (uint64_t i = 0; i < tensor_count; ++i) {
-    TensorInfo& t = a.tensors_.emplace_back();
+    auto& t = a.tensors_.emplace_back();
     GP_RETURN_IF_ERROR(read_name(t, "tensor", i));
     GP_ASSIGN_OR_RETURN(uint8_t ndim, r.U8("ndim"));
-    if (ndim > kMaxNdim) return bad(r.position() - 1, "ndim", ndim, " exceeds 8");
+    if (ndim > kMaxNdim) return bad(r.start(), "ndim", ndim, " exceeds 8");
     t.numel = 1;
     for (uint8_t d = 0; d < ndim; ++d) {
       const std::string what = Str("dims[", d, "]");
-      const size_t pos = r.position();
       GP_ASSIGN_OR_RETURN(uint64_t dim, r.Varint(what));
-      if (dim > kMaxDimOrNumel) return bad(pos, what, dim, " exceeds 2^40");
-      if (t.numel && dim > kMaxDimOrNumel / t.numel) return bad(pos, what, "numel overflows 2^40");
+      if (dim > kMaxDimOrNumel) return bad(r.start(), what, dim, " exceeds 2^40");
+      if (t.numel && dim > kMaxDimOrNumel / t.numel) return bad(r.start(), what, "numel overflows 2^40");
       t.numel *= dim;
       t.shape.push_back(dim);
     }
     GP_ASSIGN_OR_RETURN(uint8_t dtype, r.U8("dtype"));
-    if (dtype > 2) return bad(r.position() - 1, "dtype", "unknown dtype ", dtype);
+    if (dtype > 2) return bad(r.start(), "dtype", "unknown dtype ", dtype);
     t.dtype = TargetDType(dtype);
-    const size_t enc_pos = r.position();
     GP_ASSIGN_OR_RETURN(uint64_t encoding, r.Varint("encoding"));
+    const size_t enc_pos = r.start();
     const EncodingTraits* enc = encoding <= UINT32_MAX ? FindEncoding(uint32_t(encoding)) : nullptr;
     if (!enc) return bad(enc_pos, "encoding", "unknown encoding ", encoding);
     t.encoding = enc->id;
@@ -221,13 +204,11 @@ Result<Artifact> Artifact::Read(std::span<const uint8_t> bytes, const Options& o
       return bad(len_pos, "length", t.length, " but ", enc->name, " requires ", enc->fixed_rate ? "" : "at least ", *want,
                  " bytes");
     if (a.version_ >= 2) {
-      const size_t refs_pos = r.position();
       GP_ASSIGN_OR_RETURN(uint64_t ref_count, ReadCount(r, "ref_count"));
-      if (ref_count != enc->refs) return bad(refs_pos, "ref_count", ref_count, " but ", enc->name, " takes ", enc->refs);
+      if (ref_count != enc->refs) return bad(r.start(), "ref_count", ref_count, " but ", enc->name, " takes ", enc->refs);
       for (uint64_t k = 0; k < ref_count; ++k) {
-        const size_t pos = r.position();
         GP_ASSIGN_OR_RETURN(uint64_t ref, r.Varint("ref"));
-        if (ref >= a.objects_.size()) return bad(pos, "ref", "object ", ref, " >= object_count ", a.objects_.size());
+        if (ref >= a.objects_.size()) return bad(r.start(), "ref", "object ", ref, " >= object_count ", a.objects_.size());
         t.refs.push_back(uint32_t(ref));
         used[ref] = true;
       }
@@ -236,20 +217,20 @@ Result<Artifact> Artifact::Read(std::span<const uint8_t> bytes, const Options& o
     }
     total += t.numel;  // each <= 2^40, count < 2^32: no overflow
     if (total > options.max_elements)
-      return Unsupported(Str(total, " elements so far, over the decoded-size limit max_elements = ", options.max_elements));
+      return Unsupported(total, " elements so far, over the decoded-size limit max_elements = ", options.max_elements);
     t.manifest_bytes = r.offset() - t.manifest_offset;
   }
 
-  ctx = "manifest: ";
-  if (!r.at_end()) return Corrupt(Str(r.remaining(), " trailing bytes at offset ", r.offset(), " after the last tensor entry"));
+  part();
+  if (!r.at_end()) return Corrupt(r.remaining(), " trailing bytes at offset ", r.offset(), " after the last tensor entry");
   for (size_t k = 0; k < used.size(); ++k)
-    if (!used[k]) return Corrupt(Str("object ", k, " ", Quote(a.objects_[k].name), ": no tensor references it"));
+    if (!used[k]) return Corrupt("object ", k, " ", Quote(a.objects_[k].name), ": no tensor references it");
   uint64_t stored = 0;
   for (size_t s = 0; s < section_count; ++s) {
-    SectionInfo& sec = a.sections_[s];
-    ctx = Str("manifest: section ", s, ": ");
+    auto& sec = a.sections_[s];
+    part("section ", s, ": ");
     if (!payloads[s]) return Corrupt("no tensor points into it");
-    if (next[s] != sec.raw_size) return Corrupt(Str("raw_size ", sec.raw_size, " but its tensors cover ", next[s], " bytes"));
+    if (next[s] != sec.raw_size) return Corrupt("raw_size ", sec.raw_size, " but its tensors cover ", next[s], " bytes");
     sec.file_offset = 20 + msize + stored;  // valid once the size equation below holds
     auto sum = CheckedAdd(stored, sec.stored_size);
     if (!sum) return Corrupt("stored sizes overflow");
@@ -258,47 +239,46 @@ Result<Artifact> Artifact::Read(std::span<const uint8_t> bytes, const Options& o
   ctx.clear();
   auto expected = CheckedAdd(32 + msize, stored);
   if (!expected || *expected != size)
-    return Corrupt(Str("file: 32 + manifest_size ", msize, " + section stored sizes ", stored,
-                       expected ? Str(" = ", *expected) : " overflows", ", but the file is ", size, " bytes"));
+    return Corrupt("file: 32 + manifest_size ", msize, " + section stored sizes ", stored,
+                   expected ? Str(" = ", *expected) : " overflows", ", but the file is ", size, " bytes");
   return a;
 }
 
-Result<std::span<const uint8_t>> Artifact::RawSection(size_t s, std::vector<uint8_t>& storage) const {
-  if (s >= sections_.size()) return InvalidArgument(Str(origin_, ": section ", s, " out of range"));
-  const SectionInfo& sec = sections_[s];
+Result<ByteSpan> Artifact::RawSection(size_t s, std::vector<uint8_t>& storage) const {
+  if (s >= sections_.size()) return InvalidArgument(origin_, ": section ", s, " out of range");
+  auto& sec = sections_[s];
   const std::string where = Str(origin_, ": section ", s, " (", CodecName(sec.codec), ", offset ", sec.file_offset, "): ");
   auto stored = bytes_.subspan(sec.file_offset, sec.stored_size);
   if (const uint32_t crc = Crc32c(stored); crc != sec.crc32c)
-    return Corrupt(Str(where, "CRC-32C ", crc, " != ", sec.crc32c, " in the manifest (the section is damaged)"));
+    return Corrupt(where, "CRC-32C ", crc, " != ", sec.crc32c, " in the manifest (the section is damaged)");
   if (sec.codec == Codec::kNone) return stored;
-  const Decompressor* d = Decompressors().slot[uint8_t(sec.codec)];
-  if (!d) return Unsupported(Str(where, "codec ", CodecName(sec.codec), " not available in this build"));
-  auto raw = (*d)(stored, sec.raw_size);
+  auto d = FindDecompressor(sec.codec);
+  if (!d) return Unsupported(where, "codec ", CodecName(sec.codec), " not available in this build");
+  auto raw = d(stored, sec.raw_size);
   if (!raw.ok()) return Status(raw.status().code(), where + raw.status().message());
   if (raw->size() != sec.raw_size)
-    return Corrupt(Str(where, "decompressed to ", raw->size(), " bytes, expected raw_size ", sec.raw_size));
+    return Corrupt(where, "decompressed to ", raw->size(), " bytes, expected raw_size ", sec.raw_size);
   storage = std::move(*raw);
-  return std::span<const uint8_t>(storage);
+  return ByteSpan(storage);
 }
 
 Result<std::vector<uint8_t>> Artifact::SectionBytes(size_t section) const {
   std::vector<uint8_t> storage;
   GP_ASSIGN_OR_RETURN(auto raw, RawSection(section, storage));
-  return raw.data() == storage.data() ? std::move(storage) : std::vector<uint8_t>(raw.begin(), raw.end());
+  if (raw.data() != storage.data()) storage.assign(raw.begin(), raw.end());
+  return storage;
 }
 
 Result<std::vector<float>> Artifact::DecodeTensor(size_t i, DecodeFn fn) const {
-  if (i >= tensors_.size()) return InvalidArgument(Str(origin_, ": tensor ", i, " out of range"));
+  if (i >= tensors_.size()) return InvalidArgument(origin_, ": tensor ", i, " out of range");
   GP_ASSIGN_OR_RETURN(auto out, Decode(i, i + 1, fn));
   return std::move(out[0]);
 }
 
-Result<std::vector<std::vector<float>>> Artifact::DecodeAll() const { return Decode(0, tensors_.size(), nullptr); }
-
 Result<std::vector<std::vector<float>>> Artifact::Decode(size_t begin, size_t end, DecodeFn fn) const {
   std::vector<std::vector<uint8_t>> storage(sections_.size());
-  std::vector<std::optional<std::span<const uint8_t>>> raw(sections_.size());
-  auto bytes = [&](const PayloadInfo& p) -> Result<std::span<const uint8_t>> {
+  std::vector<std::optional<ByteSpan>> raw(sections_.size());
+  auto bytes = [&](const PayloadInfo& p) -> Result<ByteSpan> {
     if (!raw[p.section]) {
       GP_ASSIGN_OR_RETURN(raw[p.section], RawSection(p.section, storage[p.section]));
     }
@@ -306,7 +286,7 @@ Result<std::vector<std::vector<float>>> Artifact::Decode(size_t begin, size_t en
   };
   std::vector<std::vector<float>> out;
   for (size_t i = begin; i < end; ++i) {
-    const TensorInfo& t = tensors_[i];
+    auto& t = tensors_[i];
     std::vector<ObjectView> objects;
     for (uint32_t o : t.refs) {
       GP_ASSIGN_OR_RETURN(auto data, bytes(objects_[o]));

@@ -22,14 +22,6 @@ bool ValidUtf8(std::string_view s) {
   return true;
 }
 
-Status ByteReader::CorruptAtPosition(size_t position, std::string_view what, std::string_view detail) const {
-  return Corrupt(Str(what, " at offset ", base_ + position, ": ", detail));
-}
-
-Status ByteReader::Fail(std::string_view what, std::string_view detail) const {
-  return CorruptAtPosition(pos_, Str("reading ", what), detail);
-}
-
 Result<uint8_t> ByteReader::U8(std::string_view what) {
   GP_ASSIGN_OR_RETURN(auto b, Bytes(1, what));
   return b[0];
@@ -42,23 +34,25 @@ Result<uint32_t> ByteReader::U32(std::string_view what) {
 
 Result<uint64_t> ByteReader::Varint(std::string_view what) {
   uint64_t v = 0;
+  start_ = pos_;
   for (size_t i = 0;; ++i) {
-    if (pos_ + i >= data_.size()) return Fail(what, Str("truncated varint (", i, " bytes, no terminator)"));
+    if (pos_ + i >= data_.size()) return Fail(what, "truncated varint (", i, " bytes, no terminator)");
     const uint8_t b = data_[pos_ + i];
     // The 10th byte holds bit 63 only: more would overflow or continue.
     if (i == 9 && b > 1) return Fail(what, "varint longer than 64 bits");
     v |= uint64_t{b & 0x7fu} << (7 * i);
     if (b & 0x80) continue;
-    if (b == 0 && i > 0) return Fail(what, Str("overlong varint (", i + 1, " bytes for value ", v, ")"));
+    if (b == 0 && i > 0) return Fail(what, "overlong varint (", i + 1, " bytes for value ", v, ")");
     pos_ += i + 1;
     return v;
   }
 }
 
-Result<std::span<const uint8_t>> ByteReader::Bytes(uint64_t n, std::string_view what) {
-  if (n > remaining()) return Fail(what, Str("need ", n, n == 1 ? " byte, " : " bytes, ", remaining(), " left"));
-  pos_ += size_t(n);
-  return data_.subspan(pos_ - size_t(n), size_t(n));
+Result<ByteSpan> ByteReader::Bytes(uint64_t n, std::string_view what) {
+  start_ = pos_;
+  if (n > remaining()) return Fail(what, "need ", n, n == 1 ? " byte, " : " bytes, ", remaining(), " left");
+  pos_ += n;
+  return data_.subspan(start_, n);
 }
 
 namespace {
@@ -67,7 +61,7 @@ constexpr auto kCrcTable = [] {
   std::array<uint32_t, 256> t{};
   for (uint32_t b = 0; b < 256; ++b) {
     uint32_t c = b;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;  // reflected polynomial
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
     t[b] = c;
   }
   return t;
@@ -79,14 +73,14 @@ uint64_t Round(uint64_t acc, uint64_t input) { return std::rotl(acc + input * kP
 
 }  // namespace
 
-uint32_t Crc32c(std::span<const uint8_t> data, uint32_t crc) {
+uint32_t Crc32c(ByteSpan data, uint32_t crc) {
   crc = ~crc;
   for (uint8_t b : data) crc = (crc >> 8) ^ kCrcTable[(crc ^ b) & 0xff];
   return ~crc;
 }
 
 // Four lanes over 32-byte stripes, merged; then the length and the tail in 8, 4, 1 bytes.
-uint64_t Xxh64(std::span<const uint8_t> data, uint64_t seed) {
+uint64_t Xxh64(ByteSpan data, uint64_t seed) {
   const uint8_t* p = data.data();
   const size_t n = data.size();
   size_t i = 0;
@@ -106,6 +100,5 @@ uint64_t Xxh64(std::span<const uint8_t> data, uint64_t seed) {
   h = (h ^ (h >> 29)) * kP3;
   return h ^ (h >> 32);
 }
-
 
 }  // namespace golfpack

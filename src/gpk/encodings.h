@@ -2,25 +2,17 @@
 // encoding, its payload size rule and its decoder.
 #pragma once
 
-#include <cstdint>
-#include <span>
 #include <vector>
 
-#include "gpk/status.h"
+#include "gpk/bytes.h"
 
 namespace golfpack::gpk {
 
+using Dims = std::span<const uint64_t>;  // a tensor shape
+
 enum EncodingId : uint32_t {
-  kRawF32 = 0,
-  kRawF16 = 1,
-  kRawBF16 = 2,
-  kPgInt8Row = 3,
-  kPgInt8Tensor = 4,
-  kUniform = 5,
-  kConst = 6,
-  kAnsGrid = 7,
-  kCodebook = 8,
-  kLowRank = 9,
+  kRawF32 = 0, kRawF16 = 1, kRawBF16 = 2, kPgInt8Row = 3, kPgInt8Tensor = 4, kUniform = 5,
+  kConst = 6, kAnsGrid = 7, kCodebook = 8, kLowRank = 9, kPatch = 10,
 };
 
 // FORMAT.md "Shared objects".
@@ -30,15 +22,15 @@ inline constexpr uint32_t kNumObjectKinds = 1;
 // A shared object as a decoder sees it: validated by the container.
 struct ObjectView {
   uint32_t kind = 0;
-  std::span<const uint8_t> params, data;
+  ByteSpan params, data;
 };
 
 // What a decoder gets for one tensor, validated by the container; `objects`
 // in ref order.
 struct TensorView {
-  std::span<const uint64_t> shape;
+  Dims shape;
   uint64_t numel = 0;
-  std::span<const uint8_t> params, payload;
+  ByteSpan params, payload;
   std::span<const ObjectView> objects;
 };
 
@@ -48,7 +40,7 @@ struct EncodingTraits {
   bool fixed_rate;  // payload size follows from shape + params alone
   uint32_t refs;    // shared objects a tensor must reference
   // Fixed-rate: the exact payload size. Variable-rate: the smallest payload.
-  Result<uint64_t> (*payload_size)(std::span<const uint64_t> shape, uint64_t numel, std::span<const uint8_t> params);
+  Result<uint64_t> (*payload_size)(Dims shape, uint64_t numel, ByteSpan params);
   // out.size() == numel; called only after the container's checks.
   Status (*decode)(const TensorView& t, std::span<float> out);
 };
@@ -63,7 +55,7 @@ struct UniformParams {
   uint8_t bits = 8, packing = 0, scale_dtype = 0;
   uint32_t group_size = 0;
   std::vector<uint8_t> Serialize() const;
-  static Result<UniformParams> Parse(std::span<const uint8_t> bytes);
+  static Result<UniformParams> Parse(ByteSpan bytes);
   int max_code() const { return (1 << (bits - 1)) - 1; }
 };
 
@@ -72,29 +64,43 @@ struct AnsGridParams {
   uint32_t group_size = 0;
   uint8_t model = 0;
   std::vector<uint8_t> Serialize() const;
-  static Result<AnsGridParams> Parse(std::span<const uint8_t> bytes);
+  static Result<AnsGridParams> Parse(ByteSpan bytes);
 };
 
 struct CodebookParams {
   uint8_t bits = 4, scale_dtype = 0;
   uint32_t group_size = 0;
   std::vector<uint8_t> Serialize() const;
-  static Result<CodebookParams> Parse(std::span<const uint8_t> bytes);
+  static Result<CodebookParams> Parse(ByteSpan bytes);
 };
 
-struct LowRankParams {
+// The inner encoding that lowrank and patch build on.
+struct InnerParams {
   uint32_t inner = 0;
   std::vector<uint8_t> inner_params;
   uint64_t inner_payload = 0;
+};
+
+struct LowRankParams : InnerParams {
   uint8_t rank = 1, bits = 4;
   uint64_t group = 0;
   std::vector<uint8_t> Serialize() const;
-  static Result<LowRankParams> Parse(std::span<const uint8_t> bytes);
+  static Result<LowRankParams> Parse(ByteSpan bytes);
+};
+
+enum PatchUnit : uint8_t { kPatchElement = 0, kPatchBlock = 1, kPatchColumn = 2, kPatchRow = 3 };
+struct PatchParams : InnerParams {
+  uint8_t unit = 0;
+  uint64_t block = 0;
+  uint8_t bits = 8, rice_k = 0;
+  uint64_t count = 1;
+  std::vector<uint8_t> Serialize() const;
+  static Result<PatchParams> Parse(ByteSpan bytes);
 };
 
 // rows = dims[0] (1 for 0-d), cols = numel / rows (0 when rows is 0).
-uint64_t Rows(std::span<const uint64_t> shape);
-uint64_t Cols(std::span<const uint64_t> shape, uint64_t numel);
+uint64_t Rows(Dims shape);
+uint64_t Cols(Dims shape, uint64_t numel);
 inline uint64_t ScaleBytes(uint8_t scale_dtype) { return scale_dtype == 1 ? 4 : 2; }
 
 }  // namespace golfpack::gpk

@@ -7,14 +7,8 @@
 namespace golfpack {
 
 constexpr float HalfBitsToFloat(uint16_t h) {
-  const uint32_t sign = uint32_t(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu;
-  uint32_t mant = h & 0x3ffu;
-  if (exp == 0) {
-    if (mant == 0) return std::bit_cast<float>(sign);
-    uint32_t e = 113;  // subnormal: normalise into an f32 normal
-    while ((mant & 0x400u) == 0) mant <<= 1, --e;
-    return std::bit_cast<float>(sign | (e << 23) | ((mant & 0x3ffu) << 13));
-  }
+  const uint32_t sign = uint32_t(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
+  if (exp == 0) return std::bit_cast<float>(sign | std::bit_cast<uint32_t>(mant * 0x1p-24f));  // subnormal or 0
   return std::bit_cast<float>(sign | (exp == 31 ? 0x7f800000u : (exp + 112) << 23) | (mant << 13));
 }
 

@@ -1,8 +1,6 @@
 // rANS decoding, FORMAT.md "rANS streams" (after ryg_rans).
 #pragma once
 
-#include <cstdint>
-#include <span>
 #include <vector>
 
 #include "gpk/bytes.h"
@@ -10,12 +8,12 @@
 namespace golfpack::gpk {
 
 inline constexpr uint32_t kRansL = 1u << 23;
-inline constexpr int kRansLanes = 4;  // interleaved states; symbol i uses lane i % 4
+inline constexpr int kRansLanes = 4;
 
-struct RansSlot {  // the symbol that owns one of the 2^M slots
+// The symbol that owns one of the 2^M slots; bias = slot - cum[sym].
+struct RansSlot {
   uint32_t freq;
-  uint16_t bias;  // slot - cum[sym]
-  uint16_t sym;
+  uint16_t bias, sym;
 };
 
 // K tables over one alphabet (K = 1: order 0). A context with no table has
@@ -32,13 +30,13 @@ struct RansModel {
   }
 };
 
-// A table body (FORMAT.md "Frequency table").
+// A "Frequency table" body.
 Result<std::vector<uint32_t>> ParseRansFreqs(ByteReader& r, size_t alphabet, int scale_bits);
 // Slots from frequencies that sum to 2^scale_bits.
 std::vector<RansSlot> RansSlots(std::span<const uint32_t> freq, int scale_bits);
-Result<RansModel> ParseRansOrder0(ByteReader& r);   // a frequency table
-Result<RansModel> ParseRansContext(ByteReader& r);  // a context model
-// Decodes exactly n symbols of a payload (FORMAT.md "Payload").
-Status RansDecodeStream(std::span<const uint8_t> stream, const RansModel& m, size_t n, std::span<uint16_t> out);
+Result<RansModel> ParseRansOrder0(ByteReader& r);   // a "Frequency table"
+Result<RansModel> ParseRansContext(ByteReader& r);  // a "Context model"
+// Decodes exactly n symbols of a "Payload".
+Status RansDecodeStream(ByteSpan stream, const RansModel& m, size_t n, std::span<uint16_t> out);
 
 }  // namespace golfpack::gpk

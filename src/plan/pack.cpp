@@ -180,34 +180,6 @@ std::vector<std::string> RecipeNames() {
   return out;
 }
 
-Result<Hessians> Hessians::Load(const std::string& path) {
-  GP_ASSIGN_OR_RETURN(io::TensorFile f, io::ReadSafetensors(path));
-  auto kind = f.metadata.find("golfpack.calibration");
-  if (kind == f.metadata.end() || kind->second != "hessian-v1")
-    return Corrupt(path + ": not a golfpack calibration file (metadata golfpack.calibration != hessian-v1)");
-  Hessians h;
-  if (auto t = f.metadata.find("golfpack.tokens"); t != f.metadata.end()) h.tokens_ = std::atoll(t->second.c_str());
-  const std::string kSens = "golfpack.sensitivity.";
-  for (const auto& [k, v] : f.metadata)
-    if (k.rfind(kSens, 0) == 0) h.sensitivity_[k.substr(kSens.size())] = std::strtod(v.c_str(), nullptr);
-  for (const auto& t : f.tensors) {
-    if (t.shape.size() != 2 || t.shape[0] != t.shape[1])
-      return Corrupt(path + ": calibration tensor '" + t.name + "' is not square");
-    GP_ASSIGN_OR_RETURN(std::vector<float> v, t.ToFloat32());
-    const auto n = static_cast<Eigen::Index>(t.shape[0]);
-    Eigen::MatrixXd m(n, n);
-    for (Eigen::Index r = 0; r < n; ++r)
-      for (Eigen::Index c = 0; c < n; ++c) m(r, c) = v[static_cast<size_t>(r * n + c)];
-    h.sites_.emplace(t.name, std::move(m));
-  }
-  return h;
-}
-
-const Eigen::MatrixXd* Hessians::ForWeight(const std::string& weight_name) const {
-  auto it = sites_.find(io::HessianSite(weight_name));
-  return it == sites_.end() ? nullptr : &it->second;
-}
-
 Result<PackResult> Pack(const io::TensorFile& model, const Hessians* hessians, const Recipe& recipe,
                         const PackOptions& options) {
   const auto t0 = std::chrono::steady_clock::now();

@@ -14,6 +14,7 @@
 #include "core/progress.h"
 #include "core/status.h"
 #include "io/safetensors.h"
+#include "plan/calibration.h"
 
 namespace golfpack::encode {
 
@@ -60,26 +61,7 @@ struct Recipe {
 Result<Recipe> FindRecipe(const std::string& name);
 std::vector<std::string> RecipeNames();
 
-// H = X^T X per weight input site, read from a `golfpack calibrate` file.
-class Hessians {
- public:
-  static Result<Hessians> Load(const std::string& path);
-  // H for a weight (via io::HessianSite), or nullptr.
-  const Eigen::MatrixXd* ForWeight(const std::string& weight_name) const;
-  int64_t tokens() const { return tokens_; }
-  size_t size() const { return sites_.size(); }
-  // Fitted loss sensitivity of a weight (`golfpack calibrate`), or nullopt.
-  std::optional<double> Sensitivity(const std::string& weight_name) const {
-    auto it = sensitivity_.find(weight_name);
-    return it == sensitivity_.end() ? std::nullopt : std::optional<double>(it->second);
-  }
-  bool has_sensitivity() const { return !sensitivity_.empty(); }
-
- private:
-  std::map<std::string, Eigen::MatrixXd> sites_;
-  std::map<std::string, double> sensitivity_;
-  int64_t tokens_ = 0;
-};
+// Hessians (H = X^T X per weight input site, `golfpack calibrate`): plan/calibration.h.
 
 struct PackOptions {
   uint64_t budget = 0;      // > 0: refuse when counted bytes exceed it

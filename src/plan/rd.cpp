@@ -18,6 +18,8 @@
 #include "codec/codecs.h"
 #include "codec/encoder.h"
 #include "codec/lowrank.h"
+#include "codec/patch.h"
+#include "plan/patch_source.h"
 #include "plan/distortion.h"
 #include "io/pg_names.h"
 
@@ -80,18 +82,57 @@ struct Cand {
   uint64_t price = 0;
   gpk::EncodedTensor enc;  // empty payload until packed (plain candidates are priced without packing)
   bool packed = false;
-  int base_tag = -1;       // lqer: the grid candidate it corrects (a unit tag, below)
+  int base_tag = -1;       // protection paths: the grid candidate it corrects (a unit tag, below)
   LowRankSpec lr;          // lqer: how its factors are stored
+  PatchSpec patch;         // sparse, blocks, columns, rows: how the corrections are stored
+  std::shared_ptr<const PatchValues> patch_values;  // ... and which units, with what values (unquantized)
+  int lqer_index = -1;     // a patch over an lqer candidate: its index in the set (the patch corrects what it left)
+  uint64_t grid_price = 0;  // columns (OWQ): the price of its own grid part (GPTQ re-run), else 0: the base's
 };
 
-// The lqer path on one grid candidate: factors fitted once at the largest
-// rank (a truncated SVD is nested, so every smaller rank is a slice), and one
-// candidate per (rank, factor bits).
+// The protection paths on one grid candidate. lqer: factors fitted once at
+// the largest rank (a truncated SVD is nested, so every smaller rank is a
+// slice), one candidate per (rank, factor bits); then the patch paths'
+// candidates (sparse, blocks, columns, rows), one per (units, value bits).
 struct LqerSet {
   LowRankFactors fit;
   std::vector<Cand> cands;
 };
-constexpr int kLqerPerBase = 64;  // unit tags: 2 * steps + base_tag * 64 + index in the set
+constexpr int kLqerPerBase = 256;  // unit tags: 2 * steps + base_tag * 256 + index in the set
+
+// The patch paths: their name, unit, and the ladder of unit counts.
+struct PatchPath {
+  std::string name;
+  gpk::PatchUnit unit;
+};
+const std::vector<PatchPath>& PatchPaths() {
+  static const std::vector<PatchPath> paths = {{"sparse", gpk::kPatchElement},
+                                               {"blocks", gpk::kPatchBlock},
+                                               {"columns", gpk::kPatchColumn},
+                                               {"rows", gpk::kPatchRow}};
+  return paths;
+}
+// Unit counts tried for a tensor with `units` units of `unit` (a few per
+// octave of the fraction protected; see RdOptions::paths).
+std::vector<uint64_t> PatchCounts(gpk::PatchUnit unit, uint64_t units) {
+  std::vector<uint64_t> out;
+  auto add = [&](uint64_t c) {
+    c = std::max<uint64_t>(c, 1);
+    if (c <= units && (out.empty() || out.back() != c)) out.push_back(c);
+  };
+  switch (unit) {
+    case gpk::kPatchElement:
+      for (uint64_t d : {4096, 1024, 256, 64}) add(units / d);
+      break;
+    case gpk::kPatchBlock:
+      for (uint64_t d : {1024, 256, 64, 16}) add(units / d);
+      break;
+    default:  // columns, rows: up to a quarter of them
+      for (uint64_t c = 1; c <= 64 && c <= units / 4; c *= 2) add(c);
+      break;
+  }
+  return out;
+}
 
 struct Work {
   const io::Tensor* tensor = nullptr;
@@ -145,6 +186,7 @@ struct RdPlanner::Impl {
   std::map<const Eigen::MatrixXd*, std::unique_ptr<GptqFactor>> factors;
   bool lqer = false;  // the lqer path is on
   int lqer_max_rank = 0;
+  std::vector<PatchPath> patch_paths;  // the patch paths that are on
   // Lower Cholesky factor L of H + damp I per Hessian: ||X L||_F^2 is the
   // proxy tr(X H X^T) (damped), so the best rank-r correction under it is a
   // truncated SVD of E L.
@@ -159,6 +201,11 @@ struct RdPlanner::Impl {
     if (tag < 2 * n) return *w.gptq[static_cast<size_t>(tag - n)];
     const int x = tag - 2 * n;
     return w.lqer.at(x / kLqerPerBase).cands[static_cast<size_t>(x % kLqerPerBase)];
+  }
+  // The price of a protected candidate's grid part: its base grid candidate,
+  // or (OWQ) the grid it re-ran GPTQ for.
+  uint64_t GridPrice(const Work& w, const Cand& c) const {
+    return c.grid_price ? c.grid_price : CandOf(w, c.base_tag).price;
   }
   int LqerTag(int base_tag, size_t j) const {
     return 2 * static_cast<int>(steps.size()) + base_tag * kLqerPerBase + static_cast<int>(j);
@@ -175,15 +222,46 @@ struct RdPlanner::Impl {
         const size_t i = static_cast<size_t>(r * cols + c);
         e(r, c) = w.values[i] - q[i];
       }
+    LqerSet set;
+    const double base_tr = base.c.proxy * double(tokens);
+    if (lqer && chol.count(w.h) && chol.at(w.h).size() > 0) GP_RETURN_IF_ERROR(AddLqer(w, base, base_tag, e, base_tr, set));
+    if (!patch_paths.empty()) {
+      PatchSource src(e, *w.h, base_tr);
+      src.set_exact(o.patch_exact);
+      GP_RETURN_IF_ERROR(AddPatches(w, base, base_tag, src, patch_paths, nullptr, -1, set));
+      // Patches over the cheapest corrections (rank <= 2): a correction buys the
+      // low-rank part of the error, a patch its salient entries or columns.
+      // G after the correction is G - A (B H), without a new E H.
+      std::vector<PatchPath> over;
+      for (const PatchPath& path : patch_paths)
+        if (path.unit == gpk::kPatchElement) over.push_back(path);
+      const size_t n_lqer = set.cands.size();
+      for (size_t j = 0; j < n_lqer && !over.empty(); ++j) {
+        if (set.cands[j].c.path != "lqer" || set.cands[j].c.rank > 2) continue;
+        const Cand lq = set.cands[j];  // a copy: AddPatches grows set.cands
+        const LowRankFactors fq =
+            QuantizeFactors({set.fit.a.leftCols(lq.c.rank), set.fit.b.topRows(lq.c.rank)}, lq.lr);
+        const Eigen::MatrixXd bh = fq.b.cast<double>() * *w.h;
+        PatchSource after(e - fq.a * fq.b, src.g() - fq.a.cast<double>() * bh, *w.h,
+                          lq.c.proxy * double(std::max<int64_t>(hessians->tokens(), 1)));
+        after.set_exact(o.patch_exact);
+        GP_RETURN_IF_ERROR(AddPatches(w, base, base_tag, after, over, &lq, int(j), set));
+      }
+    }
+    return set;
+  }
+
+  // The lqer candidates on `base` (error e) into `set`.
+  Status AddLqer(const Work& w, const Cand& base, int base_tag, const Eigen::MatrixXf& e, double base_tr,
+                 LqerSet& set) const {
+    const int64_t tokens = std::max<int64_t>(hessians->tokens(), 1);
     const Eigen::MatrixXf& l = chol.at(w.h);
     const Eigen::MatrixXf m = e * l;
-    LqerSet set;
     GP_ASSIGN_OR_RETURN(set.fit, FitLowRank(m, {}, lqer_max_rank));
     // B = B' L^-1, i.e. L^T B^T = B'^T.
     set.fit.b = l.transpose().triangularView<Eigen::Upper>().solve(set.fit.b.transpose()).transpose();
     // The proxy of E - A B with the factors as stored, from the base's own tr(E H E^T).
     const Eigen::MatrixXd ed = e.cast<double>();
-    const double base_tr = base.c.proxy * double(tokens);
     const auto fitted = static_cast<int>(set.fit.a.cols());
     for (int rank : o.lqer_ranks) {
       if (rank > fitted) continue;
@@ -212,7 +290,132 @@ struct RdPlanner::Impl {
         set.cands.push_back(std::move(c));
       }
     }
-    return set;
+    return Status::Ok();
+  }
+
+  // The patch paths' candidates on `base` (error e) into `set`: for each
+  // path, the units PatchSource picks at each count of the ladder, stored at
+  // each of RdOptions::patch_bits, priced exactly and proxied exactly.
+  // The columns path, as OWQ: the `count` input columns with the largest
+  // H_jj * sum_i E_ij^2 under `base` are kept exactly by a new GPTQ run at
+  // base's step (codes 0, no error spread from them: the GPTQ factorisation is
+  // the cached one), and a patch stores them as GPTQ left them. Priced on the
+  // real bytes, proxied by the full proxy of what a decoder gets.
+  Status AddOwq(const Work& w, const Cand& base, int base_tag, const Eigen::MatrixXf& e, LqerSet& set) const {
+    if (!gptq_ans || !factors.count(w.h)) return Status::Ok();
+    GP_ASSIGN_OR_RETURN(auto enc, MakeEncoder(base.c.spec));
+    const auto* g = dynamic_cast<const GptqAnsGridEncoder*>(enc.get());
+    if (!g) return Status::Ok();
+    const int64_t tokens = std::max<int64_t>(hessians->tokens(), 1);
+    const uint64_t rows = w.rows, cols = w.cols;
+    std::vector<uint64_t> order(cols);
+    std::vector<double> score(cols);
+    for (uint64_t j = 0; j < cols; ++j) {
+      order[j] = j;
+      score[j] = (*w.h)(Eigen::Index(j), Eigen::Index(j)) * double(e.col(Eigen::Index(j)).squaredNorm());
+    }
+    std::stable_sort(order.begin(), order.end(), [&](uint64_t a, uint64_t b) { return score[a] > score[b]; });
+    PatchSpec ps;
+    ps.unit = gpk::kPatchColumn;
+    for (uint64_t count : PatchCounts(gpk::kPatchColumn, cols)) {
+      PatchValues v;
+      v.units.assign(order.begin(), order.begin() + std::ptrdiff_t(count));
+      std::sort(v.units.begin(), v.units.end());
+      std::vector<uint8_t> keep(cols, 0);
+      for (uint64_t u : v.units) keep[u] = 1;
+      std::vector<float> kept;
+      GP_ASSIGN_OR_RETURN(AnsGridQuant qu, GptqAnsGridQuant(w.tensor->name, w.shape, w.values, *factors.at(w.h),
+                                                            g->grid(), g->options(), nullptr, keep, &kept));
+      GP_ASSIGN_OR_RETURN(gpk::EncodedTensor inner, PackAnsGrid(w.tensor->name, w.shape, g->grid(), qu));
+      const std::vector<float> q = DequantizeAnsGrid(qu);
+      v.values.resize(count * rows);
+      for (size_t i = 0; i < count; ++i)
+        for (uint64_t t = 0; t < rows; ++t) {
+          const uint64_t pos = t * cols + v.units[i];
+          v.values[i * rows + t] = kept[pos] - q[pos];
+        }
+      for (int bits : o.patch_bits) {
+        ps.bits = bits;
+        const std::vector<float> applied = QuantizePatchValues(v, ps, rows);
+        std::vector<float> qp = q;
+        for (size_t i = 0; i < count; ++i)
+          for (uint64_t t = 0; t < rows; ++t) qp[t * cols + v.units[i]] += applied[i * rows + t];
+        Cand c;
+        GP_ASSIGN_OR_RETURN(c.enc, EncodePatch(inner, v, ps));
+        c.packed = true;
+        c.c.spec = base.c.spec + "+columns" + std::to_string(count) + ":" + ps.ToString();
+        c.c.step = base.c.step;
+        c.c.gptq = base.c.gptq;
+        c.c.path = "columns";
+        c.c.bytes = c.enc.payload.size() + c.enc.params.size();
+        c.price = Price(c.enc);
+        c.c.proxy = HessianProxy(w.values, qp, rows, cols, *w.h, tokens);
+        c.c.predicted = w.sensitivity * c.c.proxy;
+        c.base_tag = base_tag;
+        c.patch = ps;
+        c.grid_price = Price(inner);
+        if (set.cands.size() >= size_t(kLqerPerBase))
+          return Internal("recipe rd: more than 256 protection candidates on one grid candidate");
+        set.cands.push_back(std::move(c));
+      }
+    }
+    return Status::Ok();
+  }
+
+  // With `lq` (set.cands[lq_index], an lqer candidate on `base`), the
+  // patches go over that correction (patch over lowrank over the grid).
+  Status AddPatches(const Work& w, const Cand& base, int base_tag, const PatchSource& src,
+                    const std::vector<PatchPath>& paths, const Cand* lq, int lq_index, LqerSet& set) const {
+    const int64_t tokens = std::max<int64_t>(hessians->tokens(), 1);
+    // The inner tensor the patch wraps: the grid candidate, or the correction over it.
+    uint32_t inner_enc = base.enc.encoding;
+    std::vector<uint8_t> inner_params = base.enc.params;
+    uint64_t inner_payload = base.enc.payload.size();
+    if (lq) {
+      inner_enc = gpk::kLowRank;
+      inner_params = LowRankParams(base.enc.encoding, base.enc.params, base.enc.payload.size(), lq->lr);
+      inner_payload += LowRankFactorBytes(w.rows, w.cols, lq->lr);
+    }
+    for (const PatchPath& path : paths) {
+      if (path.unit == gpk::kPatchColumn) {
+        if (!lq) GP_RETURN_IF_ERROR(AddOwq(w, base, base_tag, src.e(), set));
+        continue;
+      }
+      PatchSpec ps;
+      ps.unit = path.unit;
+      ps.block = o.patch_block;
+      if (path.unit == gpk::kPatchBlock && w.cols % static_cast<uint64_t>(o.patch_block) != 0) continue;
+      const uint64_t len = PatchUnitLen(ps, w.rows, w.cols);
+      for (uint64_t count : PatchCounts(path.unit, PatchUnitCount(ps, w.rows, w.cols))) {
+        auto chosen = std::make_shared<const PatchValues>(src.Select(ps, count));
+        for (int bits : o.patch_bits) {
+          ps.bits = bits;
+          const PatchValues applied{chosen->units, QuantizePatchValues(*chosen, ps, len)};
+          const PatchBytes pb = PatchBytesOf(inner_enc, inner_params, inner_payload, *chosen, ps, len);
+          Cand c;
+          c.c.spec = (lq ? lq->c.spec : base.c.spec) + "+" + path.name + std::to_string(count) + ":" + ps.ToString();
+          c.c.step = base.c.step;
+          c.c.gptq = base.c.gptq;
+          c.c.path = path.name;
+          c.c.bytes = pb.payload + pb.params;
+          c.price = Price(pb.payload, pb.params, gpk::kPatch);
+          c.c.proxy = src.Trace(ps, applied) / double(tokens);
+          c.c.predicted = w.sensitivity * c.c.proxy;
+          c.base_tag = base_tag;
+          c.patch = ps;
+          c.patch_values = chosen;
+          if (lq) {
+            c.c.rank = lq->c.rank;
+            c.lr = lq->lr;
+            c.lqer_index = lq_index;
+          }
+          if (set.cands.size() >= size_t(kLqerPerBase))
+            return Internal("recipe rd: more than 256 protection candidates on one grid candidate");
+          set.cands.push_back(std::move(c));
+        }
+      }
+    }
+    return Status::Ok();
   }
 
   // Cholesky factors of the Hessians of `ks` that are not cached yet; a
@@ -310,10 +513,19 @@ struct RdPlanner::Impl {
     if (c.base_tag >= 0) {
       std::optional<Cand> base_storage;
       GP_ASSIGN_OR_RETURN(const gpk::EncodedTensor* base, Packed(w, CandOf(w, c.base_tag), base_storage));
-      const LowRankFactors& fit = w.lqer.at(c.base_tag).fit;
-      const LowRankFactors slice{fit.a.leftCols(c.lr.rank), fit.b.topRows(c.lr.rank)};
       Cand p = c;
-      GP_ASSIGN_OR_RETURN(p.enc, EncodeLowRank(*base, slice, c.lr));
+      if (c.patch_values && c.lqer_index < 0) {
+        GP_ASSIGN_OR_RETURN(p.enc, EncodePatch(*base, *c.patch_values, c.patch));
+      } else if (c.patch_values) {
+        const LowRankFactors& fit = w.lqer.at(c.base_tag).fit;
+        GP_ASSIGN_OR_RETURN(gpk::EncodedTensor lr,
+                            EncodeLowRank(*base, {fit.a.leftCols(c.lr.rank), fit.b.topRows(c.lr.rank)}, c.lr));
+        GP_ASSIGN_OR_RETURN(p.enc, EncodePatch(lr, *c.patch_values, c.patch));
+      } else {
+        const LowRankFactors& fit = w.lqer.at(c.base_tag).fit;
+        const LowRankFactors slice{fit.a.leftCols(c.lr.rank), fit.b.topRows(c.lr.rank)};
+        GP_ASSIGN_OR_RETURN(p.enc, EncodeLowRank(*base, slice, c.lr));
+      }
       p.packed = true;
       if (Price(p.enc) != c.price)
         return Internal("recipe rd: '" + c.c.spec + "' of " + w.tensor->name + " packs to other bytes than priced");
@@ -357,7 +569,7 @@ struct RdPlanner::Impl {
     uint64_t p = 0;
     for (size_t k = 0; k < units.size(); ++k) {
       const Cand& c = CandOf(work[k], units[k].points[a.choice[k]].tag);
-      if (c.base_tag >= 0) p += c.price - CandOf(work[k], c.base_tag).price;
+      if (c.base_tag >= 0) p += c.price - GridPrice(work[k], c);
     }
     return p;
   }
@@ -375,7 +587,7 @@ struct RdPlanner::Impl {
         for (auto& pt : u[k].points) {
           const Cand& c = CandOf(work[k], pt.tag);
           if (c.base_tag < 0) continue;
-          const uint64_t base = CandOf(work[k], c.base_tag).price;
+          const uint64_t base = GridPrice(work[k], c);
           const double extra = std::ceil(mu * double(c.price - base));
           pt.bytes = extra > 1e15 ? uint64_t(1e15) : base + uint64_t(extra);
         }
@@ -491,7 +703,7 @@ Result<RdPlanner> RdPlanner::Create(const io::TensorFile& model, const Hessians&
   const std::vector<std::string> known = RdPathNames();
   for (const std::string& path : o.paths)
     if (std::find(known.begin(), known.end(), path) == known.end())
-      return InvalidArgument("recipe rd: unknown path '" + path + "' in --paths (known: grid, lqer)");
+      return InvalidArgument("recipe rd: unknown path '" + path + "' in --paths (known: grid, lqer, sparse, blocks, columns, rows)");
   auto wants = [&](const char* path) {
     return o.paths.empty() || std::find(o.paths.begin(), o.paths.end(), path) != o.paths.end();
   };
@@ -502,8 +714,8 @@ Result<RdPlanner> RdPlanner::Create(const io::TensorFile& model, const Hessians&
     return InvalidArgument("recipe rd: path lqer needs a GPTQ family (its candidates correct GPTQ's error); family '" +
                            p.family + "'");
   if (p.lqer) {
-    if (o.lqer_ranks.size() * o.lqer_bits.size() > size_t(kLqerPerBase))
-      return InvalidArgument("recipe rd: at most 64 lqer (rank, bits) pairs");
+    if (o.lqer_ranks.size() * o.lqer_bits.size() > 128)
+      return InvalidArgument("recipe rd: at most 128 lqer (rank, bits) pairs");
     for (int r : o.lqer_ranks)
       if (r < 1 || r > 255) return InvalidArgument("recipe rd: lqer rank " + std::to_string(r) + " is not in 1..255");
     for (int b : o.lqer_bits)
@@ -512,6 +724,19 @@ Result<RdPlanner> RdPlanner::Create(const io::TensorFile& model, const Hessians&
     if (o.lqer_group < 0) return InvalidArgument("recipe rd: lqer group must be >= 0");
     p.lqer_max_rank = *std::max_element(o.lqer_ranks.begin(), o.lqer_ranks.end());
   }
+  for (const PatchPath& path : PatchPaths()) {
+    if (!wants(path.name.c_str()) || o.patch_bits.empty()) continue;
+    if (!p.two_phase) {
+      if (o.paths.empty()) continue;
+      return InvalidArgument("recipe rd: path " + path.name + " needs a GPTQ family (its candidates correct GPTQ's error); family '" +
+                             p.family + "'");
+    }
+    p.patch_paths.push_back(path);
+  }
+  for (int b : o.patch_bits)
+    if (!((b >= 2 && b <= 8) || b == 16))
+      return InvalidArgument("recipe rd: patch value bits " + std::to_string(b) + " are not 2..8 or 16");
+  if (o.patch_block < 1) return InvalidArgument("recipe rd: patch block must be >= 1");
 
   // Split: quantizable tensors get a candidate ladder; the rest is fixed.
   p.fixed.resize(model.tensors.size());
@@ -661,14 +886,14 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
       return Status::Ok();
     }));
     result.timings.gptq = Since(tg);
-    if (lqer) {
-      // The lqer path: corrections of every GPTQ candidate in the window.
+    if (lqer || !patch_paths.empty()) {
+      // The protection paths: corrections of every GPTQ candidate in the window.
       const auto tl = Clock::now();
-      EnsureChol(ks);
+      if (lqer) EnsureChol(ks);
       std::vector<std::pair<size_t, int>> fits;  // (k, base tag)
       std::vector<size_t> lks;
       for (size_t k = 0; k < nw; ++k) {
-        if (chol.at(work[k].h).size() == 0) continue;
+        if (patch_paths.empty() && chol.at(work[k].h).size() == 0) continue;
         bool any = false;
         for (int si = window[k].first; si <= window[k].second; ++si) {
           const int tag = static_cast<int>(ns) + si;
@@ -712,7 +937,7 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
         const int tag = static_cast<int>(ns) + si;
         u.points.push_back({c.price, c.c.predicted, tag});
         lo = std::min(lo, c.price);
-        if (auto it = work[k].lqer.find(tag); lqer && it != work[k].lqer.end())
+        if (auto it = work[k].lqer.find(tag); it != work[k].lqer.end())
           for (size_t j = 0; j < it->second.cands.size(); ++j)
             u.points.push_back({it->second.cands[j].price, it->second.cands[j].c.predicted, LqerTag(tag, j)});
       }
@@ -724,7 +949,7 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
     ta = Clock::now();
     GP_ASSIGN_OR_RETURN(alloc, Allocate(units, alloc_budget));
     ++result.allocation_rounds;
-    if (lqer && o.protect_max != UINT64_MAX) GP_RETURN_IF_ERROR(CapProtection(units, alloc_budget, alloc, result));
+    if (o.protect_max != UINT64_MAX) GP_RETURN_IF_ERROR(CapProtection(units, alloc_budget, alloc, result));
     result.timings.allocation += Since(ta);
   }
 
@@ -894,12 +1119,20 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
     result.tensors.push_back(std::move(r));
   }
   // What each path got.
-  RdPathReport grid{"grid"}, lq{"lqer"};
+  RdPathReport grid{"grid"};
+  std::vector<RdPathReport> prot;  // the protection paths that are on, in RdPathNames order
+  if (lqer) prot.push_back({"lqer"});
+  for (const PatchPath& path : patch_paths) prot.push_back({path.name});
+  auto prot_of = [&](const std::string& name) -> RdPathReport& {
+    for (auto& r : prot)
+      if (r.path == name) return r;
+    return prot.front();  // unreachable: every protection candidate's path is on
+  };
   for (size_t k = 0; k < nw; ++k) {
     const Cand& c = *pick[k];
     const Cand& base = c.base_tag >= 0 ? CandOf(work[k], c.base_tag) : c;
     ++grid.units;
-    grid.bytes += base.price;
+    grid.bytes += c.base_tag >= 0 ? GridPrice(work[k], c) : c.price;
     uint64_t cheapest = UINT64_MAX;
     double cheapest_loss = 0;
     for (const auto& pt : units[k].points) {
@@ -911,21 +1144,34 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
     }
     if (cheapest != UINT64_MAX) grid.loss_bought += std::max(0.0, cheapest_loss - base.c.predicted);
     if (c.base_tag < 0) grid.marginal_loss_per_kb = std::max(grid.marginal_loss_per_kb, result.tensors[k].marginal_loss_per_kb);
-    // lqer: what the correction added, and the best next correction on the same grid candidate.
+    // Protection: what the correction added, and per path the best next
+    // correction on the same grid candidate.
     const int base_tag = c.base_tag >= 0 ? c.base_tag : units[k].points[alloc.choice[k]].tag;
     if (c.base_tag >= 0) {
-      ++lq.units;
-      lq.bytes += c.price - base.price;
-      lq.loss_bought += base.c.predicted - c.c.predicted;
+      // A patch over a correction: the correction's share goes to lqer.
+      const Cand& under = c.lqer_index >= 0 ? work[k].lqer.at(c.base_tag).cands[size_t(c.lqer_index)] : base;
+      const uint64_t under_price = c.lqer_index >= 0 ? under.price : GridPrice(work[k], c);
+      if (c.lqer_index >= 0) {
+        RdPathReport& l = prot_of("lqer");
+        ++l.units;
+        l.bytes += under.price - base.price;
+        l.loss_bought += base.c.predicted - under.c.predicted;
+      }
+      RdPathReport& r = prot_of(c.c.path);
+      ++r.units;
+      r.bytes += c.price - under_price;
+      r.loss_bought += under.c.predicted - c.c.predicted;
     }
     if (auto it = work[k].lqer.find(base_tag); it != work[k].lqer.end() && !fine[k])
       for (const Cand& x : it->second.cands)
-        if (x.price > c.price && x.c.predicted < c.c.predicted)
-          lq.marginal_loss_per_kb =
-              std::max(lq.marginal_loss_per_kb, (c.c.predicted - x.c.predicted) / double(x.price - c.price) * 1024.0);
+        if (x.price > c.price && x.c.predicted < c.c.predicted) {
+          RdPathReport& r = prot_of(x.c.path);
+          r.marginal_loss_per_kb =
+              std::max(r.marginal_loss_per_kb, (c.c.predicted - x.c.predicted) / double(x.price - c.price) * 1024.0);
+        }
   }
   result.paths.push_back(grid);
-  if (lqer) result.paths.push_back(lq);
+  for (auto& r : prot) result.paths.push_back(r);
   result.lambda = alloc.lambda;
   PackResult& pr = result.pack;
   pr.bytes = std::move(bytes);
@@ -943,7 +1189,7 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
   return result;
 }
 
-std::vector<std::string> RdPathNames() { return {"grid", "lqer"}; }
+std::vector<std::string> RdPathNames() { return {"grid", "lqer", "sparse", "blocks", "columns", "rows"}; }
 
 Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, const RdOptions& o) {
   if (o.budget == 0) return InvalidArgument("recipe rd needs --budget BYTES");

@@ -42,10 +42,22 @@ struct RdOptions {
   //   "lqer": low-rank corrections of the grid's error (encoding 9,
   //           codec/lowrank.h) at each rank in lqer_ranks and each factor bit
   //           width in lqer_bits, on every GPTQ candidate (GPTQ families only).
+  //   "sparse", "blocks", "columns", "rows": corrections of the grid's error
+  //           on a sparse set of units (encoding 10, codec/patch.h): single
+  //           weights, blocks of patch_block weights along a row, whole input
+  //           columns (OWQ) or whole rows (e.g. token rows of the embedding),
+  //           chosen and fitted under the Hessian proxy (plan/patch_source.h)
+  //           at a ladder of unit counts, values stored at each patch_bits.
   std::vector<std::string> paths;
   std::vector<int> lqer_ranks = {1, 2, 4, 8, 16};
   std::vector<int> lqer_bits = {4, 8};
   int lqer_group = 64;
+  std::vector<int> patch_bits = {4, 8};
+  int patch_block = 16;
+  // How patch values are fitted: true restores the chosen weights exactly
+  // (the default: measured safer); false solves for the correction that also
+  // compensates the rest of each row under H (plan/patch_source.h).
+  bool patch_exact = true;
   // The most bytes the protection paths (all but grid) may add together: the
   // protected-byte sweep. UINT64_MAX = no cap (the allocator alone decides).
   uint64_t protect_max = UINT64_MAX;

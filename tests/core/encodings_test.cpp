@@ -48,18 +48,18 @@ Result<std::vector<float>> DecodeBoth(uint32_t id, std::vector<uint64_t> shape, 
 
 TEST(Registry, IdsAndNamesAreTheFormatTable) {
   const char* names[] = {"raw_f32", "raw_f16", "raw_bf16", "pg_int8_row", "pg_int8_tensor", "uniform", "const",
-                         "ans_grid", "codebook", "lowrank"};
-  ASSERT_EQ(AllEncodings().size(), 10u);
-  for (uint32_t id = 0; id < 10; ++id) {
+                         "ans_grid", "codebook", "lowrank", "patch"};
+  ASSERT_EQ(AllEncodings().size(), 11u);
+  for (uint32_t id = 0; id < 11; ++id) {
     const EncodingTraits* e = FindEncoding(id);
     ASSERT_NE(e, nullptr);
     EXPECT_EQ(e->id, id);
     EXPECT_STREQ(e->name, names[id]);
-    EXPECT_EQ(e->fixed_rate, id != kAnsGrid);  // ans_grid is entropy-coded (variable-rate)
+    EXPECT_EQ(e->fixed_rate, id != kAnsGrid && id != kPatch);  // entropy-coded (variable-rate)
     EXPECT_EQ(&AllEncodings()[id], e);
     EXPECT_EQ(e->refs, id == kCodebook ? 1u : 0u);  // codebook reads its levels from a shared object
   }
-  EXPECT_EQ(FindEncoding(10), nullptr);
+  EXPECT_EQ(FindEncoding(11), nullptr);
   EXPECT_EQ(FindEncoding(UINT32_MAX), nullptr);
 }
 
@@ -689,6 +689,165 @@ TEST(Half, NarrowingRoundsToNearestEven) {
       ASSERT_TRUE(dv < dn || (dv == dn && (h & 1) == 0)) << f;
     }
   }
+}
+
+// ---------------------------------------------------------------- 10: patch
+
+std::vector<uint8_t> PatchParamBytes(uint32_t inner, std::vector<uint8_t> inner_params, uint64_t inner_payload,
+                                     uint8_t unit, uint64_t block, uint8_t bits, uint8_t rice_k, uint64_t count) {
+  PatchParams p;
+  p.inner = inner;
+  p.inner_params = std::move(inner_params);
+  p.inner_payload = inner_payload;
+  p.unit = unit;
+  p.block = block;
+  p.bits = bits;
+  p.rice_k = rice_k;
+  p.count = count;
+  return p.Serialize();
+}
+
+// FORMAT.md's worked example: shape [2, 3], inner raw_f32 [1 2 3; 4 5 6],
+// unit column, bits 4, rice_k 1, count 2. Values: scales 0.5 and 1.0, codes
+// u = 9, 5 | 7, 8 (q = 2, -2 | 0, 1) -> 0x59 0x87. Positions: columns 0 and 2,
+// gaps 0 and 1 -> bits 0 0 | 0 1 -> 0x08. out = [2 2 3; 3 5 7].
+struct PatchGolden {
+  std::vector<uint8_t> params = {0, 0, 24, 2, 0, 4, 1, 2};
+  std::vector<uint8_t> payload;
+  PatchGolden() {
+    payload = F32Bytes({1, 2, 3, 4, 5, 6});
+    payload.insert(payload.end(), {0x00, 0x38, 0x00, 0x3c, 0x59, 0x87, 0x08});
+  }
+};
+
+TEST(PatchParams, SerializeLayoutAndRejectsBadFields) {
+  EXPECT_EQ(PatchParamBytes(kRawF32, {}, 24, 2, 0, 4, 1, 2), PatchGolden().params);
+  EXPECT_EQ(PatchParamBytes(kRawF32, {}, 24, 1, 300, 16, 40, 1), (std::vector<uint8_t>{0, 0, 24, 1, 0xac, 0x02, 16, 40, 1}));
+  auto back = PatchParams::Parse(PatchParamBytes(kLowRank, {0, 0, 24, 1, 4, 0}, 33, 3, 0, 8, 5, 7));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->inner, kLowRank);  // lowrank may be patched
+  EXPECT_EQ(back->inner_params, (std::vector<uint8_t>{0, 0, 24, 1, 4, 0}));
+  EXPECT_EQ(back->inner_payload, 33u);
+  EXPECT_EQ(back->unit, 3);
+  EXPECT_EQ(back->bits, 8);
+  EXPECT_EQ(back->rice_k, 5);
+  EXPECT_EQ(back->count, 7u);
+  auto bad = [](std::vector<uint8_t> b, const std::string& words) {
+    auto r = PatchParams::Parse(b);
+    ASSERT_FALSE(r.ok()) << words;
+    EXPECT_EQ(r.status().code(), StatusCode::kCorrupt);
+    EXPECT_NE(r.status().message().find(words), std::string::npos) << r.status().message();
+  };
+  bad({0, 0, 24, 4, 0, 4, 1, 2}, "patch: unknown unit 4");
+  bad({0, 0, 24, 1, 0, 4, 1, 2}, "patch: block 0 with unit 1");
+  bad({0, 0, 24, 2, 3, 4, 1, 2}, "patch: block 3 with unit 2");
+  bad({0, 0, 24, 2, 0, 9, 1, 2}, "patch: bits 9 not 2..8 or 16");
+  bad({0, 0, 24, 2, 0, 1, 1, 2}, "patch: bits 1");
+  bad({0, 0, 24, 2, 0, 4, 41, 2}, "patch: rice_k 41 > 40");
+  bad({0, 0, 24, 2, 0, 4, 1, 0}, "patch: count 0");
+  bad({0, 0, 24, 2, 0, 4, 1, 2, 0}, "patch: 1 trailing params bytes");
+  bad({0, 0, 24, 2, 0, 4, 1}, "patch count");
+  bad({10, 0, 24, 2, 0, 4, 1, 2}, "patch: inner_encoding 10");  // nested patch
+  bad({8, 0, 24, 2, 0, 4, 1, 2}, "patch: inner_encoding 8");    // codebook takes a shared object
+  bad({0x7f, 0, 24, 2, 0, 4, 1, 2}, "patch: inner_encoding 127");
+  // And lowrank now rejects a patch inside it.
+  auto lr = LowRankParams::Parse(std::vector<uint8_t>{10, 0, 24, 1, 4, 0});
+  ASSERT_FALSE(lr.ok());
+  EXPECT_NE(lr.status().message().find("lowrank: inner_encoding 10"), std::string::npos);
+}
+
+TEST(Patch, GoldenPayloadDecodesToHandComputedFloats) {
+  PatchGolden g;
+  EXPECT_EQ(*FindEncoding(kPatch)->payload_size(std::vector<uint64_t>{2, 3}, 6, g.params), 31u);  // 24 + 6 + 1
+  auto out = DecodeBoth(kPatch, {2, 3}, g.params, g.payload);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(*out, (std::vector<float>{2.0f, 2.0f, 3.0f, 3.0f, 5.0f, 7.0f}));
+}
+
+TEST(Patch, EveryUnitKindAddsAtItsPositions) {
+  // Shape [2, 4], inner raw_f32 zeros; f16 values (bits 16) so every value is exact.
+  const std::vector<uint8_t> zeros = F32Bytes({0, 0, 0, 0, 0, 0, 0, 0});
+  auto run = [&](uint8_t unit, uint64_t block, uint64_t count, std::vector<uint16_t> halfs, uint8_t positions) {
+    std::vector<uint8_t> payload = zeros;
+    for (uint16_t h : halfs) payload.insert(payload.end(), {uint8_t(h & 0xff), uint8_t(h >> 8)});
+    payload.push_back(positions);
+    return DecodeBoth(kPatch, {2, 4}, PatchParamBytes(kRawF32, {}, 32, unit, block, 16, 0, count), payload);
+  };
+  // rice_k 0: gap g is g one-bits then a zero.
+  // Elements 1 and 6: gaps 1, 4 -> bits 10 11110 -> 0b0011110 1 -> LSB-first byte 0x3d.
+  auto e = run(0, 0, 2, {0x3c00, 0x4000}, 0x3d);  // +1 at 1, +2 at 6
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ(*e, (std::vector<float>{0, 1, 0, 0, 0, 0, 2, 0}));
+  // Blocks of 2: block 3 (= row 1, columns 2..3): gap 3 -> bits 1110 -> 0x07.
+  auto b = run(1, 2, 1, {0x3c00, 0x4000}, 0x07);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(*b, (std::vector<float>{0, 0, 0, 0, 0, 0, 1, 2}));
+  // Column 3: gap 3 -> 0x07; values go down the column.
+  auto c = run(2, 0, 1, {0x3c00, 0x4000}, 0x07);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(*c, (std::vector<float>{0, 0, 0, 1, 0, 0, 0, 2}));
+  // Row 1: gap 1 -> bits 10 -> 0x01.
+  auto r = run(3, 0, 1, {0x3c00, 0x4000, 0x4200, 0x4400}, 0x01);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, (std::vector<float>{0, 0, 0, 0, 1, 2, 3, 4}));
+}
+
+TEST(Patch, RejectsCorruptPayloadsAndShapes) {
+  auto rejected = [](std::vector<uint64_t> shape, std::vector<uint8_t> params, std::vector<uint8_t> payload,
+                     const std::string& words) {
+    auto out = DecodeBoth(kPatch, shape, params, payload);
+    ASSERT_FALSE(out.ok()) << words;
+    EXPECT_EQ(out.status().code(), StatusCode::kCorrupt);
+    EXPECT_NE(out.status().message().find(words), std::string::npos) << out.status().message();
+  };
+  PatchGolden g;
+  auto p = g.payload;
+  p.pop_back();
+  rejected({2, 3}, g.params, p, "patch: payload is 30 bytes, encoding requires at least 31");
+  p = g.payload;
+  p.push_back(0);
+  rejected({2, 3}, g.params, p, "patch: 1 bytes after the positions");
+  p = g.payload;
+  p.back() = 0x18;  // bit 4 set: padding after the 4 position bits
+  rejected({2, 3}, g.params, p, "patch: nonzero padding bits after the positions");
+  p = g.payload;
+  p.back() = 0xfc;  // gap 0 = 0 0, then six one-bits: the stream ends inside gap 1's unary part
+  rejected({2, 3}, g.params, p, "patch: positions end inside gap 1");
+  p = g.payload;
+  p.back() = 0x0c;  // gap 0 = 0 0, gap 1 = 1 1 0 0: quotient 2 > 3 >> 1, past the units before any sum
+  rejected({2, 3}, g.params, p, "patch: unit of gap 1 is past the 3 units");
+  p = g.payload;
+  p.back() = 0x04;  // gap 0 = 0 0, gap 1 = 1 0 0 -> (1 << 1) | 0 = 2 -> unit 3: past the end
+  rejected({2, 3}, g.params, p, "patch: unit of gap 1 is past the 3 units");
+  p = g.payload;
+  p[28] = 0xf9;  // a value code 15 = 2^4 - 1
+  rejected({2, 3}, g.params, p, "patch: values: packed value 15 of element 1 is the reserved value 2^bits - 1");
+  // Params against the shape.
+  rejected({2, 3}, {0, 0, 24, 2, 0, 4, 1, 4}, g.payload, "patch: count 4 exceeds the 3 units");
+  rejected({2, 3}, {0, 0, 24, 1, 2, 4, 1, 2}, g.payload, "patch: block 2 does not divide cols 3");
+  rejected({2, 3}, {0, 0, 23, 2, 0, 4, 1, 2}, g.payload, "patch: inner_payload_size 23, raw_f32 needs 24");
+  rejected({6}, g.params, g.payload, "patch: needs ndim 2, got 1");
+  // Errors of the inner decoder come through, prefixed.
+  UniformParams up{3, 1, 1, 0};
+  auto upayload = F32Bytes({1.0f, 1.0f});
+  upayload.insert(upayload.end(), {0x07, 0x00, 0x00});
+  upayload.insert(upayload.end(), {0x00, 0x38, 0x00, 0x3c, 0x59, 0x87, 0x08});
+  rejected({2, 3}, PatchParamBytes(kUniform, up.Serialize(), 11, 2, 0, 4, 1, 2), upayload,
+           "patch: inner uniform: packed value 7 of element 0");
+}
+
+TEST(Patch, LargeRiceGapsDoNotOverflow) {
+  // rice_k 40 with a long unary prefix: the gap would pass 2^64; it must be
+  // rejected as past the units, not wrap.
+  std::vector<uint8_t> payload = F32Bytes({0.0f});
+  payload.insert(payload.end(), {0x00, 0x3c});  // one f16 value
+  std::vector<uint8_t> pos(8, 0xff);
+  pos.push_back(0x00);
+  pos.insert(pos.end(), 5, 0x00);
+  payload.insert(payload.end(), pos.begin(), pos.end());
+  auto out = DecodeBoth(kPatch, {1, 1}, PatchParamBytes(kRawF32, {}, 4, 0, 0, 16, 40, 1), payload);
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find("past the 1 units"), std::string::npos) << out.status().message();
 }
 
 TEST(BF16, ConversionsRoundToNearestEven) {

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "core/encodings.h"
+#include "core/file_util.h"
 #include "codec/codecs.h"
 #include "codec/quantize.h"
 #include "io/safetensors.h"
@@ -211,6 +212,93 @@ TEST(PackRecipes, RecordLqerCorrectsTheWorstMatricesAndTakesTheBitWidth) {
       EXPECT_LT(err, err_p) << t[i].name;
     }
   }
+}
+
+// The one calibration reader and writer (plan/calibration.h).
+TEST(Calibration, SaveThenLoadGivesTheSameHessiansMetadataAndFile) {
+  // Not symmetric, so a transposed read would show; float-exact values, so
+  // float32 storage loses nothing.
+  auto matrix = [](int n, int seed) {
+    Eigen::MatrixXd m(n, n);
+    const auto g = Gaussian(static_cast<size_t>(n * n), 10.f, static_cast<uint32_t>(seed));
+    for (int r = 0; r < n; ++r)
+      for (int c = 0; c < n; ++c) m(r, c) = g[static_cast<size_t>(r * n + c)];
+    return m;
+  };
+  std::map<std::string, Eigen::MatrixXd> sites{{"blocks.0.attn_in", matrix(8, 1)},
+                                               {"blocks.0.mlp.proj_in", matrix(16, 2)},
+                                               {"head_in", matrix(8, 3)}};
+  auto h = Hessians::FromSites(sites, 4096, {{"blocks.0.attn.c_q.weight", 3.5e-5}, {"tok_emb.weight", 0.125}}, 64,
+                               {{"golfpack.sensitivity_spearman_raw", "0.3185"}});
+  const auto dir = std::filesystem::temp_directory_path();
+  const auto path = (dir / ("gp_calib_rt_" + std::to_string(::getpid()))).string();
+  ASSERT_TRUE(h.Save(path).ok());
+  auto back = Hessians::Load(path);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->tokens(), 4096);
+  EXPECT_EQ(back->seq_len(), 64);
+  ASSERT_EQ(back->sites().size(), sites.size());
+  for (const auto& [site, m] : sites) {
+    ASSERT_NE(back->ForSite(site), nullptr) << site;
+    EXPECT_EQ(*back->ForSite(site), m) << site;
+  }
+  EXPECT_EQ(back->ForWeight("blocks.0.attn.c_v.weight"), back->ForSite("blocks.0.attn_in"));
+  EXPECT_EQ(back->sensitivity(), h.sensitivity());
+  EXPECT_EQ(back->Sensitivity("tok_emb.weight"), 0.125);
+  EXPECT_EQ(back->notes(), h.notes());
+  // Saving what was loaded writes the same bytes.
+  const auto again = path + ".again";
+  ASSERT_TRUE(back->Save(again).ok());
+  EXPECT_EQ(*ReadFileBytes(again), *ReadFileBytes(path));
+  std::filesystem::remove(again);
+  std::filesystem::remove(path);
+}
+
+TEST(Calibration, LoadRejectsOtherFilesWithOneErrorNamingTheFile) {
+  const auto dir = std::filesystem::temp_directory_path();
+  const auto path = (dir / ("gp_calib_bad_" + std::to_string(::getpid()))).string();
+  auto expect_error = [&](const io::TensorFile& f, const std::string& what) {
+    ASSERT_TRUE(io::WriteSafetensors(path, f).ok());
+    auto r = Hessians::Load(path);
+    ASSERT_FALSE(r.ok()) << what;
+    EXPECT_EQ(r.status().code(), StatusCode::kCorrupt) << what;
+    EXPECT_EQ(r.status().message().rfind(path + ": ", 0), 0u) << r.status().message();
+    EXPECT_NE(r.status().message().find(what), std::string::npos) << r.status().message();
+  };
+  const std::map<std::string, std::string> good = {
+      {"golfpack.calibration", "hessian-v1"}, {"golfpack.tokens", "100"}, {"golfpack.seq_len", "10"}};
+  io::TensorFile model = TinyModel();  // a model, not a calibration file
+  expect_error(model, "not a golfpack calibration file (metadata golfpack.calibration != hessian-v1)");
+  model.metadata = {{"golfpack.calibration", "hessian-v2"}};
+  expect_error(model, "not a golfpack calibration file");
+
+  io::TensorFile cal;
+  cal.tensors.push_back(io::Tensor::FromFloat32("head_in", {4, 4}, std::vector<float>(16, 1.f)));
+  cal.tensors.push_back(io::Tensor::FromFloat32("blocks.0.mlp_in", {4, 8}, std::vector<float>(32, 1.f)));
+  cal.metadata = good;
+  expect_error(cal, "calibration tensor 'blocks.0.mlp_in' is not square");
+  cal.tensors.pop_back();
+  cal.metadata["golfpack.tokens"] = "12x";
+  expect_error(cal, "golfpack.tokens = '12x' is not a count");
+  cal.metadata = good;
+  cal.metadata.erase("golfpack.seq_len");
+  expect_error(cal, "golfpack.seq_len missing");
+  cal.metadata = good;
+  cal.metadata["golfpack.sensitivity.tok_emb.weight"] = "nan";
+  expect_error(cal, "golfpack.sensitivity.tok_emb.weight = 'nan' is not a number");
+  cal.metadata = good;
+  ASSERT_TRUE(io::WriteSafetensors(path, cal).ok());
+  EXPECT_TRUE(Hessians::Load(path).ok());
+  std::filesystem::remove(path);
+
+  // The writer refuses what the reader would reject.
+  auto non_square = Hessians::FromSites({{"head_in", Eigen::MatrixXd::Zero(4, 8)}}, 10);
+  Status s = non_square.Save(path);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("'head_in' is 4 x 8, not square"), std::string::npos) << s.message();
+  auto reserved = Hessians::FromSites({{"head_in", Eigen::MatrixXd::Zero(4, 4)}}, 10, {}, 1, {{"golfpack.tokens", "7"}});
+  EXPECT_EQ(reserved.Save(path).code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(std::filesystem::exists(path));
 }
 
 TEST(PackRecipes, UnknownRecipeListsTheKnownOnes) {

@@ -7,6 +7,8 @@
 #include <filesystem>
 
 #include "codec/encoder.h"
+#include "core/encodings.h"
+#include <map>
 #include "io/safetensors.h"
 #include "test_helpers.h"
 
@@ -48,6 +50,7 @@ TEST(Rd, FillsEveryBudgetExactlyAndNeverOver) {
   o.code_bytes = 5000;
   o.code_bytes_set = true;
   o.threads = 1;
+  o.paths = {"grid", "lqer"};  // the patch paths can spend 45000 bytes (f16 rows, 8-bit columns)
   for (uint64_t budget : {14000ull, 20000ull, 30000ull, 45000ull}) {
     o.budget = budget;
     auto r = PackRd(model, h, o);
@@ -212,6 +215,10 @@ void SweepBudgets(const PgShape& shape, uint32_t seed, int n_budgets, std::vecto
   RdOptions o;
   o.code_bytes = 0;
   o.code_bytes_set = true;
+  // Grids and corrections: the patch paths (each a ladder of GPTQ re-runs for
+  // OWQ) have their own budget tests (RdPatch.*), which keeps this sweep of
+  // 100 budgets within the test suite's time.
+  o.paths = {"grid", "lqer"};
   auto planner = RdPlanner::Create(model, h, o);
   ASSERT_TRUE(planner.ok()) << planner.status().ToString();
   const uint64_t lo = planner->min_counted_bytes();
@@ -298,6 +305,7 @@ TEST(RdLqer, BudgetRulesHoldAndPicksAreLowRankTensors) {
   all.code_bytes = grid.code_bytes = 0;
   all.code_bytes_set = grid.code_bytes_set = true;
   grid.paths = {"grid"};
+  all.paths = {"grid", "lqer"};
   auto pa = RdPlanner::Create(model, h, all);
   auto pg = RdPlanner::Create(model, h, grid);
   ASSERT_TRUE(pa.ok()) << pa.status().ToString();
@@ -361,15 +369,129 @@ TEST(RdLqer, BudgetRulesHoldAndPicksAreLowRankTensors) {
   EXPECT_GT(lqer_picks, 0) << "no budget took a low-rank correction";
 }
 
+// The patch paths (encoding 10): on weights with a few large salient
+// entries, columns and rows, every budget still lands within 0.1% under,
+// every patch pick is an encoding-10 tensor over a grid candidate of the
+// report, the artifact decodes, and the per-path report adds up.
+TEST(RdPatch, BudgetRulesHoldAndPicksArePatchTensors) {
+  const PgShape shape{2, 128, 4, 2, 2, 256};
+  const auto model = PgModel(shape, 6);
+  const auto h = PgCalib(shape, 906);
+  RdOptions o;
+  o.code_bytes = 0;
+  o.code_bytes_set = true;
+  o.paths = {"grid", "sparse", "blocks", "columns", "rows"};
+  auto planner = RdPlanner::Create(model, h, o);
+  ASSERT_TRUE(planner.ok()) << planner.status().ToString();
+  const uint64_t lo = planner->min_counted_bytes(), hi = planner->max_plain_counted_bytes();
+  std::map<std::string, int> picks_by_path;
+  for (int i = 1; i < 8; ++i) {
+    const uint64_t budget = lo + (hi - lo) * uint64_t(i) / 16;
+    auto r = planner->Pack(budget);
+    ASSERT_TRUE(r.ok()) << budget << ": " << r.status().ToString();
+    EXPECT_LE(r->pack.counted_bytes, budget);
+    EXPECT_GE(r->pack.counted_bytes, budget - budget / 1000) << budget;
+    ASSERT_EQ(r->paths.size(), 5u);
+    EXPECT_EQ(r->paths[1].path, "sparse");
+    EXPECT_EQ(r->paths[4].path, "rows");
+    auto art = gpk::Artifact::Parse(r->pack.bytes, "rd.gpk");
+    ASSERT_TRUE(art.ok()) << art.status().ToString();
+    std::map<std::string, int> units;
+    for (const auto& t : r->tensors) {
+      const RdCandidate& c = t.candidates[t.chosen];
+      size_t idx = 0;
+      while (art->tensors()[idx].name != t.name) ++idx;
+      const bool patched = c.path != "grid";
+      EXPECT_EQ(art->tensors()[idx].encoding == gpk::kPatch, patched) << t.name << " " << c.spec;
+      if (!patched) continue;
+      ++units[c.path];
+      ++picks_by_path[c.path];
+      auto dec = art->DecodeTensor(idx);
+      ASSERT_TRUE(dec.ok()) << dec.status().ToString();
+      auto ref = gpk::DecodeTensorRef(*art, idx);
+      ASSERT_TRUE(ref.ok()) << ref.status().ToString();
+      EXPECT_EQ(*dec, *ref);
+      const std::string base_spec = c.spec.substr(0, c.spec.find('+'));
+      bool found = false;
+      for (const auto& b : t.candidates)
+        if (b.spec == base_spec && b.path == "grid") {
+          found = true;
+          if (c.path == "columns") {
+            // OWQ re-runs GPTQ with the kept columns at code 0, so it can be
+            // cheaper than its base as well as better: never dominated by it.
+            EXPECT_TRUE(c.bytes < b.bytes || c.predicted < b.predicted) << c.spec;
+          } else {
+            EXPECT_LT(b.bytes, c.bytes);
+            EXPECT_GT(b.predicted, c.predicted);
+          }
+        }
+      EXPECT_TRUE(found) << c.spec;
+    }
+    for (size_t p = 1; p < r->paths.size(); ++p) EXPECT_EQ(r->paths[p].units, units[r->paths[p].path]) << r->paths[p].path;
+  }
+  int total = 0;
+  for (const auto& [path, n] : picks_by_path) total += n;
+  EXPECT_GT(total, 0) << "no budget took a patch";
+}
+
+// Every path at once on weights with low-rank parts: patches also go over
+// the cheapest corrections (patch over lowrank over the grid); whatever is
+// picked decodes with the fast decoder and the oracle alike, and the budget
+// rules hold.
+TEST(RdPatch, PatchesOverCorrectionsPackAndDecode) {
+  const PgShape shape{2, 128, 4, 2, 2, 256};
+  const auto model = WithLowRankParts(PgModel(shape, 7), 700);
+  const auto h = PgCalib(shape, 907);
+  RdOptions o;
+  o.code_bytes = 0;
+  o.code_bytes_set = true;
+  auto planner = RdPlanner::Create(model, h, o);
+  ASSERT_TRUE(planner.ok()) << planner.status().ToString();
+  const uint64_t lo = planner->min_counted_bytes(), hi = planner->max_plain_counted_bytes();
+  bool offered = false;
+  for (int i = 1; i < 6; ++i) {
+    const uint64_t budget = lo + (hi - lo) * uint64_t(i) / 12;
+    auto r = planner->Pack(budget);
+    ASSERT_TRUE(r.ok()) << budget << ": " << r.status().ToString();
+    EXPECT_LE(r->pack.counted_bytes, budget);
+    EXPECT_GE(r->pack.counted_bytes, budget - budget / 1000) << budget;
+    ASSERT_EQ(r->paths.size(), 6u);
+    auto art = gpk::Artifact::Parse(r->pack.bytes, "rd.gpk");
+    ASSERT_TRUE(art.ok()) << art.status().ToString();
+    for (size_t i = 0; i < art->tensors().size(); ++i) {
+      auto dec = art->DecodeTensor(i);
+      auto ref = gpk::DecodeTensorRef(*art, i);
+      ASSERT_TRUE(dec.ok() && ref.ok()) << art->tensors()[i].name;
+      EXPECT_EQ(*dec, *ref) << art->tensors()[i].name;
+    }
+    for (const auto& t : r->tensors) {
+      for (const auto& c : t.candidates)
+        offered |= c.spec.find("+lr") != std::string::npos && c.spec.find("+sparse") != std::string::npos;
+      const RdCandidate& c = t.candidates[t.chosen];
+      size_t idx = 0;
+      while (art->tensors()[idx].name != t.name) ++idx;
+      const uint32_t enc = art->tensors()[idx].encoding;
+      if (c.path == "lqer") EXPECT_EQ(enc, gpk::kLowRank) << c.spec;
+      if (c.path != "grid" && c.path != "lqer") {
+        EXPECT_EQ(enc, gpk::kPatch) << c.spec;
+        auto p = gpk::PatchParams::Parse(art->tensors()[idx].params);
+        ASSERT_TRUE(p.ok());
+        EXPECT_EQ(p->inner == gpk::kLowRank, c.spec.find("+lr") != std::string::npos) << c.spec;
+      }
+    }
+  }
+  EXPECT_TRUE(offered) << "no patch over a correction was offered";
+}
+
 TEST(RdLqer, PathsAreCheckedWithOneClearLine) {
   const auto model = Model();
   const auto h = Calib({});
   RdOptions o;
   o.budget = 30000;
-  o.paths = {"grid", "sparse"};
+  o.paths = {"grid", "sprase"};
   auto r = PackRd(model, h, o);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("unknown path 'sparse'"), std::string::npos) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("unknown path 'sprase'"), std::string::npos) << r.status().ToString();
   o.paths = {"lqer"};
   r = PackRd(model, h, o);
   ASSERT_FALSE(r.ok());

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <random>
 
@@ -71,6 +72,101 @@ TEST(Calibrate, OneSymmetricHessianPerInputSiteWithNormedTraces) {
   EXPECT_EQ(back->tokens, 960);
   EXPECT_EQ(back->seq_len, 64);
   EXPECT_TRUE(torch::allclose(back->hessians.at("blocks.0.attn_in"), cal->hessians.at("blocks.0.attn_in"), 1e-6, 1e-3));
+}
+
+// eval's file functions are converters over encode::Hessians (plan/calibration.h):
+// the float64 values, tokens, seq_len, sensitivities and notes survive both
+// directions exactly, and a file either reader loads is the same file.
+TEST(Calibrate, TorchAndEigenCalibrationsConvertExactlyAndShareOneFile) {
+  Calibration c;
+  c.tokens = 960;
+  c.seq_len = 64;
+  torch::manual_seed(3);
+  c.hessians.emplace("head_in", torch::randn({32, 32}, torch::kFloat64));  // not symmetric: orientation shows
+  c.hessians.emplace("blocks.0.mlp.proj_in", torch::randn({64, 64}, torch::kFloat64));
+  c.sensitivity = {{"tok_emb.weight", 0.25}};
+  c.notes = {{"golfpack.sensitivity_spearman_fitted", "0.7877"}};
+  const encode::Hessians h = ToHessians(c);
+  EXPECT_EQ(h.tokens(), 960);
+  EXPECT_EQ(h.seq_len(), 64);
+  EXPECT_EQ((*h.ForSite("head_in"))(2, 7), c.hessians.at("head_in")[2][7].item<double>());
+  const Calibration back = FromHessians(h);
+  ASSERT_EQ(back.hessians.size(), 2u);
+  for (const auto& [site, t] : c.hessians) EXPECT_TRUE(torch::equal(back.hessians.at(site), t)) << site;
+  EXPECT_EQ(back.tokens, 960);
+  EXPECT_EQ(back.seq_len, 64);
+  EXPECT_EQ(back.sensitivity, c.sensitivity);
+  EXPECT_EQ(back.notes, c.notes);
+
+  const std::string path = (fs::temp_directory_path() / ("gp_calib_conv_" + std::to_string(::getpid()))).string();
+  ASSERT_TRUE(SaveCalibration(path, c).ok());
+  auto loaded = LoadCalibration(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  auto eigen = encode::Hessians::Load(path);
+  ASSERT_TRUE(eigen.ok()) << eigen.status().ToString();
+  EXPECT_EQ(loaded->notes, c.notes);
+  EXPECT_EQ(eigen->Sensitivity("tok_emb.weight"), 0.25);
+  for (const auto& [site, t] : c.hessians) {
+    // Stored as float32: both readers see the float32-rounded values.
+    EXPECT_TRUE(torch::equal(loaded->hessians.at(site), t.to(torch::kFloat32).to(torch::kFloat64))) << site;
+    EXPECT_TRUE(torch::equal(FromHessians(*eigen).hessians.at(site), loaded->hessians.at(site))) << site;
+  }
+  fs::remove(path);
+}
+
+// Worker threads (each on a copy of the model) sum the same Hessians and
+// measure the same losses as one thread.
+TEST(Calibrate, WorkerThreadsGiveTheSameHessiansAndSensitivities) {
+  const std::string dir = WriteShard();
+  torch::manual_seed(2);
+  model::GPT m(Tiny());
+  {
+    torch::NoGradGuard g;
+    for (auto& p : m->parameters()) p.normal_(0, 0.3);
+  }
+  const int threads_before = torch::get_num_threads();
+  CalibrationOptions o;
+  o.train_pattern = dir + "/fineweb_train_*.bin";
+  o.tokens = 1000;
+  o.seq_len = 64;
+  o.threads = 1;
+  auto one = Calibrate(m, o, {});
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  EXPECT_EQ(one->threads, 1);
+  o.threads = 3;
+  std::vector<uint64_t> done;
+  auto three = Calibrate(m, o, [&](const Progress& p) { done.push_back(p.done); });
+  ASSERT_TRUE(three.ok()) << three.status().ToString();
+  EXPECT_EQ(three->threads, 3);
+  EXPECT_EQ(three->tokens, one->tokens);
+  ASSERT_EQ(done.size(), 4u);  // 15 sequences in batches of 4; counts only go up
+  EXPECT_TRUE(std::is_sorted(done.begin(), done.end()));
+  EXPECT_EQ(done.back(), 960u);
+  for (const auto& [site, h] : one->hessians)
+    EXPECT_TRUE(torch::allclose(three->hessians.at(site), h, 1e-12, 1e-9)) << site;
+
+  SensitivityOptions so;
+  so.train_pattern = o.train_pattern;
+  so.tokens = 64 * 6;
+  so.seq_len = 64;
+  so.probe_spec = "u2:row:none";
+  so.check_spec = "u3:row:none";
+  so.threads = 1;
+  auto s1 = MeasureSensitivity(m, *one, so, {});
+  ASSERT_TRUE(s1.ok()) << s1.status().ToString();
+  so.threads = 2;
+  auto s2 = MeasureSensitivity(m, *one, so, {});
+  ASSERT_TRUE(s2.ok()) << s2.status().ToString();
+  EXPECT_EQ(s1->threads, 1);
+  EXPECT_EQ(s2->threads, 2);
+  EXPECT_TRUE(s2->activations_reused);
+  EXPECT_NEAR(s2->base_loss, s1->base_loss, 1e-12);
+  ASSERT_EQ(s2->tensors.size(), s1->tensors.size());
+  for (size_t i = 0; i < s1->tensors.size(); ++i) {
+    EXPECT_NEAR(s2->tensors[i].dloss_probe, s1->tensors[i].dloss_probe, 1e-12) << s1->tensors[i].name;
+    EXPECT_NEAR(s2->tensors[i].dloss_check, s1->tensors[i].dloss_check, 1e-12) << s1->tensors[i].name;
+  }
+  EXPECT_EQ(torch::get_num_threads(), threads_before);  // the workers' single-threaded settings are undone
 }
 
 TEST(Calibrate, RejectsModelFilesAndOutOfVocabTokens) {

@@ -138,9 +138,34 @@ void ArtifactSeeds(const std::string& dir) {
   Write(dir + "/lowrank.gpk",
         Must(gpk::BuildArtifact({lowrank(ts[6], 1, 4, 2, f4.bytes()), lowrank(ts[0], 2, 16, 0, f16.bytes()), ts[3]}, lr),
              "lowrank"));
+  // Encoding 10 (patch): FORMAT.md's worked example (two columns of the raw
+  // f32 tensor, 4-bit values, rice_k 1), and one f16 exception on element 4
+  // of the lowrank tensor (patch over lowrank over raw f32).
+  auto patch = [](const gpk::EncodedTensor& in, uint8_t unit, uint8_t bits, uint8_t rice_k, uint64_t count,
+                  const Bytes& tail) {
+    gpk::PatchParams p;
+    p.inner = in.encoding;
+    p.inner_params = in.params;
+    p.inner_payload = in.payload.size();
+    p.unit = unit;
+    p.bits = bits;
+    p.rice_k = rice_k;
+    p.count = count;
+    Bytes payload = in.payload;
+    payload.insert(payload.end(), tail.begin(), tail.end());
+    return T("patch_" + in.name, in.shape, gpk::kPatch, payload, p.Serialize());
+  };
+  const auto lr16 = lowrank(ts[0], 2, 16, 0, f16.bytes());
+  gpk::WriteOptions pw;
+  pw.sections = {{gpk::Codec::kNone, -1, {0}}, {gpk::Codec::kZlib, -1, {1, 2}}};
+  Write(dir + "/patch.gpk",
+        Must(gpk::BuildArtifact({patch(ts[0], gpk::kPatchColumn, 4, 1, 2, Bytes{0x00, 0x38, 0x00, 0x3c, 0x59, 0x87, 0x08}),
+                                 patch(lr16, gpk::kPatchElement, 16, 0, 1, Bytes{0x00, 0x38, 0x0f}), ts[3]},
+                                pw),
+             "patch"));
   // Every seed must decode: a seed the reader rejects teaches the fuzzer little.
   for (const char* name : {"/own_sections.gpk", "/shared_sections.gpk", "/one_tensor.gpk", "/empty.gpk", "/objects_v2.gpk",
-                           "/lowrank.gpk"}) {
+                           "/lowrank.gpk", "/patch.gpk"}) {
     Bytes b = Must(ReadFileBytes(dir + name), "read seed");
     auto a = Must(gpk::Artifact::Parse(b, dir + name), "parse seed");
     Must(a.DecodeAll(), "decode seed");

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """python/golfpack_decode.py against golfpack's C++ decoder (`golfpack unpack --f32`).
 
-Usage: decode_test.py <golfpack binary>
+Usage: decode_test.py <golfpack binary> [--sfx golfpack_decode.sfx.py]
 
 Builds artifacts with the CLI (pg-int8-zlib, and rd over a hand-written
 calibration file for ans_grid order-0 / context streams, lowrank and uniform),
@@ -11,8 +11,12 @@ payloads with a small writer here (xz / zlib / none sections, version 1 and
 decode bit-exactly like the C++ decoder. Damaged copies (a flipped byte, a
 truncated file, mutations with the checksums recomputed, and hand-made
 payload errors) must raise ValueError in Python exactly when the C++ decoder
-rejects them. Exit 0 = pass, 1 = fail, 77 = skipped (no numpy).
+rejects them. Encoding 10 (patch): hand-made tensors of every unit over several
+inner encodings, FORMAT.md's worked example, and each malformed case the spec
+lists. With --sfx, only the self-extracting form is checked instead (see
+sfx_checks). Exit 0 = pass, 1 = fail, 77 = skipped (no numpy).
 """
+import importlib.util
 import json
 import lzma
 import os
@@ -37,6 +41,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import golfpack_decode as gd  # noqa: E402
 
 GP = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / 'build/src/cli/golfpack')
+SFX = sys.argv[sys.argv.index('--sfx') + 1] if '--sfx' in sys.argv else None  # sfx mode: see sfx_checks
 WORK = Path(tempfile.mkdtemp(prefix='gpk-pytest-'))
 FAILS, PASSES, AGREED = [], [0], {'rejected': 0, 'accepted': 0}
 SEEN = {'enc': set(), 'model': set(), 'codec': set(), 'version': set(), 'scale_dtype': set()}
@@ -366,7 +371,191 @@ def handmade(rng):
                           payload=inner['payload'] + factor(rank, rows, bits, group) + factor(rank, cols, bits, group)))
     t.append(dict(name='lr.const', shape=[3, 4], enc=9, params=varint(6) + varint(4) + f32([0.5]) + varint(0) +
                   bytes([2, 16, 0]), payload=factor(2, 3, 16, 0) + factor(2, 4, 16, 0)))
+    # ans_grid by hand: streams of 1 to 13 symbols (partial last groups), order-0 and context models
+    for i, (n, model) in enumerate([(1, 0), (2, 1), (3, 0), (4, 1), (5, 0), (7, 1), (9, 0), (13, 1), (1, 1), (6, 0)]):
+        t.append(ans_tensor(f'ans.n{n}.m{model}.{i}', [1, n], rng.integers(-3, 4, n), model, rng))
+    t.append(ans_tensor('ans.long', [3, 40], np.clip(np.round(rng.standard_normal(120) * 4), -9, 9), 1, rng))
+    # patch: every unit, bits 16 and 2..8, rice_k 0..40, over raw, grids, const and lowrank
+    by = {e['name']: e for e in t}
+    for inner, unit, block, bits, k, count in [('raw32', 0, 0, 4, 1, 3), ('uniform.b5p1s2g4', 1, 4, 16, 0, 2),
+                                               ('pg.row', 2, 0, 8, 2, 2), ('uniform.b8p0s2g0', 3, 0, 2, 0, 3),
+                                               ('lr2b16g0.raw32', 0, 0, 3, 5, 6), ('const.nan', 3, 0, 16, 40, 1),
+                                               ('pg.row', 0, 0, 7, 0, 1), ('uniform.b7p0s1g3', 1, 2, 5, 3, 4),
+                                               ('lr3b2g3.uniform.b3p1s0g0', 2, 0, 6, 1, 3)]:
+        t.append(patch_tensor(by[inner], unit, block, bits, k, sorted(rng.choice(
+            patch_units(by[inner]['shape'], unit, block)[0], count, replace=False)), factor, f'p{unit}b{bits}k{k}.'))
     return t, objects
+
+
+def rans_stream(codes, model, m=12, k=3):
+    """FORMAT.md "rANS streams" written by hand (its informative encoder): the stream bytes of codes
+    (symbol = code + Z), order-0 (model 0) or context (model 1, k contexts; unused contexts get no table)."""
+    a = 2 * int(max(abs(int(c)) for c in codes)) + 1
+    z = (a - 1) // 2
+    sym = [int(c) + z for c in codes]
+    ctx = [0] + [min(abs(s - z), k - 1) for s in sym[:-1]] if model else [0] * len(sym)
+    tabs = {}
+    for c in sorted(set(ctx)):
+        cnt = np.bincount([s for s, x in zip(sym, ctx) if x == c], minlength=a)
+        f = np.where(cnt > 0, np.maximum(1, cnt * (1 << m) // cnt.sum()), 0)
+        f[np.argmax(f)] += (1 << m) - f.sum()
+        tabs[c] = [int(v) for v in f]
+
+    def body(f):
+        out, s = b'', 0
+        while s < len(f):
+            if f[s]:
+                out, s = out + varint(f[s]), s + 1
+            else:
+                r = next((j for j in range(s, len(f)) if f[j]), len(f)) - s
+                out, s = out + varint(0) + varint(r - 1), s + r
+        return out
+    x, out = [1 << 23] * 4, bytearray()
+    for i in range(len(sym) - 1, -1, -1):
+        f = tabs[ctx[i]]
+        fs, cum = f[sym[i]], sum(f[:sym[i]])
+        while x[i % 4] >= ((1 << 23 >> m) << 8) * fs:
+            out.append(x[i % 4] & 255)
+            x[i % 4] >>= 8
+        x[i % 4] = (x[i % 4] // fs << m) + x[i % 4] % fs + cum
+    head = bytes([k, m]) + varint(a) + varint(z) + varint(sum(1 << c for c in tabs)) if model else \
+        bytes([m]) + varint(a)
+    head += b''.join(body(tabs[c]) for c in sorted(tabs))
+    return head + b''.join(v.to_bytes(4, 'little') for v in x[:min(len(sym), 4)]) + bytes(reversed(out))
+
+
+def ans_tensor(name, shape, codes, model, rng):
+    """An ans_grid tensor, f16 scales per row, by hand."""
+    return dict(name=name, shape=shape, enc=7, params=bytes([0]) + bytes(4) + bytes([model]),
+                payload=f16(rng.uniform(0.01, 0.1, shape[0])) + rans_stream(codes, model))
+
+
+def patch_units(shape, unit, block):
+    rows, cols = shape
+    return [(rows * cols, 1), (rows * cols // max(block, 1), block), (cols, rows), (rows, cols)][unit]
+
+
+def rice(gaps, k):
+    """FORMAT.md patch positions: each gap as g >> k one-bits, a zero, the low k bits; LSB-first bytes."""
+    bits = []
+    for g in gaps:
+        bits += [1] * (g >> k) + [0] + [g >> i & 1 for i in range(k)]
+    return pack_bits(bits, 1)
+
+
+def patch_tensor(inner, unit, block, bits, k, units, factor, prefix='patch.'):
+    """A patch (encoding 10) tensor over the hand-made tensor `inner` (a dict as build() takes)."""
+    _, ln = patch_units(inner['shape'], unit, block)
+    n, m = (1, len(units)) if unit == 0 else (len(units), ln)
+    gaps = [int(u) - int(v) - 1 for u, v in zip(units, [-1] + list(units[:-1]))]
+    params = varint(inner['enc']) + varint(len(inner.get('params', b''))) + inner.get('params', b'') + \
+        varint(len(inner['payload'])) + bytes([unit]) + varint(block) + bytes([bits, k]) + varint(len(units))
+    return dict(name=prefix + inner['name'], shape=inner['shape'], enc=10, params=params,
+                payload=inner['payload'] + factor(n, m, bits, 0) + rice(gaps, k))
+
+
+# FORMAT.md's worked example for patch (Patch.GoldenPayloadDecodesToHandComputedFloats)
+PATCH_EXAMPLE = dict(name='patch.example', shape=[2, 3], enc=10, params=bytes([0, 0, 0x18, 2, 0, 4, 1, 2]),
+                     payload=np.arange(1, 7, dtype='<f4').tobytes() + bytes([0, 0x38, 0, 0x3C, 0x59, 0x87, 0x08]))
+
+
+def patch_cases():
+    """(label, tensors): malformed patch tensors FORMAT.md rejects, each a change of the worked example."""
+    ex, p, pl = PATCH_EXAMPLE, PATCH_EXAMPLE['params'], PATCH_EXAMPLE['payload']
+
+    def t(**kw):
+        return [dict(ex, **kw)]
+    raw24 = np.arange(1, 7, dtype='<f4').tobytes()
+    return [
+        ('ndim 1', t(shape=[6])), ('ndim 3', t(shape=[1, 2, 3])),
+        ('inner_encoding 10 (patch in patch)', t(params=bytes([10]) + p[1:])),
+        ('inner_encoding 8 (codebook takes refs)', t(params=bytes([8]) + p[1:])),
+        ('inner_encoding 11 (unknown)', t(params=bytes([11]) + p[1:])),
+        ('inner params rejected by raw_f32', t(params=bytes([0, 1, 0]) + p[2:])),
+        ('inner_payload_size 20 for raw_f32', t(params=p[:2] + bytes([20]) + p[3:], payload=raw24[:20] + pl[24:])),
+        ('unit 4', t(params=p[:3] + bytes([4]) + p[4:])),
+        ('block 1 with unit 2', t(params=p[:4] + bytes([1]) + p[5:])),
+        ('block 0 with unit 1', t(params=p[:3] + bytes([1, 0]) + p[5:])),
+        ('block 2 does not divide cols 3', t(params=p[:3] + bytes([1, 2]) + p[5:])),
+        ('bits 1', t(params=p[:5] + bytes([1]) + p[6:])), ('bits 9', t(params=p[:5] + bytes([9]) + p[6:])),
+        ('bits 17', t(params=p[:5] + bytes([17]) + p[6:])), ('bits 0', t(params=p[:5] + bytes([0]) + p[6:])),
+        ('rice_k 41', t(params=p[:6] + bytes([41]) + p[7:])),
+        ('count 0', t(params=p[:7] + bytes([0]))), ('count 4 > U = 3 columns', t(params=p[:7] + bytes([4]))),
+        ('trailing params byte', t(params=p + b'\0')), ('params cut before count', t(params=p[:7])),
+        ('payload under the minimum', t(payload=pl[:-1])),
+        ('values: reserved code 15', t(payload=pl[:28] + bytes([0x5F]) + pl[29:])),
+        ('values: nonzero padding bits (bits 3)', t(params=p[:5] + bytes([3]) + p[6:],
+                                                    payload=pl[:28] + bytes([0x00, 0xF0]) + pl[30:])),
+        ('positions: unit 3 >= U = 3', t(payload=pl[:-1] + bytes([0b1100]))),
+        ('positions: stream ends early', t(payload=pl[:-1] + bytes([0xFF]))),
+        ('positions: nonzero bits after the last gap', t(payload=pl[:-1] + bytes([0x88]))),
+        ('positions: a byte after the last gap', t(payload=pl + b'\0')),
+        ('positions: element 9 >= U = 6', t(params=p[:3] + bytes([0, 0, 4, 0, 2]),
+                                            payload=raw24 + bytes([0, 0x38, 0x59, 0xFF, 0x01]))),
+        ('lowrank over patch', [dict(name='lr.patch', shape=[2, 3], enc=9,
+                                     params=varint(10) + varint(len(p)) + p + varint(len(pl)) + bytes([1, 16, 0]),
+                                     payload=pl + bytes(10))]),
+    ]
+
+
+# ---------------------------------------------------------------- the self-extracting form
+
+def sfx_checks(artifacts, rng):
+    """SFX (python/make_sfx.py's output, built with the CLI): one line of at most 15,000 bytes, the bytes
+    `pack --code python` counts and writes next to the artifact, and, imported or run, it decodes and
+    rejects exactly like python/golfpack_decode.py."""
+    data = Path(SFX).read_bytes()
+    print(f'sfx  {SFX}: {len(data)} bytes')
+    check(len(data) <= 15000, f'self-extracting decoder: {len(data)} bytes, over 15,000')
+    check(data.endswith(b'\n') and data.count(b'\n') == 1, 'self-extracting decoder is one line')
+    out = WORK / 'sfx.gpk'
+    r = golfpack('pack', WORK / 'model.safetensors', '-r', 'pg-int8-zlib', '--code', 'python', '-o', out)
+    check(r.returncode == 0 and f'(file + {len(data)} code bytes)' in r.stdout,
+          f'pack --code python counts {len(data)} code bytes: {r.stdout.strip()} {r.stderr.strip()}')
+    path = WORK / 'sfx.gpk.decode.py'
+    check(path.exists() and path.read_bytes() == data, 'pack --code python writes the decoder next to the artifact')
+    if not path.exists():
+        return 1
+    r = golfpack('pack', WORK / 'model.safetensors', '-r', 'pg-int8-zlib', '--code', 'python', '--code-bytes', '123',
+                 '-o', WORK / 'sfx2.gpk')
+    check(r.returncode == 0 and '(file + 123 code bytes)' in r.stdout, f'--code-bytes overrides --code python: {r.stdout}')
+    spec = importlib.util.spec_from_file_location('golfpack_decode_sfx', path)
+    sx = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sx)
+    check(all(callable(getattr(sx, k, None)) for k in ('decode', 'read', 'section', 'crc32c', 'xxh64', 'Reader')),
+          'the sfx module exposes decode, read, section, crc32c, xxh64, Reader')
+    ts, objs = handmade(rng)
+    bufs = dict(artifacts, handmade=build(ts, objs, codecs=(3,)), patch_example=build([PATCH_EXAMPLE]),
+                sfx=out.read_bytes())
+    for label, buf in bufs.items():
+        if any(s.codec == 4 for s in gd.read(memoryview(buf))[2]) and not optional('brotli'):
+            continue
+        a, b = gd.decode(buf), sx.decode(buf)
+        check(same(b, a), f'sfx: {label} decodes like golfpack_decode.py')
+        if label in ('handmade', 'sfx'):
+            (WORK / 'h.gpk').write_bytes(buf)
+            check(same(b, cpp_decode(WORK / 'h.gpk')[0]), f'sfx: {label} decodes like the C++ decoder')
+    bad = [(label, build(t)) for label, t in patch_cases()]
+    b = bytearray(bufs['rd-ans-o0-lqer'])
+    b[len(b) // 2] ^= 1
+    bad += [('flipped byte', bytes(b)), ('truncated', bufs['handmade'][:-1])]
+    for label, buf in bad:
+        errs = []
+        for m in (gd, sx):
+            try:
+                m.decode(buf)
+                errs.append(None)
+            except ValueError as e:
+                errs.append(str(e))
+        check(errs[0] is not None and errs[0] == errs[1], f'sfx: {label}: the same ValueError ({errs})')
+    r = subprocess.run([sys.executable, str(path), str(out), str(WORK / 's.npz')], capture_output=True, text=True)
+    ok = r.returncode == 0
+    if ok:
+        z, ref = np.load(WORK / 's.npz'), gd.decode(str(out))
+        ok = set(z.files) == set(ref) and all(np.array_equal(z[k].view(np.uint32), ref[k].view(np.uint32)) for k in ref)
+    check(ok, f'python3 sfx.gpk.decode.py MODEL.gpk OUT.npz: {r.stderr.strip()}')
+    print(f'{PASSES[0]} passed, {len(FAILS)} failed')
+    return 1 if FAILS else 0
 
 
 # ---------------------------------------------------------------- the test
@@ -410,7 +599,7 @@ def main():
 
     artifacts = {}
     rd = ['-r', 'rd', '--calib', WORK / 'calib.safetensors', '--code-bytes', '0']
-    for label, args in [('pg-int8-zlib', ['-r', 'pg-int8-zlib']),
+    packs = [('pg-int8-zlib', ['-r', 'pg-int8-zlib']),
                         ('rd-ans-o0-lqer', rd + ['--budget', 220000]),
                         ('rd-ans-ctx4-bf16', rd + ['--budget', 220000, '--family', 'ans:s{s}:g16:ctx4:sbf16',
                                                    '--paths', 'grid']),
@@ -420,13 +609,16 @@ def main():
                         ('rd-uniform-bytes-bf16', rd + ['--budget', 280000, '--family', 'u{s}:row:none:sbf16',
                                                         '--paths', 'grid']),
                         ('gptq-int6-brotli', ['-r', 'gptq-int6-brotli', '--calib', WORK / 'calib.safetensors']),
-                        ('record-lqer', ['-r', 'record-lqer', '--calib', WORK / 'calib.safetensors'])]:
+                        ('record-lqer', ['-r', 'record-lqer', '--calib', WORK / 'calib.safetensors'])]
+    for label, args in packs[:3] if SFX else packs:
         out = WORK / f'{label}.gpk'
         r = golfpack('pack', WORK / 'model.safetensors', *args, '-o', out)
         check(r.returncode == 0, f'golfpack pack {label}: {r.stderr.strip()}')
         if r.returncode == 0:
             artifacts[label] = out.read_bytes()
     artifacts['golden_v2'] = (ROOT / 'tests/gpk/golden_v2.gpk').read_bytes()
+    if SFX:
+        return sfx_checks(artifacts, rng)
 
     for label, buf in artifacts.items():
         if any(s.codec == 4 for s in gd.read(memoryview(buf))[2]) and not brotli:
@@ -472,6 +664,12 @@ def main():
         else:
             print(f'note codec {extra}: /usr/bin/python3 has no {"zstandard" if extra == 2 else "brotli"} module: '
                   'not tested')
+    # patch (encoding 10): FORMAT.md's worked example, then every malformed case the spec lists
+    py = compare('patch-example', build([PATCH_EXAMPLE]))
+    check(py is not None and py['patch.example'].tolist() == [[2, 2, 3], [3, 5, 7]],
+          'patch worked example decodes to [2, 2, 3; 3, 5, 7]')
+    for label, ts in patch_cases():
+        agree(f'patch: {label}', build(ts), expect_reject=True)
     tiny = build([dict(name='x', shape=[4], enc=0, payload=f32([1, 2, 3, 4]))])
     compare('tiny-v1', tiny)
     compare('empty', build([], codecs=()))
@@ -486,7 +684,7 @@ def main():
     check(ok, f'golfpack_decode.py MODEL.gpk OUT.npz: {r.stderr.strip()}')
 
     # Coverage: every encoding, both rANS models, every scale dtype, codecs none/zlib/xz, versions 1 and 2
-    check(SEEN['enc'] == set(range(10)), f'encodings covered: {sorted(SEEN["enc"])}')
+    check(SEEN['enc'] == set(range(11)), f'encodings covered: {sorted(SEEN["enc"])}')
     check(SEEN['model'] == {0, 1}, f'ans_grid models covered: {SEEN["model"]}')
     check(SEEN['scale_dtype'] == {0, 1, 2}, f'scale dtypes covered: {SEEN["scale_dtype"]}')
     check({0, 1, 3} <= SEEN['codec'], f'codecs covered: {SEEN["codec"]}')

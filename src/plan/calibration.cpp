@@ -1,0 +1,119 @@
+#include "plan/calibration.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "io/pg_names.h"
+#include "io/safetensors.h"
+
+namespace golfpack::encode {
+
+namespace {
+
+constexpr const char* kKind = "golfpack.calibration";
+constexpr const char* kKindValue = "hessian-v1";
+constexpr const char* kTokens = "golfpack.tokens";
+constexpr const char* kSeqLen = "golfpack.seq_len";
+const std::string kSensPrefix = "golfpack.sensitivity.";
+
+bool IsReserved(const std::string& key) {
+  return key == kKind || key == kTokens || key == kSeqLen || key.rfind(kSensPrefix, 0) == 0;
+}
+
+// The whole string as a non-negative integer.
+template <typename Int>
+bool ParseCount(const std::string& s, Int* out) {
+  const char* end = s.data() + s.size();
+  auto [p, ec] = std::from_chars(s.data(), end, *out);
+  return ec == std::errc() && p == end && *out >= 0;
+}
+
+}  // namespace
+
+Result<Hessians> Hessians::Load(const std::string& path) {
+  GP_ASSIGN_OR_RETURN(io::TensorFile f, io::ReadSafetensors(path));
+  auto kind = f.metadata.find(kKind);
+  if (kind == f.metadata.end() || kind->second != kKindValue)
+    return Corrupt(path + ": not a golfpack calibration file (metadata golfpack.calibration != hessian-v1)");
+  Hessians h;
+  for (const auto& [key, value] : f.metadata) {
+    if (key == kKind) continue;
+    if (key == kTokens || key == kSeqLen) {
+      const bool ok = key == kTokens ? ParseCount(value, &h.tokens_) : ParseCount(value, &h.seq_len_);
+      if (!ok) return Corrupt(path + ": calibration metadata " + key + " = '" + value + "' is not a count");
+    } else if (key.rfind(kSensPrefix, 0) == 0) {
+      char* end = nullptr;
+      const double s = std::strtod(value.c_str(), &end);
+      if (value.empty() || *end != '\0' || !std::isfinite(s))
+        return Corrupt(path + ": calibration metadata " + key + " = '" + value + "' is not a number");
+      h.sensitivity_[key.substr(kSensPrefix.size())] = s;
+    } else {
+      h.notes_[key] = value;
+    }
+  }
+  if (!f.metadata.contains(kTokens) || !f.metadata.contains(kSeqLen))
+    return Corrupt(path + ": calibration metadata golfpack.tokens / golfpack.seq_len missing");
+  for (const auto& t : f.tensors) {
+    if (t.shape.size() != 2 || t.shape[0] != t.shape[1])
+      return Corrupt(path + ": calibration tensor '" + t.name + "' is not square");
+    auto v = t.ToFloat32();
+    if (!v.ok()) return Corrupt(path + ": calibration tensor '" + t.name + "': " + v.status().message());
+    const auto n = static_cast<Eigen::Index>(t.shape[0]);
+    Eigen::MatrixXd m(n, n);
+    for (Eigen::Index r = 0; r < n; ++r)
+      for (Eigen::Index c = 0; c < n; ++c) m(r, c) = (*v)[static_cast<size_t>(r * n + c)];
+    h.sites_.emplace(t.name, std::move(m));
+  }
+  return h;
+}
+
+Hessians Hessians::FromSites(std::map<std::string, Eigen::MatrixXd> sites, int64_t tokens,
+                             std::map<std::string, double> sensitivity, int seq_len,
+                             std::map<std::string, std::string> notes) {
+  Hessians h;
+  h.sites_ = std::move(sites);
+  h.tokens_ = tokens;
+  h.seq_len_ = seq_len;
+  h.sensitivity_ = std::move(sensitivity);
+  h.notes_ = std::move(notes);
+  return h;
+}
+
+Status Hessians::Save(const std::string& path) const {
+  io::TensorFile f;
+  for (const auto& [site, m] : sites_) {
+    if (m.rows() != m.cols())
+      return InvalidArgument(path + ": calibration site '" + site + "' is " + std::to_string(m.rows()) + " x " +
+                             std::to_string(m.cols()) + ", not square");
+    const Eigen::Index n = m.rows();
+    std::vector<float> v(static_cast<size_t>(n * n));
+    for (Eigen::Index r = 0; r < n; ++r)
+      for (Eigen::Index c = 0; c < n; ++c) v[static_cast<size_t>(r * n + c)] = static_cast<float>(m(r, c));
+    f.tensors.push_back(io::Tensor::FromFloat32(site, {n, n}, v));
+  }
+  f.metadata = {{kKind, kKindValue}, {kTokens, std::to_string(tokens_)}, {kSeqLen, std::to_string(seq_len_)}};
+  char buf[64];
+  for (const auto& [name, s] : sensitivity_) {
+    std::snprintf(buf, sizeof buf, "%.9g", s);
+    f.metadata[kSensPrefix + name] = buf;
+  }
+  for (const auto& [key, value] : notes_) {
+    if (IsReserved(key)) return InvalidArgument(path + ": calibration note '" + key + "' uses a reserved metadata key");
+    f.metadata[key] = value;
+  }
+  return io::WriteSafetensors(path, f);
+}
+
+const Eigen::MatrixXd* Hessians::ForSite(const std::string& site) const {
+  auto it = sites_.find(site);
+  return it == sites_.end() ? nullptr : &it->second;
+}
+
+const Eigen::MatrixXd* Hessians::ForWeight(const std::string& weight_name) const {
+  return ForSite(io::HessianSite(weight_name));
+}
+
+}  // namespace golfpack::encode

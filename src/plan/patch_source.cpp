@@ -1,0 +1,147 @@
+// Candidate corrections for encoding 10 (plan/patch_source.h).
+#include "plan/patch_source.h"
+
+#include <algorithm>
+#include <numeric>
+#include <utility>
+#include <vector>
+
+namespace golfpack::encode {
+
+PatchSource::PatchSource(Eigen::MatrixXf e, const Eigen::MatrixXd& h, double base_tr)
+    : e_(std::move(e)), h_(&h), base_tr_(base_tr) {
+  g_ = e_.cast<double>() * h;
+  const double mean = h.cols() > 0 ? h.diagonal().mean() : 0.0;
+  // As GPTQ damps: corrections of nearly dead inputs stay small. The trace is
+  // exact whatever the damping; it only makes the choices conservative.
+  damp_ = mean > 0 ? 0.01 * mean : 1e-12;
+}
+
+PatchSource::PatchSource(Eigen::MatrixXf e, Eigen::MatrixXd g, const Eigen::MatrixXd& h, double base_tr)
+    : e_(std::move(e)), h_(&h), g_(std::move(g)), base_tr_(base_tr) {
+  const double mean = h.cols() > 0 ? h.diagonal().mean() : 0.0;
+  damp_ = mean > 0 ? 0.01 * mean : 1e-12;
+}
+
+PatchValues PatchSource::Select(const PatchSpec& s, uint64_t count) const {
+  const Eigen::Index rows = e_.rows(), cols = e_.cols();
+  const uint64_t nu = PatchUnitCount(s, uint64_t(rows), uint64_t(cols)), len = PatchUnitLen(s, uint64_t(rows), uint64_t(cols));
+  count = std::min(count, nu);
+  PatchValues out;
+  if (count == 0) return out;
+  const Eigen::MatrixXd& h = *h_;
+  std::vector<double> gain(nu, 0.0);
+  const Eigen::Index L = s.block, per_row = s.unit == gpk::kPatchBlock ? cols / L : 0;
+  if (exact_) {
+    // Restoring a unit's weights saves 2 <E_U, G_U> - E_U H_UU E_U^T (per row).
+    auto fix = [&](Eigen::Index i, Eigen::Index j0, Eigen::Index n) {
+      const Eigen::VectorXd ev = e_.row(i).segment(j0, n).cast<double>().transpose();
+      return 2.0 * ev.dot(g_.row(i).segment(j0, n).transpose()) - ev.dot(h.block(j0, j0, n, n) * ev);
+    };
+    for (uint64_t u = 0; u < nu; ++u)
+      switch (s.unit) {
+        case gpk::kPatchElement: gain[u] = fix(Eigen::Index(u / uint64_t(cols)), Eigen::Index(u % uint64_t(cols)), 1); break;
+        case gpk::kPatchBlock: gain[u] = fix(Eigen::Index(u) / per_row, Eigen::Index(u) % per_row * L, L); break;
+        case gpk::kPatchRow: gain[u] = fix(Eigen::Index(u), 0, cols); break;
+        default: {
+          const auto j = Eigen::Index(u);
+          gain[u] = 2.0 * e_.col(j).cast<double>().dot(g_.col(j)) - h(j, j) * e_.col(j).cast<double>().squaredNorm();
+        }
+      }
+  } else {
+  switch (s.unit) {
+      case gpk::kPatchElement:
+        for (Eigen::Index i = 0; i < rows; ++i)
+          for (Eigen::Index j = 0; j < cols; ++j) gain[size_t(i * cols + j)] = g_(i, j) * g_(i, j) / (h(j, j) + damp_);
+        break;
+      case gpk::kPatchColumn:
+        for (Eigen::Index j = 0; j < cols; ++j) gain[size_t(j)] = g_.col(j).squaredNorm() / (h(j, j) + damp_);
+        break;
+      case gpk::kPatchRow:
+        for (Eigen::Index i = 0; i < rows; ++i) gain[size_t(i)] = e_.row(i).cast<double>().dot(g_.row(i));
+        break;
+      case gpk::kPatchBlock: {
+        for (Eigen::Index b = 0; b < per_row; ++b) {
+          Eigen::MatrixXd hb = h.block(b * L, b * L, L, L);
+          hb.diagonal().array() += damp_;
+          const Eigen::LDLT<Eigen::MatrixXd> ldlt(hb);
+          const Eigen::MatrixXd gt = g_.middleCols(b * L, L).transpose();  // L x rows
+          const Eigen::MatrixXd x = ldlt.solve(gt);
+          for (Eigen::Index i = 0; i < rows; ++i) gain[size_t(i * per_row + b)] = gt.col(i).dot(x.col(i));
+        }
+        break;
+      }
+    }
+  }
+  std::vector<uint64_t> order(nu);
+  std::iota(order.begin(), order.end(), uint64_t{0});
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(count), order.end(),
+                    [&](uint64_t a, uint64_t b) { return gain[a] > gain[b] || (gain[a] == gain[b] && a < b); });
+  out.units.assign(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(count));
+  std::sort(out.units.begin(), out.units.end());
+  out.values.resize(count * len);
+  if (exact_ || s.unit == gpk::kPatchRow) {  // the original weights (a row's best correction is exact anyway)
+    for (size_t i = 0; i < count; ++i)
+      for (uint64_t t = 0; t < len; ++t) {
+        const uint64_t pos = PatchPosition(s, uint64_t(cols), len, out.units[i], t);
+        out.values[i * len + t] = e_(Eigen::Index(pos / uint64_t(cols)), Eigen::Index(pos % uint64_t(cols)));
+      }
+    return out;
+  }
+  // Joint corrections within each row over the row's chosen entries S:
+  // (H_SS + damp I) p = G_i,S. Columns share S across rows (one factorisation).
+  std::vector<std::vector<std::pair<Eigen::Index, size_t>>> by_row(static_cast<size_t>(rows));  // (col, value index)
+  for (size_t i = 0; i < count; ++i)
+    for (uint64_t t = 0; t < len; ++t) {
+      const uint64_t pos = PatchPosition(s, uint64_t(cols), len, out.units[i], t);
+      by_row[size_t(pos / uint64_t(cols))].push_back({Eigen::Index(pos % uint64_t(cols)), i * len + t});
+    }
+  std::vector<Eigen::Index> last_cols;
+  Eigen::LDLT<Eigen::MatrixXd> ldlt;
+  for (Eigen::Index r = 0; r < rows; ++r) {
+    const auto& entries = by_row[size_t(r)];
+    if (entries.empty()) continue;
+    const auto k = Eigen::Index(entries.size());
+    std::vector<Eigen::Index> cs(entries.size());
+    for (size_t a = 0; a < entries.size(); ++a) cs[a] = entries[a].first;
+    if (cs != last_cols) {
+      Eigen::MatrixXd hs(k, k);
+      for (Eigen::Index a = 0; a < k; ++a)
+        for (Eigen::Index b = 0; b < k; ++b) hs(a, b) = h(cs[size_t(a)], cs[size_t(b)]);
+      hs.diagonal().array() += damp_;
+      ldlt.compute(hs);
+      last_cols = cs;
+    }
+    Eigen::VectorXd gs(k);
+    for (Eigen::Index a = 0; a < k; ++a) gs(a) = g_(r, cs[size_t(a)]);
+    const Eigen::VectorXd p = ldlt.solve(gs);
+    for (Eigen::Index a = 0; a < k; ++a) out.values[entries[size_t(a)].second] = float(p(a));
+  }
+  return out;
+}
+
+double PatchSource::Trace(const PatchSpec& s, const PatchValues& applied) const {
+  const Eigen::Index rows = e_.rows(), cols = e_.cols();
+  const uint64_t len = PatchUnitLen(s, uint64_t(rows), uint64_t(cols));
+  std::vector<std::vector<std::pair<Eigen::Index, double>>> by_row(static_cast<size_t>(rows));
+  double tr = base_tr_;
+  for (size_t i = 0; i < applied.units.size(); ++i)
+    for (uint64_t t = 0; t < len; ++t) {
+      const uint64_t pos = PatchPosition(s, uint64_t(cols), len, applied.units[i], t);
+      const auto r = Eigen::Index(pos / uint64_t(cols)), c = Eigen::Index(pos % uint64_t(cols));
+      const double p = applied.values[i * len + t];
+      if (p == 0.0) continue;
+      tr -= 2.0 * p * g_(r, c);
+      by_row[size_t(r)].push_back({c, p});
+    }
+  const Eigen::MatrixXd& h = *h_;
+  for (const auto& row : by_row)
+    for (const auto& [ca, pa] : row) {
+      double acc = 0.0;
+      for (const auto& [cb, pb] : row) acc += pb * h(ca, cb);
+      tr += pa * acc;
+    }
+  return std::max(tr, 0.0);
+}
+
+}  // namespace golfpack::encode
