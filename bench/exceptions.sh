@@ -20,10 +20,12 @@ pre=$(val "$model")
 params=$("$gp" -q pack "$model" -r pg-int8-zlib -o "$out/pg.gpk" | sed -n 's/^params *\([0-9]*\).*/\1/p')
 budget=$(awk -v n="$params" -v x="$bpp" 'BEGIN { printf "%d", n*x/8 }')
 printf "paths\tcounted\tprotect_bytes\tprotect_units\tpredicted_loss\tpost_val_bpb\tgap\n" >"$tsv"
-# PATHS="grid all" (space-separated) runs only those.
+# PATHS="grid all" (space-separated) runs only those; EXTRA="..." adds pack options.
 for paths in ${PATHS:-grid grid,sparse grid,blocks grid,columns grid,rows grid,lqer all}; do
   name="${paths//,/+}"
   args=(); [ "$paths" = all ] || args=(--paths "$paths")
+  # EXTRA="--patch-fit compensate" adds pack options to every run.
+  read -r -a extra <<<"${EXTRA:-}"; args+=("${extra[@]}")
   "$gp" -q pack "$model" -r rd --calib "$calib" --budget "$budget" -o "$out/$name.gpk" \
     --report "$out/$name.roi.json" "${args[@]}" >"$out/$name.txt"
   c=$(sed -n 's/^counted *\([0-9]*\).*/\1/p' "$out/$name.txt")

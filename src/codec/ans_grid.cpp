@@ -448,14 +448,13 @@ Result<std::pair<AnsGridQuant, GptqRunStats>> GptqAnsGridCodes(const std::string
   uint64_t clipped = 0;
   if (kept) kept->assign(w.size(), 0.0f);
   auto round_to_grid = [&](uint64_t col, double weight, std::span<const double> values, std::span<double> out) {
-    if (!keep.empty() && keep[col]) {  // kept exactly: code 0, nothing to spread
-      for (size_t r = 0; r < values.size(); ++r) {
+    const bool whole = keep.size() == quant.cols && keep[col];
+    for (size_t r = 0; r < values.size(); ++r) {
+      if (whole || (keep.size() > quant.cols && keep[r * quant.cols + col])) {  // kept exactly: code 0, no error to spread
         out[r] = values[r];
         if (kept) (*kept)[r * quant.cols + col] = static_cast<float>(values[r]);
+        continue;
       }
-      return;
-    }
-    for (size_t r = 0; r < values.size(); ++r) {
       const float s = quant.scales[quant.ScaleIndex(r, col)];
       const double x = values[r] / static_cast<double>(s);
       bool clip = false;
@@ -480,8 +479,10 @@ Result<AnsGridQuant> GptqAnsGridQuant(const std::string& name, std::span<const u
   auto run = [&](uint64_t rows, uint64_t cols, const GptqColumnQuantizer& q) {
     return GptqRun(name, rows, cols, w, factor, options, q);
   };
-  if (!keep.empty() && keep.size() != w.size() / std::max<uint64_t>(shape.empty() ? 1 : shape[0], 1))
-    return InvalidArgument(Quote(name) + ": keep mask has " + std::to_string(keep.size()) + " columns");
+  const uint64_t cols = w.size() / std::max<uint64_t>(shape.empty() ? 1 : shape[0], 1);
+  if (!keep.empty() && keep.size() != cols && keep.size() != w.size())
+    return InvalidArgument(Quote(name) + ": keep mask has " + std::to_string(keep.size()) + " flags for " +
+                           std::to_string(cols) + " columns of " + std::to_string(w.size()) + " weights");
   GP_ASSIGN_OR_RETURN(auto qs, GptqAnsGridCodes(name, shape, w, spec, run, keep, kept));
   if (stats) *stats = qs.second;
   return std::move(qs.first);

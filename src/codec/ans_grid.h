@@ -131,9 +131,10 @@ Result<AnsGridResult> GptqAnsGrid(const std::string& name, std::span<const uint6
 // callers that run GPTQ at many steps on one Hessian. The codes are exactly
 // GptqAnsGrid's.
 // `stats` (optional) receives the run's statistics (GptqRunStats::err_damped).
-// `keep` (optional, one flag per column): GPTQ keeps those columns exactly,
-// as OWQ does with its protected input channels: their codes are 0 and no
-// error is spread from them; `kept` receives their values as GPTQ left them
+// `keep` (optional, one flag per column, or one per weight, row-major): GPTQ
+// keeps those columns or weights exactly, as OWQ does with its protected
+// input channels and SpQR with its outliers: their codes are 0 and no error
+// is spread from them; `kept` receives their values as GPTQ left them
 // (row-major, zero elsewhere), which a patch (codec/patch.h) then stores.
 Result<AnsGridQuant> GptqAnsGridQuant(const std::string& name, std::span<const uint64_t> shape,
                                       std::span<const float> w, const GptqFactor& factor, const AnsGridSpec& spec,

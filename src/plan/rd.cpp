@@ -296,57 +296,70 @@ struct RdPlanner::Impl {
   // The patch paths' candidates on `base` (error e) into `set`: for each
   // path, the units PatchSource picks at each count of the ladder, stored at
   // each of RdOptions::patch_bits, priced exactly and proxied exactly.
-  // The columns path, as OWQ: the `count` input columns with the largest
-  // H_jj * sum_i E_ij^2 under `base` are kept exactly by a new GPTQ run at
-  // base's step (codes 0, no error spread from them: the GPTQ factorisation is
-  // the cached one), and a patch stores them as GPTQ left them. Priced on the
-  // real bytes, proxied by the full proxy of what a decoder gets.
-  Status AddOwq(const Work& w, const Cand& base, int base_tag, const Eigen::MatrixXf& e, LqerSet& set) const {
+  // Patches that GPTQ knows about: the `count` units (input columns as OWQ
+  // protects them, single weights as SpQR's outliers, or micro-blocks) with
+  // the largest H_jj * E_ij^2 (summed over the unit) under `base` are kept
+  // exactly by a new GPTQ run at base's step (codes 0, no error spread from
+  // them; the GPTQ factorisation is the cached one), and a patch stores them
+  // as GPTQ left them. Priced on the real bytes, proxied by the full proxy of
+  // what a decoder gets.
+  Status AddGptqPatches(const Work& w, const Cand& base, int base_tag, const Eigen::MatrixXf& e, const PatchPath& path,
+                        LqerSet& set) const {
     if (!gptq_ans || !factors.count(w.h)) return Status::Ok();
     GP_ASSIGN_OR_RETURN(auto enc, MakeEncoder(base.c.spec));
     const auto* g = dynamic_cast<const GptqAnsGridEncoder*>(enc.get());
     if (!g) return Status::Ok();
     const int64_t tokens = std::max<int64_t>(hessians->tokens(), 1);
     const uint64_t rows = w.rows, cols = w.cols;
-    std::vector<uint64_t> order(cols);
-    std::vector<double> score(cols);
-    for (uint64_t j = 0; j < cols; ++j) {
-      order[j] = j;
-      score[j] = (*w.h)(Eigen::Index(j), Eigen::Index(j)) * double(e.col(Eigen::Index(j)).squaredNorm());
-    }
-    std::stable_sort(order.begin(), order.end(), [&](uint64_t a, uint64_t b) { return score[a] > score[b]; });
     PatchSpec ps;
-    ps.unit = gpk::kPatchColumn;
-    for (uint64_t count : PatchCounts(gpk::kPatchColumn, cols)) {
+    ps.unit = path.unit;
+    ps.block = o.patch_block;
+    if (path.unit == gpk::kPatchBlock && cols % uint64_t(o.patch_block) != 0) return Status::Ok();
+    const uint64_t nu = PatchUnitCount(ps, rows, cols), len = PatchUnitLen(ps, rows, cols);
+    std::vector<double> score(nu, 0.0);
+    for (uint64_t u = 0; u < nu; ++u)
+      for (uint64_t t = 0; t < len; ++t) {
+        const uint64_t pos = PatchPosition(ps, cols, len, u, t);
+        const auto r = Eigen::Index(pos / cols), c = Eigen::Index(pos % cols);
+        score[u] += (*w.h)(c, c) * double(e(r, c)) * double(e(r, c));
+      }
+    std::vector<uint64_t> order(nu);
+    for (uint64_t u = 0; u < nu; ++u) order[u] = u;
+    for (uint64_t count : PatchCounts(path.unit, nu)) {
+      std::partial_sort(order.begin(), order.begin() + std::ptrdiff_t(count), order.end(),
+                        [&](uint64_t a, uint64_t b) { return score[a] > score[b] || (score[a] == score[b] && a < b); });
       PatchValues v;
       v.units.assign(order.begin(), order.begin() + std::ptrdiff_t(count));
       std::sort(v.units.begin(), v.units.end());
-      std::vector<uint8_t> keep(cols, 0);
-      for (uint64_t u : v.units) keep[u] = 1;
+      // One flag per column (columns), else one per weight.
+      std::vector<uint8_t> keep(path.unit == gpk::kPatchColumn ? cols : rows * cols, 0);
+      for (uint64_t u : v.units)
+        for (uint64_t t = 0; t < len; ++t)
+          keep[path.unit == gpk::kPatchColumn ? u : PatchPosition(ps, cols, len, u, t)] = 1;
       std::vector<float> kept;
       GP_ASSIGN_OR_RETURN(AnsGridQuant qu, GptqAnsGridQuant(w.tensor->name, w.shape, w.values, *factors.at(w.h),
                                                             g->grid(), g->options(), nullptr, keep, &kept));
       GP_ASSIGN_OR_RETURN(gpk::EncodedTensor inner, PackAnsGrid(w.tensor->name, w.shape, g->grid(), qu));
       const std::vector<float> q = DequantizeAnsGrid(qu);
-      v.values.resize(count * rows);
+      v.values.resize(count * len);
       for (size_t i = 0; i < count; ++i)
-        for (uint64_t t = 0; t < rows; ++t) {
-          const uint64_t pos = t * cols + v.units[i];
-          v.values[i * rows + t] = kept[pos] - q[pos];
+        for (uint64_t t = 0; t < len; ++t) {
+          const uint64_t pos = PatchPosition(ps, cols, len, v.units[i], t);
+          v.values[i * len + t] = kept[pos] - q[pos];
         }
       for (int bits : o.patch_bits) {
         ps.bits = bits;
-        const std::vector<float> applied = QuantizePatchValues(v, ps, rows);
+        const std::vector<float> applied = QuantizePatchValues(v, ps, len);
         std::vector<float> qp = q;
         for (size_t i = 0; i < count; ++i)
-          for (uint64_t t = 0; t < rows; ++t) qp[t * cols + v.units[i]] += applied[i * rows + t];
+          for (uint64_t t = 0; t < len; ++t) qp[PatchPosition(ps, cols, len, v.units[i], t)] += applied[i * len + t];
         Cand c;
         GP_ASSIGN_OR_RETURN(c.enc, EncodePatch(inner, v, ps));
         c.packed = true;
-        c.c.spec = base.c.spec + "+columns" + std::to_string(count) + ":" + ps.ToString();
+        c.c.spec = base.c.spec + "+" + path.name + std::to_string(count) + ":" + ps.ToString();
         c.c.step = base.c.step;
         c.c.gptq = base.c.gptq;
-        c.c.path = "columns";
+        c.c.path = path.name;
         c.c.bytes = c.enc.payload.size() + c.enc.params.size();
         c.price = Price(c.enc);
         c.c.proxy = HessianProxy(w.values, qp, rows, cols, *w.h, tokens);
@@ -377,10 +390,13 @@ struct RdPlanner::Impl {
       inner_payload += LowRankFactorBytes(w.rows, w.cols, lq->lr);
     }
     for (const PatchPath& path : paths) {
-      if (path.unit == gpk::kPatchColumn) {
-        if (!lq) GP_RETURN_IF_ERROR(AddOwq(w, base, base_tag, src.e(), set));
+      // Columns always, and with exact values (the default) single weights and
+      // blocks too, are kept by GPTQ itself (over a correction: fitted after it).
+      if (!lq && (path.unit == gpk::kPatchColumn || (o.patch_exact && path.unit != gpk::kPatchRow))) {
+        GP_RETURN_IF_ERROR(AddGptqPatches(w, base, base_tag, src.e(), path, set));
         continue;
       }
+      if (path.unit == gpk::kPatchColumn) continue;
       PatchSpec ps;
       ps.unit = path.unit;
       ps.block = o.patch_block;
