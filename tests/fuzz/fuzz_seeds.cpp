@@ -128,7 +128,7 @@ void ArtifactSeeds(const std::string& dir) {
     return T("lowrank_" + in.name, in.shape, gpk::kLowRank, payload, p.Serialize());
   };
   ByteWriter f4, f16;
-  for (float s : {0.01f, 0.02f}) f4.U16(FloatToHalfBits(s));  // A [2 x 1]: two scales, codes 12, 9
+  f4.U16(FloatToHalfBits(0.01f));  // A stored as A^T [1 x 2], group 2: one scale, codes 12, 9
   f4.U8(0x9c);
   for (float s : {0.5f, 0.25f}) f4.U16(FloatToHalfBits(s));   // B [1 x 4], group 2: two scales, codes 10, 3, 14, 7
   f4.Bytes(Bytes{0x3a, 0x7e});
