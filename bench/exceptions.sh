@@ -41,5 +41,5 @@ done
 echo "model $model: $params params, budget $budget counted bytes ($bpp bits/param), pre-quantization val_bpb $pre"
 column -t -s $'\t' "$tsv"
 awk -F'\t' '$1 == "grid,sparse" { s = $7 } $1 == "grid,blocks" { b = $7 } $1 == "grid" { g = $7 }
-  END { printf "structured (blocks) vs unstructured (sparse) at equal final bytes: gap %.6f vs %.6f (grid only %.6f): %s\n",
+  END { if (s == "" || b == "") exit; printf "structured (blocks) vs unstructured (sparse) at equal final bytes: gap %.6f vs %.6f (grid only %.6f): %s\n",
         b, s, g, (b < s ? "structured wins" : b > s ? "unstructured wins" : "tie") }' "$tsv"

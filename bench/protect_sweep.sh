@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The protected-byte budget sweep (issue 11, seeds 002/003): at one fixed
 # total budget (default 2.5 bits/param counted), cap the bytes rd may give the
-# protection paths (`--protect-bytes P`, today the lqer path) and measure the
-# loss after the round trip. Prints protected bytes against post val_bpb and
+# protection paths together (`--protect-bytes P`: lqer, sparse, blocks,
+# columns, rows) and measure the loss after the round trip. Prints protected bytes against post val_bpb and
 # the gap, writes bench/out/protect_<label>.tsv and an SVG of the curve.
 # The question it answers: is the curve steep first and then flat?
 #   bench/protect_sweep.sh MODEL.safetensors CALIB.safetensors DATA_DIR LABEL [BITS_PER_PARAM] [SEQ_LEN] [EVAL_TOKENS]
@@ -21,7 +21,7 @@ printf "protect_cap\tprotected_bytes\tcounted\tpredicted_loss\tpost_val_bpb\tgap
 for cap in 0 500 1000 2000 4000 8000 16000 none; do
   extra=(); [ "$cap" = none ] || extra=(--protect-bytes "$cap")
   "$gp" -q pack "$model" -r rd --calib "$calib" --budget "$budget" -o "$out/p$cap.gpk" "${extra[@]}" >"$out/p$cap.txt"
-  got=$(sed -n 's/^path *lqer .* \([0-9][0-9]*\) bytes.*/\1/p' "$out/p$cap.txt"); got=${got:-0}
+  got=$(awk '$1 == "path" && $2 != "grid" { b += $5 } END { print b + 0 }' "$out/p$cap.txt")
   c=$(sed -n 's/^counted *\([0-9]*\).*/\1/p' "$out/p$cap.txt")
   pl=$(sed -n 's/^predicted loss increase \([0-9.e+-]*\).*/\1/p' "$out/p$cap.txt")
   post=$(val "$out/p$cap.gpk")
@@ -44,7 +44,7 @@ X = lambda x: L + (W - L - R) * x / x1
 Y = lambda y: T + (H - T - B) * (1 - (y - y0) / (y1 - y0))
 s = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
      f'<rect width="{W}" height="{H}" fill="white"/>',
-     f'<text x="{W/2}" y="20" text-anchor="middle">{sys.argv[3]}: gap vs bytes given to protection (lqer), {sys.argv[4]} bits/param total</text>',
+     f'<text x="{W/2}" y="20" text-anchor="middle">{sys.argv[3]}: gap vs bytes given to protection (all paths), {sys.argv[4]} bits/param total</text>',
      f'<line x1="{L}" y1="{H-B}" x2="{W-R}" y2="{H-B}" stroke="black"/><line x1="{L}" y1="{T}" x2="{L}" y2="{H-B}" stroke="black"/>',
      f'<text x="{W/2}" y="{H-12}" text-anchor="middle">protected bytes</text>',
      f'<text x="16" y="{H/2}" transform="rotate(-90 16 {H/2})" text-anchor="middle">gap (val_bpb)</text>']
