@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Selective precision path by path (issue 11): rd at one budget with scalar
 # grids only, then grids plus exactly one protection path (sparse exceptions,
-# structured micro-block exceptions, protected columns, protected rows, LQER),
+# structured micro-block exceptions, protected columns, protected rows, LQER,
+# a step per row),
 # then every path. All runs fill the same budget, so they compare at equal
 # final bytes. Prints, per run, the counted bytes, the bytes the protection
 # path took, rd's predicted loss, post-round-trip val_bpb and the gap, and
@@ -21,7 +22,7 @@ params=$("$gp" -q pack "$model" -r pg-int8-zlib -o "$out/pg.gpk" | sed -n 's/^pa
 budget=$(awk -v n="$params" -v x="$bpp" 'BEGIN { printf "%d", n*x/8 }')
 printf "paths\tcounted\tprotect_bytes\tprotect_units\tpredicted_loss\tpost_val_bpb\tgap\n" >"$tsv"
 # PATHS="grid all" (space-separated) runs only those; EXTRA="..." adds pack options.
-for paths in ${PATHS:-grid grid,sparse grid,blocks grid,columns grid,rows grid,lqer all}; do
+for paths in ${PATHS:-grid grid,sparse grid,blocks grid,columns grid,rows grid,lqer grid,rowstep all}; do
   name="${paths//,/+}"
   args=(); [ "$paths" = all ] || args=(--paths "$paths")
   # EXTRA="--patch-fit compensate" adds pack options to every run.

@@ -15,8 +15,8 @@ Parameter Golf's train_gpt.py ends like this (abridged):
 This script does the same two steps with golfpack (see `export_gpk` and
 `reload_gpk` below):
 
-    hessians, tokens = collect_hessians(base_model, batches)   # forward hooks: sum of x^T x (float64)
-    calib = golfpack.calibrate(hessians, tokens)
+    hessians, tokens, counts = collect_hessians(base_model, batches)   # forward hooks: sum of x^T x (float64)
+    calib = golfpack.calibrate(hessians, tokens, token_counts=counts)
     blob, report = golfpack.pack(base_model.state_dict(), calib, budget=BUDGET, code_bytes=CODE_BYTES)
     open("final_model.gpk", "wb").write(blob)
     state = golfpack_decode.decode("final_model.gpk")          # numpy only: ships with the submission
@@ -208,22 +208,24 @@ def collect_hessians(model, batches):
                 handles.append(mod.register_forward_hook(lambda m, i, o, site=site: add(site, i[0])))
     if getattr(model, "lm_head", None) is None:
         handles.append(model.blocks[-1].register_forward_hook(lambda m, i, o: add("head_in", ref.rms_norm(o))))
-    tokens = 0
+    tokens, counts = 0, None
     model.eval()
     with torch.no_grad():
         for x in batches:
             model.logits(x)
             tokens += x.numel()
+            c = torch.bincount(x.reshape(-1).cpu(), minlength=model.tok_emb.num_embeddings).double()
+            counts = c if counts is None else counts + c
     for h in handles:
         h.remove()
-    return hessians, tokens
+    return hessians, tokens, counts
 
 
 # ----------------------------------------------------------------------------- export / reload
 def export_gpk(model, calib_batches, path, budget, recipe="rd", code_bytes=None):
     """Replaces quantize_state_dict_int8 + torch.save + zlib.compress."""
-    hessians, tokens = collect_hessians(model, calib_batches)
-    calib = golfpack.calibrate(hessians, tokens)
+    hessians, tokens, counts = collect_hessians(model, calib_batches)
+    calib = golfpack.calibrate(hessians, tokens, token_counts=counts)  # counts: the embedding's rows weigh by frequency
     state = {k: v.detach() for k, v in model.state_dict().items()}
     blob, report = golfpack.pack(state, calib, budget=budget, recipe=recipe, code_bytes=code_bytes)
     Path(path).write_bytes(blob)

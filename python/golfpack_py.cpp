@@ -7,6 +7,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -51,13 +52,9 @@ T Unwrap(Result<T> r) {
 using F64Array = py::array_t<double, py::array::c_style | py::array::forcecast>;
 using F32Array = py::array_t<float, py::array::c_style | py::array::forcecast>;
 
-// A Hessians plus what saving it needs (Hessians keeps its sites private).
+// A calibration: golfpack's one reader and writer of the file (plan/calibration.h).
 struct Calibration {
   std::shared_ptr<encode::Hessians> hessians;
-  std::map<std::string, Eigen::MatrixXd> sites;
-  std::map<std::string, double> sensitivity;
-  int64_t tokens = 0;
-  int seq_len = 0;
 };
 
 Eigen::MatrixXd ToMatrix(const std::string& site, const F64Array& a) {
@@ -72,65 +69,37 @@ Eigen::MatrixXd ToMatrix(const std::string& site, const F64Array& a) {
 }
 
 Calibration MakeCalibration(const std::map<std::string, F64Array>& hessians, int64_t tokens,
-                            const std::map<std::string, double>& sensitivity, int seq_len) {
+                            const std::map<std::string, double>& sensitivity, int seq_len,
+                            const std::vector<double>& token_counts) {
   if (tokens <= 0) throw py::value_error("calibrate: tokens must be positive (the tokens the Hessians sum over)");
   if (hessians.empty()) throw py::value_error("calibrate: no Hessians given");
+  for (double c : token_counts)
+    if (!(c >= 0) || !std::isfinite(c)) throw py::value_error("calibrate: token_counts must be finite and >= 0");
+  std::map<std::string, Eigen::MatrixXd> sites;
+  for (const auto& [site, a] : hessians) sites.emplace(site, ToMatrix(site, a));
   Calibration c;
-  for (const auto& [site, a] : hessians) c.sites.emplace(site, ToMatrix(site, a));
-  c.sensitivity = sensitivity;
-  c.tokens = tokens;
-  c.seq_len = seq_len;
-  c.hessians = std::make_shared<encode::Hessians>(encode::Hessians::FromSites(c.sites, tokens, sensitivity));
+  c.hessians = std::make_shared<encode::Hessians>(encode::Hessians::FromSites(std::move(sites), tokens, sensitivity, seq_len));
+  c.hessians->set_token_counts(token_counts);
   return c;
 }
 
-// The file `golfpack calibrate` writes (eval::SaveCalibration): one F32 tensor
-// per site, metadata golfpack.calibration / tokens / seq_len / sensitivity.*.
+// The file `golfpack calibrate` writes.
 void SaveCalibration(const Calibration& c, const std::string& path) {
-  io::TensorFile f;
-  for (const auto& [site, m] : c.sites) {
-    const auto n = m.rows();
-    std::vector<float> v(static_cast<size_t>(n * n));
-    for (Eigen::Index r = 0; r < n; ++r)
-      for (Eigen::Index col = 0; col < n; ++col) v[static_cast<size_t>(r * n + col)] = static_cast<float>(m(r, col));
-    f.tensors.push_back(io::Tensor::FromFloat32(site, {n, n}, v));
+  Status s;
+  {
+    py::gil_scoped_release release;
+    s = c.hessians->Save(path);
   }
-  f.metadata = {{"golfpack.calibration", "hessian-v1"},
-                {"golfpack.tokens", std::to_string(c.tokens)},
-                {"golfpack.seq_len", std::to_string(c.seq_len)}};
-  char buf[64];
-  for (const auto& [name, v] : c.sensitivity) {
-    std::snprintf(buf, sizeof buf, "%.9g", v);
-    f.metadata["golfpack.sensitivity." + name] = buf;
-  }
-  Status s = io::WriteSafetensors(path, f);
   if (!s.ok()) Throw(s);
 }
 
 Calibration LoadCalibration(const std::string& path) {
-  Calibration c;
   encode::Hessians h;
   {
     py::gil_scoped_release release;
     h = Unwrap(encode::Hessians::Load(path));
   }
-  c.hessians = std::make_shared<encode::Hessians>(std::move(h));
-  c.tokens = c.hessians->tokens();
-  // The sites and metadata again, so that save() writes the same file back.
-  io::TensorFile f = Unwrap(io::ReadSafetensors(path));
-  if (auto it = f.metadata.find("golfpack.seq_len"); it != f.metadata.end()) c.seq_len = std::atoi(it->second.c_str());
-  const std::string kSens = "golfpack.sensitivity.";
-  for (const auto& [k, v] : f.metadata)
-    if (k.rfind(kSens, 0) == 0) c.sensitivity[k.substr(kSens.size())] = std::strtod(v.c_str(), nullptr);
-  for (const auto& t : f.tensors) {
-    std::vector<float> v = Unwrap(t.ToFloat32());
-    const auto n = static_cast<Eigen::Index>(t.shape[0]);
-    Eigen::MatrixXd m(n, n);
-    for (Eigen::Index r = 0; r < n; ++r)
-      for (Eigen::Index col = 0; col < n; ++col) m(r, col) = v[static_cast<size_t>(r * n + col)];
-    c.sites.emplace(t.name, std::move(m));
-  }
-  return c;
+  return {std::make_shared<encode::Hessians>(std::move(h))};
 }
 
 io::DType StoreDType(const std::string& d) {
@@ -308,14 +277,15 @@ PYBIND11_MODULE(_golfpack, m) {
   m.doc() = "golfpack's C++ packer (compiled half of the golfpack package)";
 
   py::class_<Calibration>(m, "Calibration")
-      .def_property_readonly("tokens", [](const Calibration& c) { return c.tokens; })
-      .def_property_readonly("seq_len", [](const Calibration& c) { return c.seq_len; })
+      .def_property_readonly("tokens", [](const Calibration& c) { return c.hessians->tokens(); })
+      .def_property_readonly("seq_len", [](const Calibration& c) { return c.hessians->seq_len(); })
+      .def_property_readonly("token_counts", [](const Calibration& c) { return c.hessians->token_counts(); })
       .def_property_readonly("sites", [](const Calibration& c) {
         std::vector<std::string> s;
-        for (const auto& [k, v] : c.sites) s.push_back(k);
+        for (const auto& [k, v] : c.hessians->sites()) s.push_back(k);
         return s;
       })
-      .def_property_readonly("sensitivity", [](const Calibration& c) { return c.sensitivity; })
+      .def_property_readonly("sensitivity", [](const Calibration& c) { return c.hessians->sensitivity(); })
       .def("__len__", [](const Calibration& c) { return c.hessians->size(); })
       .def("hessian", [](const Calibration& c, const std::string& weight_name) -> py::object {
         const Eigen::MatrixXd* h = c.hessians->ForWeight(weight_name);
@@ -328,14 +298,17 @@ PYBIND11_MODULE(_golfpack, m) {
       .def("save", &SaveCalibration, py::arg("path"),
            "write the safetensors file `golfpack calibrate` writes (H stored as float32)")
       .def("__repr__", [](const Calibration& c) {
-        return "<golfpack.Calibration " + std::to_string(c.sites.size()) + " sites, " + std::to_string(c.tokens) +
-               " tokens" + (c.sensitivity.empty() ? "" : ", with sensitivities") + ">";
+        return "<golfpack.Calibration " + std::to_string(c.hessians->size()) + " sites, " +
+               std::to_string(c.hessians->tokens()) + " tokens" +
+               (c.hessians->has_sensitivity() ? ", with sensitivities" : "") +
+               (c.hessians->token_counts().empty() ? "" : ", with token counts") + ">";
       });
 
   m.def("hessian_site", &io::HessianSite, py::arg("weight_name"),
         "the Hessian site a PG weight reads ('' for tensors that are not linear weights)");
   m.def("calibrate", &MakeCalibration, py::arg("hessians"), py::arg("tokens"),
-        py::arg("sensitivity") = std::map<std::string, double>{}, py::arg("seq_len") = 0);
+        py::arg("sensitivity") = std::map<std::string, double>{}, py::arg("seq_len") = 0,
+        py::arg("token_counts") = std::vector<double>{});
   m.def("load_calibration", &LoadCalibration, py::arg("path"));
   m.def("pack", &Pack, py::arg("tensors"), py::arg("calib"), py::arg("budget"), py::arg("recipe"),
         py::arg("code_bytes"));

@@ -59,16 +59,19 @@ def _f32_with_dtype(name, x):
     return np.ascontiguousarray(a, dtype=np.float32), dt
 
 
-def calibrate(hessians, tokens, sensitivity=None, seq_len=0):
+def calibrate(hessians, tokens, sensitivity=None, seq_len=0, token_counts=None):
     """A Calibration from H = sum of x^T x per input site over `tokens` tokens.
 
     hessians: {site name (golfpack.hessian_site(weight)): square array}, numpy
     or torch (any device); sensitivity: optional {weight name: fitted loss
-    sensitivity} as `golfpack calibrate --sensitivity-tokens` fits them.
+    sensitivity} as `golfpack calibrate --sensitivity-tokens` fits them;
+    token_counts: optional occurrences of each token id among the inputs
+    (length vocab): rd then weighs the tied embedding's rows by frequency.
     """
     hs = {str(k): _f64(v) for k, v in hessians.items()}
     sens = {str(k): float(v) for k, v in (sensitivity or {}).items()}
-    return _gp.calibrate(hs, int(tokens), sens, int(seq_len))
+    counts = [] if token_counts is None else [float(c) for c in _f64(token_counts).reshape(-1)]
+    return _gp.calibrate(hs, int(tokens), sens, int(seq_len), counts)
 
 
 def load_calibration(path):

@@ -53,6 +53,8 @@ Status RunPackRd(const Opts& o, const io::TensorFile& model, const GlobalOptions
   if (!o.patch_bits.empty()) ro.patch_bits = o.patch_bits;
   if (o.patch_block > 0) ro.patch_block = o.patch_block;
   ro.patch_exact = o.patch_fit != "compensate";
+  if (!o.rowstep_gammas.empty()) ro.rowstep_gammas = o.rowstep_gammas;
+  ro.token_row_floor = o.token_row_floor;
   if (o.protect_bytes >= 0) ro.protect_max = static_cast<uint64_t>(o.protect_bytes);
   ProgressBar bar(g.quiet);
   ro.progress = bar.Callback();
@@ -117,6 +119,8 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     std::vector<int> lqer_ranks, lqer_bits, patch_bits;
     int patch_block = 0;
     std::string patch_fit = "exact";
+    std::vector<double> rowstep_gammas;
+    double token_row_floor = encode::kTokenRowFloor;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "model .safetensors");
@@ -134,7 +138,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--report", o->report, "rd: write the byte-ROI report (per tensor bytes, loss bought, loss per KB) as JSON");
   cmd->add_option("--family", o->family, "rd: candidate spec with {s} for the step (default gptq:ans:s{s}:row)");
   cmd->add_option("--steps", o->steps, "rd: candidate steps substituted for {s}")->delimiter(',');
-  cmd->add_option("--paths", o->paths, "rd: representation paths to price, from grid,lqer,sparse,blocks,columns,rows (default: all)")->delimiter(',');
+  cmd->add_option("--paths", o->paths, "rd: representation paths to price, from grid,lqer,sparse,blocks,columns,rows,rowstep (default: all)")->delimiter(',');
   cmd->add_option("--lqer-ranks", o->lqer_ranks, "rd: ranks the lqer path offers (default 1,2,4,8,16)")->delimiter(',');
   cmd->add_option("--lqer-bits", o->lqer_bits, "rd: lqer factor bit widths, 2..8 or 16 (default 4,8)")->delimiter(',');
   cmd->add_option("--patch-bits", o->patch_bits,
@@ -144,6 +148,13 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--patch-fit", o->patch_fit,
                   "rd: patch values restore the weights (exact, default) or compensate the row's other errors under H")
       ->check(CLI::IsMember({"exact", "compensate"}));
+  cmd->add_option("--rowstep-gammas", o->rowstep_gammas,
+                  "rd: exponents of the rowstep path's per-row steps, in (0, 4] (default 0.5,1)")
+      ->delimiter(',');
+  cmd->add_option("--token-row-floor", o->token_row_floor,
+                  "rd: floor of the tied embedding's token-frequency row weights (needs token counts in --calib; "
+                  "negative: every row weighs 1)")
+      ->capture_default_str();
   cmd->add_option("--protect-bytes", o->protect_bytes,
                   "rd: at most N bytes for the protection paths together (the protected-byte sweep; default: no cap)");
   return [o, &g]() -> Status {

@@ -214,6 +214,8 @@ Status AnsGridSpec::Validate() const {
   if (!(std::isfinite(rdo_lambda) && rdo_lambda >= 0)) return InvalidArgument("ans_grid: rdo_lambda must be >= 0");
   if (max_alphabet < 1 || max_alphabet > 4095 || max_alphabet % 2 == 0)
     return InvalidArgument("ans_grid: max_alphabet must be odd and in [1, 4095]");
+  for (double m : row_step)
+    if (!(std::isfinite(m) && m > 0)) return InvalidArgument("ans_grid: row_step multipliers must be finite and > 0");
   return Status::Ok();
 }
 
@@ -261,6 +263,9 @@ Result<AnsGridQuant> AnsGridScales(const std::string& name, std::span<const uint
   q.group_size = layout.group_size;
   q.groups_per_row = layout.groups_per_row;
   const uint64_t glen = layout.group_len();
+  if (!spec.row_step.empty() && spec.row_step.size() != q.rows)
+    return InvalidArgument(Quote(name) + ": " + std::to_string(spec.row_step.size()) + " row steps given for " +
+                           std::to_string(q.rows) + " rows");
   q.scales.resize(q.rows * q.groups_per_row);
   for (uint64_t gi = 0; gi < q.scales.size(); ++gi) {
     const float* g = w.data() + gi * glen;
@@ -274,7 +279,7 @@ Result<AnsGridQuant> AnsGridScales(const std::string& name, std::span<const uint
     for (uint64_t i = 0; i < glen; ++i) ss += (g[i] - mean) * (g[i] - mean);
     double sigma = glen > 1 ? std::sqrt(ss / static_cast<double>(glen - 1)) : 0.0;
     if (sigma == 0.0) sigma = absmax;  // constant row: code +-1/step
-    const double want = spec.step * sigma;
+    const double want = spec.step * sigma * (spec.row_step.empty() ? 1.0 : spec.row_step[gi / q.groups_per_row]);
     float stored = StoreScaleNearest(want, spec.scale_dtype);
     if (std::isinf(stored)) {
       return InvalidArgument(Quote(name) + ": scale " + detail::FormatDouble(want) + " of row " +

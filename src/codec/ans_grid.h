@@ -46,6 +46,11 @@ struct AnsGridSpec {
   double dead_zone = 0;       // extra rounding-to-zero threshold in steps: |w/scale| < 0.5 + dead_zone -> 0
   double rdo_lambda = 0;      // > 0: rate-distortion optimised rounding (see QuantizeAnsGrid)
   int max_alphabet = 4095;    // odd, 1..4095; codes clip at +-(max_alphabet - 1) / 2
+  // A step per row: empty, or one positive multiplier per row, so that
+  // scale[r, g] = stored(step * row_step[r] * sigma[r, g]). The format stores a
+  // scale per row anyway, so this costs no bytes. Set by rd's rowstep path;
+  // not part of the spec string.
+  std::vector<double> row_step;
 
   int max_code() const { return (max_alphabet - 1) / 2; }
   Status Validate() const;

@@ -27,6 +27,7 @@ Result<Calibration> Calibrate(model::GPT& model, const CalibrationOptions& o, co
 
   Calibration cal;
   cal.seq_len = o.seq_len;
+  cal.token_counts.assign(static_cast<size_t>(vocab), 0.0);
   PhaseTime t_read{"calibrate: read tokens"}, t_fwd{"calibrate: forward passes"}, t_hess{"calibrate: H += X^T X"};
   PhaseClock clock;
   clock.Start();
@@ -41,6 +42,7 @@ Result<Calibration> Calibrate(model::GPT& model, const CalibrationOptions& o, co
         return InvalidArgument("calibrate: token id " + std::to_string(chunk[i]) + " is outside the model's vocab of " +
                                std::to_string(vocab));
       p[i] = chunk[i];
+      cal.token_counts[chunk[i]] += 1;
     }
     batches.push_back(std::move(x));
   }
@@ -150,7 +152,9 @@ encode::Hessians ToHessians(const Calibration& c) {
     const auto cols = rows > 0 ? static_cast<Eigen::Index>(d.numel() / rows) : 0;
     sites.emplace(site, Eigen::Map<const RowMajor>(d.data_ptr<double>(), rows, cols));
   }
-  return encode::Hessians::FromSites(std::move(sites), c.tokens, c.sensitivity, c.seq_len, c.notes);
+  encode::Hessians h = encode::Hessians::FromSites(std::move(sites), c.tokens, c.sensitivity, c.seq_len, c.notes);
+  h.set_token_counts(c.token_counts);
+  return h;
 }
 
 Calibration FromHessians(const encode::Hessians& h) {
@@ -160,6 +164,7 @@ Calibration FromHessians(const encode::Hessians& h) {
   c.seq_len = h.seq_len();
   c.sensitivity = h.sensitivity();
   c.notes = h.notes();
+  c.token_counts = h.token_counts();
   for (const auto& [site, m] : h.sites()) {
     auto t = torch::empty({m.rows(), m.cols()}, torch::kFloat64);
     Eigen::Map<RowMajor>(t.data_ptr<double>(), m.rows(), m.cols()) = m;

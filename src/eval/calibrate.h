@@ -65,6 +65,9 @@ struct Calibration {
   std::map<std::string, torch::Tensor> hessians;  // site -> [in, in] float64, sum over tokens of x x^T
   int64_t tokens = 0;
   int seq_len = 0;
+  // How often each token id occurred among the inputs (vocab entries; empty
+  // in files written before counts were kept): the tied embedding's row weights.
+  std::vector<double> token_counts;
   // Fitted loss sensitivity per weight (eval/sensitivity.h); empty if not measured.
   std::map<std::string, double> sensitivity;
   std::map<std::string, std::string> notes;  // extra metadata kept with the file

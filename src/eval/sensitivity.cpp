@@ -13,6 +13,7 @@
 #include "core/encodings.h"
 #include "codec/encoder.h"
 #include "io/shards.h"
+#include "plan/calibration.h"
 #include "plan/distortion.h"
 #include "train/threads.h"
 
@@ -205,7 +206,8 @@ double Spearman(const std::vector<double>& x, const std::vector<double>& y) {
   return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : 0;
 }
 
-double HessianProxy(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& hessian, int64_t tokens) {
+double HessianProxy(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& hessian, int64_t tokens,
+                    std::span<const double> row_weight) {
   // The one proxy definition (plan/distortion.h), on these tensors' values.
   auto values = [](const torch::Tensor& t) {
     const torch::Tensor c = t.to(torch::kCPU, torch::kFloat32).contiguous();
@@ -215,7 +217,7 @@ double HessianProxy(const torch::Tensor& a, const torch::Tensor& b, const torch:
   const torch::Tensor hc = hessian.to(torch::kCPU, torch::kFloat64).contiguous();
   const Eigen::MatrixXd h = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
       hc.data_ptr<double>(), cols, cols);
-  return encode::HessianProxy(values(a), values(b), uint64_t(rows), uint64_t(cols), h, tokens);
+  return encode::HessianProxy(values(a), values(b), uint64_t(rows), uint64_t(cols), h, tokens, row_weight);
 }
 
 Result<SensitivityResult> MeasureSensitivity(model::GPT& model, const Calibration& cal, const SensitivityOptions& o,
@@ -263,12 +265,16 @@ Result<SensitivityResult> MeasureSensitivity(model::GPT& model, const Calibratio
     t.param = p.value();
     t.original = p.value().detach().clone();
     t.resume = ResumeFor(model, t.param);
+    // The proxy's row weights as rd uses them by default (token rows of the
+    // tied embedding by frequency), so the fitted sensitivity matches.
+    const std::vector<double> rw =
+        encode::RowWeightsFor(t.name, uint64_t(t.original.size(0)), cal.token_counts, encode::kTokenRowFloor);
     for (int pass = 0; pass < 2; ++pass) {
       clock.Start();
       GP_ASSIGN_OR_RETURN(t.quantized[pass], Roundtrip(pass == 0 ? o.probe_spec : o.check_spec, t.name, t.original));
       clock.Stop(t_quant);
       clock.Start();
-      t.proxy[pass] = HessianProxy(t.original, t.quantized[pass], h, cal.tokens);
+      t.proxy[pass] = HessianProxy(t.original, t.quantized[pass], h, cal.tokens, rw);
       clock.Stop(t_proxy);
     }
     targets.push_back(std::move(t));

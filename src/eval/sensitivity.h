@@ -14,6 +14,7 @@
 // pre-artifact error predicts post-artifact loss.
 #pragma once
 
+#include <span>
 #include <string>
 #include <vector>
 
@@ -65,7 +66,8 @@ Result<SensitivityResult> MeasureSensitivity(model::GPT& model, const Calibratio
                                              const ProgressFn& progress);
 
 // tr(E H E^T) / tokens for E = a - b (both [out, in]).
-double HessianProxy(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& hessian, int64_t tokens);
+double HessianProxy(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& hessian, int64_t tokens,
+                    std::span<const double> row_weight = {});
 
 // Spearman rank correlation (average ranks for ties).
 double Spearman(const std::vector<double>& x, const std::vector<double>& y);

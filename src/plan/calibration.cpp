@@ -1,5 +1,6 @@
 #include "plan/calibration.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -17,6 +18,7 @@ constexpr const char* kKind = "golfpack.calibration";
 constexpr const char* kKindValue = "hessian-v1";
 constexpr const char* kTokens = "golfpack.tokens";
 constexpr const char* kSeqLen = "golfpack.seq_len";
+constexpr const char* kCounts = "token_counts";  // the tensor of token counts
 const std::string kSensPrefix = "golfpack.sensitivity.";
 
 bool IsReserved(const std::string& key) {
@@ -57,6 +59,14 @@ Result<Hessians> Hessians::Load(const std::string& path) {
   if (!f.metadata.contains(kTokens) || !f.metadata.contains(kSeqLen))
     return Corrupt(path + ": calibration metadata golfpack.tokens / golfpack.seq_len missing");
   for (const auto& t : f.tensors) {
+    if (t.name == kCounts) {
+      auto v = t.ToFloat32();
+      if (t.shape.size() != 1 || !v.ok()) return Corrupt(path + ": calibration tensor 'token_counts' is not a vector");
+      for (float c : *v)
+        if (!(c >= 0) || !std::isfinite(c)) return Corrupt(path + ": calibration tensor 'token_counts' holds a negative or non-finite count");
+      h.token_counts_.assign(v->begin(), v->end());
+      continue;
+    }
     if (t.shape.size() != 2 || t.shape[0] != t.shape[1])
       return Corrupt(path + ": calibration tensor '" + t.name + "' is not square");
     auto v = t.ToFloat32();
@@ -94,6 +104,10 @@ Status Hessians::Save(const std::string& path) const {
       for (Eigen::Index c = 0; c < n; ++c) v[static_cast<size_t>(r * n + c)] = static_cast<float>(m(r, c));
     f.tensors.push_back(io::Tensor::FromFloat32(site, {n, n}, v));
   }
+  if (!token_counts_.empty()) {
+    std::vector<float> c(token_counts_.begin(), token_counts_.end());
+    f.tensors.push_back(io::Tensor::FromFloat32(kCounts, {int64_t(c.size())}, c));
+  }
   f.metadata = {{kKind, kKindValue}, {kTokens, std::to_string(tokens_)}, {kSeqLen, std::to_string(seq_len_)}};
   char buf[64];
   for (const auto& [name, s] : sensitivity_) {
@@ -114,6 +128,29 @@ const Eigen::MatrixXd* Hessians::ForSite(const std::string& site) const {
 
 const Eigen::MatrixXd* Hessians::ForWeight(const std::string& weight_name) const {
   return ForSite(io::HessianSite(weight_name));
+}
+
+std::vector<double> Hessians::RowWeights(const std::string& weight_name, uint64_t rows, double floor) const {
+  return RowWeightsFor(weight_name, rows, token_counts_, floor);
+}
+
+std::vector<double> RowWeightsFor(const std::string& weight_name, uint64_t rows, const std::vector<double>& counts,
+                                  double floor) {
+  if (floor < 0 || counts.size() != rows || rows == 0) return {};
+  if (weight_name != "tok_emb.weight" && weight_name != "lm_head.weight") return {};
+  return TokenRowWeights(counts, floor);
+}
+
+std::vector<double> TokenRowWeights(const std::vector<double>& counts, double floor) {
+  std::vector<double> r(counts.size());
+  if (counts.empty()) return r;
+  double mean = 0;
+  for (double c : counts) mean += c + 0.5;
+  mean /= double(counts.size());
+  double sum = 0;
+  for (size_t i = 0; i < counts.size(); ++i) sum += r[i] = std::max(floor, (counts[i] + 0.5) / mean);
+  for (double& x : r) x *= double(counts.size()) / sum;
+  return r;
 }
 
 }  // namespace golfpack::encode

@@ -10,6 +10,9 @@
 //   golfpack.seq_len               = the sequence length they were streamed in (integer)
 //   golfpack.sensitivity.<weight>  = fitted dL/D of that weight ("%.9g")
 //   any other key                  = a note, kept as it is (e.g. golfpack.sensitivity_spearman_raw)
+// and, optionally, one F32 [vocab] tensor named "token_counts": how often each
+// token id occurred among the calibration inputs (the frequency that weights
+// the rows of the tied embedding, TokenRowWeights below). Older files have none.
 #pragma once
 
 #include <Eigen/Dense>
@@ -17,6 +20,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
@@ -58,6 +62,16 @@ class Hessians {
   const std::map<std::string, double>& sensitivity() const { return sensitivity_; }
   void set_sensitivity(std::map<std::string, double> s) { sensitivity_ = std::move(s); }
 
+  // How often each token id occurred among the calibration inputs (empty
+  // when the file has no counts).
+  const std::vector<double>& token_counts() const { return token_counts_; }
+  void set_token_counts(std::vector<double> c) { token_counts_ = std::move(c); }
+  // Row weights of a weight's rows in the distortion proxy (plan/distortion.h):
+  // for the tied embedding / LM head (tok_emb.weight, lm_head.weight) with
+  // token counts of its row count, TokenRowWeights(counts, floor); else empty
+  // (every row weighs 1). floor < 0 turns them off.
+  std::vector<double> RowWeights(const std::string& weight_name, uint64_t rows, double floor) const;
+
   // Extra metadata kept with the file (key -> value), e.g. the fit's Spearman rho.
   const std::map<std::string, std::string>& notes() const { return notes_; }
   void set_note(const std::string& key, const std::string& value) { notes_[key] = value; }
@@ -66,8 +80,31 @@ class Hessians {
   std::map<std::string, Eigen::MatrixXd> sites_;
   std::map<std::string, double> sensitivity_;
   std::map<std::string, std::string> notes_;
+  std::vector<double> token_counts_;
   int64_t tokens_ = 0;
   int seq_len_ = 0;
 };
+
+// Row weights of the tied embedding from token counts. A token row enters the
+// loss in proportion to its token's frequency twice over: as an input (its
+// embedding is read only where the token occurs) and as an output (the
+// curvature of the cross-entropy in logit i is p_i (1 - p_i), whose mean is
+// at most the token's frequency for a calibrated model). So
+//   r_i = max(floor, (c_i + 1/2) / mean(c + 1/2)),  then scaled to mean 1,
+// so that the weighted proxy of an error spread evenly over the rows equals
+// the unweighted one (the fitted sensitivities keep their meaning). The floor
+// (default 0.1, RdOptions::token_row_floor) keeps rare tokens' rows from
+// being zeroed: a large error on a rare row moves its logit at every
+// position, which the quadratic proxy does not see.
+std::vector<double> TokenRowWeights(const std::vector<double>& counts, double floor);
+
+// TokenRowWeights(counts, floor) for the tied embedding / LM head
+// (tok_emb.weight, lm_head.weight) when counts has one entry per row and
+// floor >= 0; else empty (every row weighs 1).
+std::vector<double> RowWeightsFor(const std::string& weight_name, uint64_t rows, const std::vector<double>& counts,
+                                  double floor);
+
+// The default floor of TokenRowWeights (rd and the sensitivity fit use it).
+inline constexpr double kTokenRowFloor = 0.1;
 
 }  // namespace golfpack::encode

@@ -24,16 +24,27 @@
 
 namespace golfpack::encode {
 
-// D for row-major W, Q [rows x cols]; tokens <= 0 counts as 1.
+// Row weights. Rows of one matrix can matter unequally: the token rows of
+// the tied embedding by their token's frequency (plan/calibration.h,
+// TokenRowWeights). With one weight r_i per row the proxy is
+//
+//   D = sum_i r_i E_i H E_i^T / tokens
+//
+// (r = 1 everywhere when no weights are given). The lower-level helpers below
+// take errors whose rows are already scaled by sqrt(r_i).
+
+// D for row-major W, Q [rows x cols]; tokens <= 0 counts as 1; row_weight
+// empty or one weight per row.
 double HessianProxy(std::span<const float> w, std::span<const float> q, uint64_t rows, uint64_t cols,
-                    const Eigen::MatrixXd& h, int64_t tokens);
+                    const Eigen::MatrixXd& h, int64_t tokens, std::span<const double> row_weight = {});
 double DiagHessianProxy(std::span<const float> w, std::span<const float> q, uint64_t rows, uint64_t cols,
-                        const Eigen::MatrixXd& h, int64_t tokens);
+                        const Eigen::MatrixXd& h, int64_t tokens, std::span<const double> row_weight = {});
 
 // D after a low-rank correction: E' = E - A B (A [rows x r], B [r x cols]),
 // from tr(E H E^T) (`base_trace`, not divided by tokens) without forming E' H:
 //   tr(E' H E'^T) = tr(E H E^T) - 2 <A (B H), E> + <A^T A, B H B^T>.
-// Clamped at 0 (base_trace may itself be an estimate).
+// Clamped at 0 (base_trace may itself be an estimate). With row weights, pass
+// E and A with their rows scaled by sqrt(r_i) and the weighted base_trace.
 double CorrectedHessianProxy(double base_trace, const Eigen::MatrixXd& e, const Eigen::MatrixXd& a,
                              const Eigen::MatrixXd& b, const Eigen::MatrixXd& h, int64_t tokens);
 

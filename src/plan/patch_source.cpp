@@ -40,25 +40,36 @@ PatchValues PatchSource::Select(const PatchSpec& s, uint64_t count) const {
     };
     for (uint64_t u = 0; u < nu; ++u)
       switch (s.unit) {
-        case gpk::kPatchElement: gain[u] = fix(Eigen::Index(u / uint64_t(cols)), Eigen::Index(u % uint64_t(cols)), 1); break;
-        case gpk::kPatchBlock: gain[u] = fix(Eigen::Index(u) / per_row, Eigen::Index(u) % per_row * L, L); break;
-        case gpk::kPatchRow: gain[u] = fix(Eigen::Index(u), 0, cols); break;
+        case gpk::kPatchElement: {
+          const auto i = Eigen::Index(u / uint64_t(cols));
+          gain[u] = rw(i) * fix(i, Eigen::Index(u % uint64_t(cols)), 1);
+          break;
+        }
+        case gpk::kPatchBlock: gain[u] = rw(Eigen::Index(u) / per_row) * fix(Eigen::Index(u) / per_row, Eigen::Index(u) % per_row * L, L); break;
+        case gpk::kPatchRow: gain[u] = rw(Eigen::Index(u)) * fix(Eigen::Index(u), 0, cols); break;
         default: {
           const auto j = Eigen::Index(u);
-          gain[u] = 2.0 * e_.col(j).cast<double>().dot(g_.col(j)) - h(j, j) * e_.col(j).cast<double>().squaredNorm();
+          for (Eigen::Index i = 0; i < rows; ++i) {
+            const double e = e_(i, j);
+            gain[u] += rw(i) * (2.0 * e * g_(i, j) - h(j, j) * e * e);
+          }
         }
       }
   } else {
   switch (s.unit) {
       case gpk::kPatchElement:
         for (Eigen::Index i = 0; i < rows; ++i)
-          for (Eigen::Index j = 0; j < cols; ++j) gain[size_t(i * cols + j)] = g_(i, j) * g_(i, j) / (h(j, j) + damp_);
+          for (Eigen::Index j = 0; j < cols; ++j) gain[size_t(i * cols + j)] = rw(i) * g_(i, j) * g_(i, j) / (h(j, j) + damp_);
         break;
       case gpk::kPatchColumn:
-        for (Eigen::Index j = 0; j < cols; ++j) gain[size_t(j)] = g_.col(j).squaredNorm() / (h(j, j) + damp_);
+        for (Eigen::Index j = 0; j < cols; ++j) {
+          double sum = 0;
+          for (Eigen::Index i = 0; i < rows; ++i) sum += rw(i) * g_(i, j) * g_(i, j);
+          gain[size_t(j)] = sum / (h(j, j) + damp_);
+        }
         break;
       case gpk::kPatchRow:
-        for (Eigen::Index i = 0; i < rows; ++i) gain[size_t(i)] = e_.row(i).cast<double>().dot(g_.row(i));
+        for (Eigen::Index i = 0; i < rows; ++i) gain[size_t(i)] = rw(i) * e_.row(i).cast<double>().dot(g_.row(i));
         break;
       case gpk::kPatchBlock: {
         for (Eigen::Index b = 0; b < per_row; ++b) {
@@ -67,7 +78,7 @@ PatchValues PatchSource::Select(const PatchSpec& s, uint64_t count) const {
           const Eigen::LDLT<Eigen::MatrixXd> ldlt(hb);
           const Eigen::MatrixXd gt = g_.middleCols(b * L, L).transpose();  // L x rows
           const Eigen::MatrixXd x = ldlt.solve(gt);
-          for (Eigen::Index i = 0; i < rows; ++i) gain[size_t(i * per_row + b)] = gt.col(i).dot(x.col(i));
+          for (Eigen::Index i = 0; i < rows; ++i) gain[size_t(i * per_row + b)] = rw(i) * gt.col(i).dot(x.col(i));
         }
         break;
       }
@@ -131,15 +142,15 @@ double PatchSource::Trace(const PatchSpec& s, const PatchValues& applied) const 
       const auto r = Eigen::Index(pos / uint64_t(cols)), c = Eigen::Index(pos % uint64_t(cols));
       const double p = applied.values[i * len + t];
       if (p == 0.0) continue;
-      tr -= 2.0 * p * g_(r, c);
+      tr -= 2.0 * rw(r) * p * g_(r, c);
       by_row[size_t(r)].push_back({c, p});
     }
   const Eigen::MatrixXd& h = *h_;
-  for (const auto& row : by_row)
-    for (const auto& [ca, pa] : row) {
+  for (size_t r = 0; r < by_row.size(); ++r)
+    for (const auto& [ca, pa] : by_row[r]) {
       double acc = 0.0;
-      for (const auto& [cb, pb] : row) acc += pb * h(ca, cb);
-      tr += pa * acc;
+      for (const auto& [cb, pb] : by_row[r]) acc += pb * h(ca, cb);
+      tr += rw(Eigen::Index(r)) * pa * acc;
     }
   return std::max(tr, 0.0);
 }

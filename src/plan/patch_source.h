@@ -17,6 +17,7 @@
 
 #include <Eigen/Dense>
 #include <cstdint>
+#include <vector>
 
 #include "codec/patch.h"
 
@@ -36,6 +37,10 @@ class PatchSource {
   // ranked by 2 <E_U, G_U> - E_U H_UU E_U^T); otherwise it also compensates
   // the errors elsewhere in its rows (the joint solve below).
   void set_exact(bool exact) { exact_ = exact; }
+  // Row weights of the proxy (plan/distortion.h): empty (all 1) or one per
+  // row. Savings and traces are then sum_i r_i (...); each row's best
+  // correction does not depend on its weight. base_tr must be weighted too.
+  void set_row_weights(std::vector<double> r) { r_ = std::move(r); }
 
   // The `count` units with the largest savings under `s` (count is clipped
   // to the tensor's units), in increasing order, with their corrections
@@ -53,6 +58,8 @@ class PatchSource {
   double base_tr_ = 0;
   double damp_ = 0;    // added to H's diagonal in the solves
   bool exact_ = false;
+  std::vector<double> r_;
+  double rw(Eigen::Index row) const { return r_.empty() ? 1.0 : r_[size_t(row)]; }
 };
 
 }  // namespace golfpack::encode

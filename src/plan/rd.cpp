@@ -141,6 +141,7 @@ struct Work {
   std::vector<uint64_t> shape;
   uint64_t rows = 0, cols = 0;
   std::vector<float> values;
+  std::vector<double> rw;                 // the proxy's row weights (empty: every row weighs 1)
   std::vector<Cand> plain;                // one per step, the plain family
   std::vector<std::optional<Cand>> gptq;  // by step index, made on demand, kept across budgets
   std::map<int, LqerSet> lqer;            // by the tag of the grid candidate they correct, kept across budgets
@@ -185,6 +186,7 @@ struct RdPlanner::Impl {
   bool gptq_ans = false;     // the GPTQ family is gptq:ans (factorisations are cached)
   std::map<const Eigen::MatrixXd*, std::unique_ptr<GptqFactor>> factors;
   bool lqer = false;  // the lqer path is on
+  bool rowstep = false;  // the rowstep path is on
   int lqer_max_rank = 0;
   std::vector<PatchPath> patch_paths;  // the patch paths that are on
   // Lower Cholesky factor L of H + damp I per Hessian: ||X L||_F^2 is the
@@ -224,10 +226,12 @@ struct RdPlanner::Impl {
       }
     LqerSet set;
     const double base_tr = base.c.proxy * double(tokens);
+    if (rowstep) GP_RETURN_IF_ERROR(AddRowSteps(w, base, base_tag, set));
     if (lqer && chol.count(w.h) && chol.at(w.h).size() > 0) GP_RETURN_IF_ERROR(AddLqer(w, base, base_tag, e, base_tr, set));
     if (!patch_paths.empty()) {
       PatchSource src(e, *w.h, base_tr);
       src.set_exact(o.patch_exact);
+      src.set_row_weights(w.rw);
       GP_RETURN_IF_ERROR(AddPatches(w, base, base_tag, src, patch_paths, nullptr, -1, set));
       // Patches over the cheapest corrections (rank <= 2): a correction buys the
       // low-rank part of the error, a patch its salient entries or columns.
@@ -237,7 +241,7 @@ struct RdPlanner::Impl {
         if (path.unit == gpk::kPatchElement) over.push_back(path);
       const size_t n_lqer = set.cands.size();
       for (size_t j = 0; j < n_lqer && !over.empty(); ++j) {
-        if (set.cands[j].c.path != "lqer" || set.cands[j].c.rank > 2) continue;
+        if (set.cands[j].c.path != "lqer" || set.cands[j].c.rank > 2) continue;  // (rowstep candidates too)
         const Cand lq = set.cands[j];  // a copy: AddPatches grows set.cands
         const LowRankFactors fq =
             QuantizeFactors({set.fit.a.leftCols(lq.c.rank), set.fit.b.topRows(lq.c.rank)}, lq.lr);
@@ -245,10 +249,68 @@ struct RdPlanner::Impl {
         PatchSource after(e - fq.a * fq.b, src.g() - fq.a.cast<double>() * bh, *w.h,
                           lq.c.proxy * double(std::max<int64_t>(hessians->tokens(), 1)));
         after.set_exact(o.patch_exact);
+        after.set_row_weights(w.rw);
         GP_RETURN_IF_ERROR(AddPatches(w, base, base_tag, after, over, &lq, int(j), set));
       }
     }
     return set;
+  }
+
+  // The rowstep candidates on GPTQ candidate `base` into `set`: GPTQ again at
+  // base's step with a multiplier per row (RdOptions::paths, "rowstep"),
+  // priced exactly and proxied by the full proxy.
+  Status AddRowSteps(const Work& w, const Cand& base, int base_tag, LqerSet& set) const {
+    if (!gptq_ans || !factors.count(w.h) || w.rows < 2) return Status::Ok();
+    GP_ASSIGN_OR_RETURN(auto enc, MakeEncoder(base.c.spec));
+    const auto* g = dynamic_cast<const GptqAnsGridEncoder*>(enc.get());
+    if (!g || g->grid().group_size != 0) return Status::Ok();
+    const int64_t tokens = std::max<int64_t>(hessians->tokens(), 1);
+    // log(sigma_r sqrt(w_r)) per row (rows with sigma 0 keep multiplier 1).
+    std::vector<double> lg(w.rows, 0.0);
+    double mean = 0;
+    uint64_t n = 0;
+    for (uint64_t r = 0; r < w.rows; ++r) {
+      const float* x = w.values.data() + r * w.cols;
+      double m = 0, ss = 0;
+      for (uint64_t c = 0; c < w.cols; ++c) m += x[c];
+      m /= double(w.cols);
+      for (uint64_t c = 0; c < w.cols; ++c) ss += (x[c] - m) * (x[c] - m);
+      const double sigma = w.cols > 1 ? std::sqrt(ss / double(w.cols - 1)) : 0.0;
+      if (!(sigma > 0)) {
+        lg[r] = std::nan("");
+        continue;
+      }
+      lg[r] = std::log(sigma) + 0.5 * std::log(w.rw.empty() ? 1.0 : w.rw[r]);
+      mean += lg[r];
+      ++n;
+    }
+    if (n == 0) return Status::Ok();
+    mean /= double(n);
+    for (double gamma : o.rowstep_gammas) {
+      AnsGridSpec spec = g->grid();
+      spec.row_step.assign(w.rows, 1.0);
+      for (uint64_t r = 0; r < w.rows; ++r)
+        if (!std::isnan(lg[r])) spec.row_step[r] = std::clamp(std::exp(gamma * (mean - lg[r])), 0.125, 8.0);
+      GP_ASSIGN_OR_RETURN(AnsGridQuant qu, GptqAnsGridQuant(w.tensor->name, w.shape, w.values, *factors.at(w.h), spec,
+                                                            g->options()));
+      Cand c;
+      GP_ASSIGN_OR_RETURN(c.enc, PackAnsGrid(w.tensor->name, w.shape, spec, qu));
+      c.packed = true;
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "+rowstep%g", gamma);
+      c.c.spec = base.c.spec + buf;
+      c.c.step = base.c.step;
+      c.c.gptq = true;
+      c.c.path = "rowstep";
+      c.c.bytes = c.enc.payload.size() + c.enc.params.size();
+      c.price = Price(c.enc);
+      c.grid_price = c.price;  // a grid of its own: no protection bytes
+      c.c.proxy = HessianProxy(w.values, DequantizeAnsGrid(qu), w.rows, w.cols, *w.h, tokens, w.rw);
+      c.c.predicted = w.sensitivity * c.c.proxy;
+      c.base_tag = base_tag;
+      set.cands.push_back(std::move(c));
+    }
+    return Status::Ok();
   }
 
   // The lqer candidates on `base` (error e) into `set`.
@@ -256,12 +318,18 @@ struct RdPlanner::Impl {
                  LqerSet& set) const {
     const int64_t tokens = std::max<int64_t>(hessians->tokens(), 1);
     const Eigen::MatrixXf& l = chol.at(w.h);
-    const Eigen::MatrixXf m = e * l;
+    // Under row weights the best correction is a truncated SVD of S E L,
+    // S = diag(sqrt(r)), with A = S^-1 A'.
+    Eigen::VectorXf sr = Eigen::VectorXf::Ones(e.rows());
+    for (size_t i = 0; i < w.rw.size(); ++i) sr(Eigen::Index(i)) = std::sqrt(float(w.rw[i]));
+    const Eigen::MatrixXf m = sr.asDiagonal() * e * l;
     GP_ASSIGN_OR_RETURN(set.fit, FitLowRank(m, {}, lqer_max_rank));
+    set.fit.a = sr.cwiseInverse().asDiagonal() * set.fit.a;
     // B = B' L^-1, i.e. L^T B^T = B'^T.
     set.fit.b = l.transpose().triangularView<Eigen::Upper>().solve(set.fit.b.transpose()).transpose();
     // The proxy of E - A B with the factors as stored, from the base's own tr(E H E^T).
-    const Eigen::MatrixXd ed = e.cast<double>();
+    const Eigen::VectorXd srd = sr.cast<double>();
+    const Eigen::MatrixXd ed = srd.asDiagonal() * e.cast<double>();
     const auto fitted = static_cast<int>(set.fit.a.cols());
     for (int rank : o.lqer_ranks) {
       if (rank > fitted) continue;
@@ -283,7 +351,8 @@ struct RdPlanner::Impl {
         const uint64_t payload = base.enc.payload.size() + LowRankFactorBytes(w.rows, w.cols, spec);
         c.c.bytes = payload + params.size();
         c.price = Price(payload, params.size(), gpk::kLowRank);
-        c.c.proxy = CorrectedHessianProxy(base_tr, ed, fq.a.cast<double>(), fq.b.cast<double>(), *w.h, tokens);
+        c.c.proxy = CorrectedHessianProxy(base_tr, ed, srd.asDiagonal() * fq.a.cast<double>(), fq.b.cast<double>(), *w.h,
+                                          tokens);
         c.c.predicted = w.sensitivity * c.c.proxy;
         c.base_tag = base_tag;
         c.lr = spec;
@@ -321,7 +390,7 @@ struct RdPlanner::Impl {
       for (uint64_t t = 0; t < len; ++t) {
         const uint64_t pos = PatchPosition(ps, cols, len, u, t);
         const auto r = Eigen::Index(pos / cols), c = Eigen::Index(pos % cols);
-        score[u] += (*w.h)(c, c) * double(e(r, c)) * double(e(r, c));
+        score[u] += (w.rw.empty() ? 1.0 : w.rw[size_t(r)]) * (*w.h)(c, c) * double(e(r, c)) * double(e(r, c));
       }
     std::vector<uint64_t> order(nu);
     for (uint64_t u = 0; u < nu; ++u) order[u] = u;
@@ -362,7 +431,7 @@ struct RdPlanner::Impl {
         c.c.path = path.name;
         c.c.bytes = c.enc.payload.size() + c.enc.params.size();
         c.price = Price(c.enc);
-        c.c.proxy = HessianProxy(w.values, qp, rows, cols, *w.h, tokens);
+        c.c.proxy = HessianProxy(w.values, qp, rows, cols, *w.h, tokens, w.rw);
         c.c.predicted = w.sensitivity * c.c.proxy;
         c.base_tag = base_tag;
         c.patch = ps;
@@ -501,7 +570,7 @@ struct RdPlanner::Impl {
       out.packed = true;
       q = DequantizeAnsGrid(qu);
       // tr(E H E^T) from GPTQ's own error accounting (GptqRunStats::err_damped).
-      if (stats.dead_columns == 0)
+      if (stats.dead_columns == 0 && w.rw.empty())
         proxy = std::max(0.0, stats.err_damped - stats.damp_used * SquaredError(w.values, q)) /
                 double(std::max<int64_t>(tokens, 1));
     } else {
@@ -516,8 +585,8 @@ struct RdPlanner::Impl {
     if (!proxy)
       // GPTQ correlates its errors across columns: those need the full proxy
       // (plan/distortion.h); the sensitivities were fitted against it too.
-      proxy = out.c.gptq ? HessianProxy(w.values, q, w.rows, w.cols, *w.h, tokens)
-                         : DiagHessianProxy(w.values, q, w.rows, w.cols, *w.h, tokens);
+      proxy = out.c.gptq ? HessianProxy(w.values, q, w.rows, w.cols, *w.h, tokens, w.rw)
+                         : DiagHessianProxy(w.values, q, w.rows, w.cols, *w.h, tokens, w.rw);
     out.c.proxy = *proxy;
     out.c.predicted = w.sensitivity * out.c.proxy;
     return out;
@@ -719,7 +788,7 @@ Result<RdPlanner> RdPlanner::Create(const io::TensorFile& model, const Hessians&
   const std::vector<std::string> known = RdPathNames();
   for (const std::string& path : o.paths)
     if (std::find(known.begin(), known.end(), path) == known.end())
-      return InvalidArgument("recipe rd: unknown path '" + path + "' in --paths (known: grid, lqer, sparse, blocks, columns, rows)");
+      return InvalidArgument("recipe rd: unknown path '" + path + "' in --paths (known: grid, lqer, sparse, blocks, columns, rows, rowstep)");
   auto wants = [&](const char* path) {
     return o.paths.empty() || std::find(o.paths.begin(), o.paths.end(), path) != o.paths.end();
   };
@@ -740,6 +809,11 @@ Result<RdPlanner> RdPlanner::Create(const io::TensorFile& model, const Hessians&
     if (o.lqer_group < 0) return InvalidArgument("recipe rd: lqer group must be >= 0");
     p.lqer_max_rank = *std::max_element(o.lqer_ranks.begin(), o.lqer_ranks.end());
   }
+  p.rowstep = wants("rowstep") && p.two_phase && !o.rowstep_gammas.empty();
+  if (!o.paths.empty() && wants("rowstep") && !p.two_phase)
+    return InvalidArgument("recipe rd: path rowstep needs a GPTQ family; family '" + p.family + "'");
+  for (double gm : o.rowstep_gammas)
+    if (!(std::isfinite(gm) && gm > 0 && gm <= 4)) return InvalidArgument("recipe rd: rowstep exponents must be in (0, 4]");
   for (const PatchPath& path : PatchPaths()) {
     if (!wants(path.name.c_str()) || o.patch_bits.empty()) continue;
     if (!p.two_phase) {
@@ -766,6 +840,7 @@ Result<RdPlanner> RdPlanner::Create(const io::TensorFile& model, const Hessians&
       w.tensor = &t;
       w.h = h;
       w.sensitivity = hessians.Sensitivity(t.name).value_or(1.0);
+      w.rw = hessians.RowWeights(t.name, t.shape[0], o.token_row_floor);
       w.shape.assign(t.shape.begin(), t.shape.end());
       w.rows = w.shape[0];
       w.cols = w.shape[1];
@@ -902,14 +977,14 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
       return Status::Ok();
     }));
     result.timings.gptq = Since(tg);
-    if (lqer || !patch_paths.empty()) {
+    if (lqer || rowstep || !patch_paths.empty()) {
       // The protection paths: corrections of every GPTQ candidate in the window.
       const auto tl = Clock::now();
       if (lqer) EnsureChol(ks);
       std::vector<std::pair<size_t, int>> fits;  // (k, base tag)
       std::vector<size_t> lks;
       for (size_t k = 0; k < nw; ++k) {
-        if (patch_paths.empty() && chol.at(work[k].h).size() == 0) continue;
+        if (patch_paths.empty() && !rowstep && chol.at(work[k].h).size() == 0) continue;
         bool any = false;
         for (int si = window[k].first; si <= window[k].second; ++si) {
           const int tag = static_cast<int>(ns) + si;
@@ -1139,6 +1214,7 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
   std::vector<RdPathReport> prot;  // the protection paths that are on, in RdPathNames order
   if (lqer) prot.push_back({"lqer"});
   for (const PatchPath& path : patch_paths) prot.push_back({path.name});
+  if (rowstep) prot.push_back({"rowstep"});
   auto prot_of = [&](const std::string& name) -> RdPathReport& {
     for (auto& r : prot)
       if (r.path == name) return r;
@@ -1205,7 +1281,7 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
   return result;
 }
 
-std::vector<std::string> RdPathNames() { return {"grid", "lqer", "sparse", "blocks", "columns", "rows"}; }
+std::vector<std::string> RdPathNames() { return {"grid", "lqer", "sparse", "blocks", "columns", "rows", "rowstep"}; }
 
 Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, const RdOptions& o) {
   if (o.budget == 0) return InvalidArgument("recipe rd needs --budget BYTES");

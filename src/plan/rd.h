@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "plan/calibration.h"
 #include "plan/pack.h"
 
 namespace golfpack::encode {
@@ -48,6 +49,13 @@ struct RdOptions {
   //           columns (OWQ) or whole rows (e.g. token rows of the embedding),
   //           chosen and fitted under the Hessian proxy (plan/patch_source.h)
   //           at a ladder of unit counts, values stored at each patch_bits.
+  //   "rowstep": a step per row (encoding 7 stores a scale per row, so it costs
+  //           no bytes beyond the scales every grid stores): GPTQ re-run at a
+  //           grid candidate's step with row r's step times m_r =
+  //           (G / (sigma_r sqrt(w_r)))^gamma (clamped to [1/8, 8]; sigma_r the
+  //           row's std, w_r its proxy weight, G their geometric mean) for each
+  //           gamma in rowstep_gammas. gamma 1 is the high-rate optimum (every
+  //           row at the same slope of weighted loss per bit).
   std::vector<std::string> paths;
   std::vector<int> lqer_ranks = {1, 2, 4, 8, 16};
   std::vector<int> lqer_bits = {4, 8};
@@ -58,6 +66,11 @@ struct RdOptions {
   // (the default: measured safer); false solves for the correction that also
   // compensates the rest of each row under H (plan/patch_source.h).
   bool patch_exact = true;
+  std::vector<double> rowstep_gammas = {0.5, 1.0};
+  // Token rows of the tied embedding weigh by their frequency in the proxy
+  // when the calibration file has token counts (plan/calibration.h,
+  // TokenRowWeights); this is the floor of those weights, < 0 turns them off.
+  double token_row_floor = kTokenRowFloor;
   // The most bytes the protection paths (all but grid) may add together: the
   // protected-byte sweep. UINT64_MAX = no cap (the allocator alone decides).
   uint64_t protect_max = UINT64_MAX;

@@ -158,6 +158,37 @@ TEST(AnsGrid, CodesUseTheStoredScaleAndPlainRounding) {
   }
 }
 
+TEST(AnsGrid, RowStepsMultiplyEachRowsScale) {
+  std::vector<float> w = LaplaceWeights(4, 64, 9);
+  std::vector<uint64_t> shape{4, 64};
+  AnsGridSpec spec;
+  spec.step = 0.37;
+  auto plain = AnsGridScales("w", shape, w, spec);
+  spec.row_step = {1.0, 2.0, 0.5, 3.0};
+  auto q = QuantizeAnsGrid("w", shape, w, spec);
+  ASSERT_TRUE(plain.ok() && q.ok());
+  for (uint64_t r = 0; r < 4; ++r) {
+    double mean = 0, ss = 0;
+    for (uint64_t c = 0; c < 64; ++c) mean += w[r * 64 + c];
+    mean /= 64;
+    for (uint64_t c = 0; c < 64; ++c) ss += (w[r * 64 + c] - mean) * (w[r * 64 + c] - mean);
+    const float want = F16ToF32(F32ToF16(static_cast<float>(0.37 * spec.row_step[r] * std::sqrt(ss / 63))));
+    EXPECT_TRUE(BitEqual(q->scales[r], want)) << r;
+  }
+  EXPECT_TRUE(BitEqual(q->scales[0], plain->scales[0]));
+  // A coarser row costs fewer bytes; GPTQ takes the same scales.
+  const Eigen::MatrixXd H = CorrelatedHessian(64, 400, 10, 7);
+  auto g = GptqAnsGrid("w", shape, w, H, spec);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  for (uint64_t r = 0; r < 4; ++r) EXPECT_TRUE(BitEqual(g->quant.scales[r], q->scales[r]));
+  ExpectDecodesToQuant(*g);
+  // One multiplier per row, each finite and positive.
+  spec.row_step = {1.0, 2.0};
+  EXPECT_FALSE(QuantizeAnsGrid("w", shape, w, spec).ok());
+  spec.row_step = {1.0, 2.0, 0.0, 1.0};
+  EXPECT_FALSE(QuantizeAnsGrid("w", shape, w, spec).ok());
+}
+
 TEST(AnsGrid, ZeroAndConstantRowsAndAnEmptyTensor) {
   std::vector<uint64_t> shape{3, 8};
   std::vector<float> w(24, 0.0f);

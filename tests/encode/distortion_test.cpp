@@ -64,5 +64,25 @@ TEST(Distortion, CorrectedProxyEqualsTheProxyOfTheCorrectedError) {
   EXPECT_NEAR(CorrectedHessianProxy(base, e, e, id, c.h, 4), 0.0, 1e-9 * base);
 }
 
+TEST(Distortion, RowWeightsScaleEachRowsTerm) {
+  Case c;
+  std::vector<double> rw(c.rows);
+  for (uint64_t i = 0; i < c.rows; ++i) rw[i] = 0.25 + double(i);
+  double full = 0, diag = 0;
+  for (uint64_t i = 0; i < c.rows; ++i)
+    for (uint64_t a = 0; a < c.cols; ++a)
+      for (uint64_t b = 0; b < c.cols; ++b) {
+        const double t = rw[i] * (double(c.w[i * c.cols + a]) - c.q[i * c.cols + a]) *
+                         c.h(Eigen::Index(a), Eigen::Index(b)) * (double(c.w[i * c.cols + b]) - c.q[i * c.cols + b]);
+        full += t;
+        if (a == b) diag += t;
+      }
+  EXPECT_NEAR(HessianProxy(c.w, c.q, c.rows, c.cols, c.h, 10, rw), full / 10, 1e-12);
+  EXPECT_NEAR(DiagHessianProxy(c.w, c.q, c.rows, c.cols, c.h, 10, rw), diag / 10, 1e-12);
+  // Weights of 1 are no weights.
+  const std::vector<double> ones(c.rows, 1.0);
+  EXPECT_NEAR(HessianProxy(c.w, c.q, c.rows, c.cols, c.h, 10, ones), c.Brute(10, false), 1e-12);
+}
+
 }  // namespace
 }  // namespace golfpack::encode

@@ -230,6 +230,7 @@ TEST(Calibration, SaveThenLoadGivesTheSameHessiansMetadataAndFile) {
                                                {"head_in", matrix(8, 3)}};
   auto h = Hessians::FromSites(sites, 4096, {{"blocks.0.attn.c_q.weight", 3.5e-5}, {"tok_emb.weight", 0.125}}, 64,
                                {{"golfpack.sensitivity_spearman_raw", "0.3185"}});
+  h.set_token_counts({0, 3, 4000, 17});
   const auto dir = std::filesystem::temp_directory_path();
   const auto path = (dir / ("gp_calib_rt_" + std::to_string(::getpid()))).string();
   ASSERT_TRUE(h.Save(path).ok());
@@ -246,6 +247,15 @@ TEST(Calibration, SaveThenLoadGivesTheSameHessiansMetadataAndFile) {
   EXPECT_EQ(back->sensitivity(), h.sensitivity());
   EXPECT_EQ(back->Sensitivity("tok_emb.weight"), 0.125);
   EXPECT_EQ(back->notes(), h.notes());
+  EXPECT_EQ(back->token_counts(), h.token_counts());
+  // Row weights: (c + 1/2) / mean(c + 1/2) = {0.5, 3.5, 4000.5, 17.5} / 1005.5, floored at 0.1, then scaled to mean 1.
+  const std::vector<double> rw = back->RowWeights("tok_emb.weight", 4, 0.1);
+  ASSERT_EQ(rw.size(), 4u);
+  const double sum = 0.1 + 0.1 + 4000.5 / 1005.5 + 0.1;
+  EXPECT_NEAR(rw[0], 0.4 / sum, 1e-12);
+  EXPECT_NEAR(rw[2], 4 * 4000.5 / 1005.5 / sum, 1e-12);
+  EXPECT_NEAR(rw[0] + rw[1] + rw[2] + rw[3], 4.0, 1e-12);
+  EXPECT_TRUE(back->RowWeights("tok_emb.weight", 5, 0.1).empty());  // counts of another vocab
   // Saving what was loaded writes the same bytes.
   const auto again = path + ".again";
   ASSERT_TRUE(back->Save(again).ok());
@@ -287,6 +297,11 @@ TEST(Calibration, LoadRejectsOtherFilesWithOneErrorNamingTheFile) {
   cal.metadata["golfpack.sensitivity.tok_emb.weight"] = "nan";
   expect_error(cal, "golfpack.sensitivity.tok_emb.weight = 'nan' is not a number");
   cal.metadata = good;
+  cal.tensors.push_back(io::Tensor::FromFloat32("token_counts", {2}, std::vector<float>{1.f, -1.f}));
+  expect_error(cal, "'token_counts' holds a negative or non-finite count");
+  cal.tensors.back() = io::Tensor::FromFloat32("token_counts", {1, 2}, std::vector<float>{1.f, 1.f});
+  expect_error(cal, "'token_counts' is not a vector");
+  cal.tensors.pop_back();
   ASSERT_TRUE(io::WriteSafetensors(path, cal).ok());
   EXPECT_TRUE(Hessians::Load(path).ok());
   std::filesystem::remove(path);

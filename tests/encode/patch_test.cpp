@@ -198,6 +198,37 @@ TEST(PatchSource, TraceIsTheProxyOfTheCorrectedError) {
   }
 }
 
+TEST(PatchSource, RowWeightedTraceIsTheWeightedProxyAndPrefersHeavyRows) {
+  const uint64_t rows = 8, cols = 16;
+  const Eigen::MatrixXd h = RandomHessian(Eigen::Index(cols), 6);
+  const std::vector<float> w = Gaussian(rows * cols, 1.0f, 10), q0 = Gaussian(rows * cols, 1.0f, 11);
+  std::vector<float> q(rows * cols);
+  for (size_t i = 0; i < q.size(); ++i) q[i] = w[i] - 0.05f * q0[i];
+  Eigen::MatrixXf e(rows, cols);
+  for (uint64_t i = 0; i < rows * cols; ++i) e(Eigen::Index(i / cols), Eigen::Index(i % cols)) = w[i] - q[i];
+  std::vector<double> rw(rows, 0.01);
+  rw[5] = 50.0;  // one row that matters far more than the rest
+  const double base = HessianProxy(w, q, rows, cols, h, 1, rw);
+  for (bool exact : {false, true}) {
+    PatchSource src(e, h, base);
+    src.set_exact(exact);
+    src.set_row_weights(rw);
+    for (const PatchSpec& s : AllKinds(4)) {
+      const uint64_t len = PatchUnitLen(s, rows, cols);
+      const PatchValues chosen = src.Select(s, 2);
+      const PatchValues applied{chosen.units, QuantizePatchValues(chosen, s, len)};
+      std::vector<float> qp = q;
+      for (size_t i = 0; i < applied.units.size(); ++i)
+        for (uint64_t t = 0; t < len; ++t) qp[PatchPosition(s, cols, len, applied.units[i], t)] += applied.values[i * len + t];
+      EXPECT_NEAR(src.Trace(s, applied), HessianProxy(w, qp, rows, cols, h, 1, rw), 1e-6 * base) << s.ToString();
+      // Units inside one row: the heavy row's.
+      if (s.unit == gpk::kPatchRow) EXPECT_EQ(chosen.units[0] == 5 || chosen.units[1] == 5, true);
+      if (s.unit == gpk::kPatchElement)
+        for (uint64_t u : chosen.units) EXPECT_EQ(u / cols, 5u) << s.ToString();
+    }
+  }
+}
+
 TEST(PatchSource, RowsAreFixedExactlyAndCountsClip) {
   const uint64_t rows = 6, cols = 8;
   const Eigen::MatrixXd h = RandomHessian(Eigen::Index(cols), 2);

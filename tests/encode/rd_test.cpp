@@ -434,6 +434,78 @@ TEST(RdPatch, BudgetRulesHoldAndPicksArePatchTensors) {
   EXPECT_GT(total, 0) << "no budget took a patch";
 }
 
+// A step per row (the rowstep path) with token-frequency row weights on the
+// tied embedding: the budget rules hold, rowstep picks decode (fast decoder
+// and oracle agree), the frequent tokens' rows get finer scales than the rare
+// ones, and the plan never predicts more loss than grids alone.
+TEST(RdRowStep, FrequentTokenRowsGetFinerStepsAndBudgetsHold) {
+  const PgShape shape{2, 128, 4, 2, 2, 256};
+  const auto model = PgModel(shape, 8);
+  auto h = PgCalib(shape, 908);
+  std::vector<double> counts(256, 0.0);
+  for (size_t i = 0; i < 32; ++i) counts[i] = 4000.0;  // 32 frequent tokens; 224 rare or unseen
+  for (size_t i = 32; i < 64; ++i) counts[i] = 3.0;
+  h.set_token_counts(counts);
+  const std::vector<double> rw = h.RowWeights("tok_emb.weight", 256, kTokenRowFloor);
+  ASSERT_EQ(rw.size(), 256u);
+  EXPECT_GT(rw[0], 5.0);
+  EXPECT_NEAR(rw[200], rw[100], 1e-12);
+  EXPECT_GE(rw[200], kTokenRowFloor * 0.5);
+  EXPECT_TRUE(h.RowWeights("blocks.0.mlp.fc.weight", 256, kTokenRowFloor).empty());
+  EXPECT_TRUE(h.RowWeights("tok_emb.weight", 256, -1).empty());
+  RdOptions o;
+  o.code_bytes = 0;
+  o.code_bytes_set = true;
+  o.paths = {"grid", "rowstep"};
+  auto planner = RdPlanner::Create(model, h, o);
+  RdOptions g = o;
+  g.paths = {"grid"};
+  auto grid = RdPlanner::Create(model, h, g);
+  ASSERT_TRUE(planner.ok() && grid.ok()) << planner.status().ToString();
+  const uint64_t lo = planner->min_counted_bytes(), hi = planner->max_plain_counted_bytes();
+  int emb_rowstep = 0;
+  for (int i = 1; i < 6; ++i) {
+    const uint64_t budget = lo + (hi - lo) * uint64_t(i) / 12;
+    auto r = planner->Pack(budget);
+    auto rg = grid->Pack(budget);
+    ASSERT_TRUE(r.ok() && rg.ok()) << budget << ": " << r.status().ToString();
+    EXPECT_LE(r->pack.counted_bytes, budget);
+    EXPECT_GE(r->pack.counted_bytes, budget - budget / 1000) << budget;
+    EXPECT_LE(r->predicted_loss, rg->predicted_loss * (1 + 1e-9)) << budget;
+    ASSERT_EQ(r->paths.size(), 2u);
+    EXPECT_EQ(r->paths[1].path, "rowstep");
+    EXPECT_EQ(r->paths[1].bytes, 0u);  // a grid of its own: no protection bytes
+    auto art = gpk::Artifact::Parse(r->pack.bytes, "rd.gpk");
+    ASSERT_TRUE(art.ok()) << art.status().ToString();
+    for (const auto& t : r->tensors) {
+      const RdCandidate& c = t.candidates[t.chosen];
+      if (c.path != "rowstep") continue;
+      size_t idx = 0;
+      while (art->tensors()[idx].name != t.name) ++idx;
+      EXPECT_EQ(art->tensors()[idx].encoding, gpk::kAnsGrid);
+      auto dec = art->DecodeTensor(idx);
+      auto ref = gpk::DecodeTensorRef(*art, idx);
+      ASSERT_TRUE(dec.ok() && ref.ok());
+      EXPECT_EQ(*dec, *ref);
+      if (t.name != "tok_emb.weight") continue;
+      ++emb_rowstep;
+      // Frequent rows are reproduced more finely (mean |error| per weight).
+      const auto* w = model.Find("tok_emb.weight");
+      auto v = w->ToFloat32();
+      ASSERT_TRUE(v.ok());
+      double frequent = 0, rare = 0;
+      for (size_t row = 0; row < 256; ++row)
+        for (size_t col = 0; col < 128; ++col) {
+          const double e = std::fabs((*v)[row * 128 + col] - (*dec)[row * 128 + col]);
+          if (row < 32) frequent += e;
+          else if (row >= 64) rare += e;
+        }
+      EXPECT_LT(frequent / 32, 0.5 * rare / 192) << c.spec;
+    }
+  }
+  EXPECT_GT(emb_rowstep, 0) << "no budget gave the embedding a step per row";
+}
+
 // Every path at once on weights with low-rank parts: patches also go over
 // the cheapest corrections (patch over lowrank over the grid); whatever is
 // picked decodes with the fast decoder and the oracle alike, and the budget
@@ -455,7 +527,8 @@ TEST(RdPatch, PatchesOverCorrectionsPackAndDecode) {
     ASSERT_TRUE(r.ok()) << budget << ": " << r.status().ToString();
     EXPECT_LE(r->pack.counted_bytes, budget);
     EXPECT_GE(r->pack.counted_bytes, budget - budget / 1000) << budget;
-    ASSERT_EQ(r->paths.size(), 6u);
+    ASSERT_EQ(r->paths.size(), RdPathNames().size());
+    for (size_t p = 0; p < r->paths.size(); ++p) EXPECT_EQ(r->paths[p].path, RdPathNames()[p]);
     auto art = gpk::Artifact::Parse(r->pack.bytes, "rd.gpk");
     ASSERT_TRUE(art.ok()) << art.status().ToString();
     for (size_t i = 0; i < art->tensors().size(); ++i) {
@@ -472,7 +545,8 @@ TEST(RdPatch, PatchesOverCorrectionsPackAndDecode) {
       while (art->tensors()[idx].name != t.name) ++idx;
       const uint32_t enc = art->tensors()[idx].encoding;
       if (c.path == "lqer") EXPECT_EQ(enc, gpk::kLowRank) << c.spec;
-      if (c.path != "grid" && c.path != "lqer") {
+      if (c.path == "rowstep") EXPECT_EQ(enc, gpk::kAnsGrid) << c.spec;
+      if (c.path != "grid" && c.path != "lqer" && c.path != "rowstep") {
         EXPECT_EQ(enc, gpk::kPatch) << c.spec;
         auto p = gpk::PatchParams::Parse(art->tensors()[idx].params);
         ASSERT_TRUE(p.ok());

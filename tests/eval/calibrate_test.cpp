@@ -50,6 +50,14 @@ TEST(Calibrate, OneSymmetricHessianPerInputSiteWithNormedTraces) {
   ASSERT_TRUE(cal.ok()) << cal.status().ToString();
   EXPECT_EQ(cal->tokens, 960);
   EXPECT_EQ(cal->hessians.size(), 3u * 4 + 1);  // 4 sites per block + head
+  // Token counts: the first 960 tokens of the shard, counted independently.
+  auto stream = io::TokenStream::Open(o.train_pattern);
+  ASSERT_TRUE(stream.ok());
+  auto ids = stream->Take(960);
+  ASSERT_TRUE(ids.ok());
+  std::vector<double> want(size_t(m->config().vocab_size), 0.0);
+  for (uint16_t t : *ids) want[t] += 1;
+  EXPECT_EQ(cal->token_counts, want);
   for (const auto& [site, h] : cal->hessians) {
     EXPECT_TRUE(torch::allclose(h, h.t())) << site;
     // RMS-normed inputs have mean square 1 per token: trace(H) = tokens * d.
@@ -86,7 +94,9 @@ TEST(Calibrate, TorchAndEigenCalibrationsConvertExactlyAndShareOneFile) {
   c.hessians.emplace("blocks.0.mlp.proj_in", torch::randn({64, 64}, torch::kFloat64));
   c.sensitivity = {{"tok_emb.weight", 0.25}};
   c.notes = {{"golfpack.sensitivity_spearman_fitted", "0.7877"}};
+  c.token_counts = {5, 0, 955};
   const encode::Hessians h = ToHessians(c);
+  EXPECT_EQ(h.token_counts(), c.token_counts);
   EXPECT_EQ(h.tokens(), 960);
   EXPECT_EQ(h.seq_len(), 64);
   EXPECT_EQ((*h.ForSite("head_in"))(2, 7), c.hessians.at("head_in")[2][7].item<double>());
@@ -97,6 +107,7 @@ TEST(Calibrate, TorchAndEigenCalibrationsConvertExactlyAndShareOneFile) {
   EXPECT_EQ(back.seq_len, 64);
   EXPECT_EQ(back.sensitivity, c.sensitivity);
   EXPECT_EQ(back.notes, c.notes);
+  EXPECT_EQ(back.token_counts, c.token_counts);
 
   const std::string path = (fs::temp_directory_path() / ("gp_calib_conv_" + std::to_string(::getpid()))).string();
   ASSERT_TRUE(SaveCalibration(path, c).ok());
@@ -105,6 +116,7 @@ TEST(Calibrate, TorchAndEigenCalibrationsConvertExactlyAndShareOneFile) {
   auto eigen = encode::Hessians::Load(path);
   ASSERT_TRUE(eigen.ok()) << eigen.status().ToString();
   EXPECT_EQ(loaded->notes, c.notes);
+  EXPECT_EQ(loaded->token_counts, c.token_counts);
   EXPECT_EQ(eigen->Sensitivity("tok_emb.weight"), 0.25);
   for (const auto& [site, t] : c.hessians) {
     // Stored as float32: both readers see the float32-rounded values.

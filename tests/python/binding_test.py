@@ -175,7 +175,7 @@ np_out = golfpack.unpack(data, as_numpy=True)
 check(all(isinstance(v, np.ndarray) and v.dtype == np.float32 for v in np_out.values()), "unpack(as_numpy=True)")
 
 # ---------------------------------------------------------------- calibration (hooks) and rd
-hessians, tokens = {}, 0
+hessians, tokens, counts = {}, 0, 0
 
 
 def hook_for(site):
@@ -201,12 +201,14 @@ with torch.no_grad():
         ids = torch.randint(0, CONFIG["vocab_size"], (4, 64), generator=g)
         model.logits(ids)
         tokens += ids.numel()
+        counts = counts + torch.bincount(ids.reshape(-1), minlength=CONFIG["vocab_size"]).double()
 for _, h in handles:
     h.remove()
 expected_sites = {golfpack.hessian_site(k) for k in state} - {""}
 check(set(hessians) == expected_sites, f"hooks cover every site ({len(hessians)})")
 
-calib = golfpack.calibrate(hessians, tokens)
+calib = golfpack.calibrate(hessians, tokens, token_counts=counts)
+check(calib.token_counts == counts.tolist() and sum(calib.token_counts) == tokens, "calibrate keeps the token counts")
 check(calib.tokens == tokens and len(calib) == len(expected_sites), f"calibrate: {calib!r}")
 h_back = calib.hessian("blocks.0.mlp.fc.weight")
 check(h_back is not None and np.array_equal(h_back, hessians["blocks.0.mlp_in"].numpy()), "Calibration.hessian(weight)")
@@ -236,6 +238,7 @@ calib_path = WORK / "calib.safetensors"
 calib.save(str(calib_path))
 loaded = golfpack.load_calibration(str(calib_path))
 check(loaded.tokens == tokens and sorted(loaded.sites) == sorted(calib.sites), f"load_calibration: {loaded!r}")
+check(loaded.token_counts == calib.token_counts, "load_calibration: token counts")
 calib_path2 = WORK / "calib2.safetensors"
 loaded.save(str(calib_path2))
 check(calib_path2.read_bytes() == calib_path.read_bytes(), "save(load_calibration(f)) == f byte for byte")
