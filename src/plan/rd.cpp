@@ -168,7 +168,30 @@ Status ParallelFor(size_t n, unsigned threads, const std::vector<double>& cost, 
 
 }  // namespace
 
+// What a candidate source sees of one grid candidate of one tensor: the
+// tensor, the candidate and its unit tag, its error E = W - Q and tr(E H E^T)
+// (weighted by the tensor's row weights), and a patch source on E, made on
+// first use and shared by the patch paths.
+struct SourceInput {
+  const Work& w;
+  const Cand& base;
+  int base_tag;
+  const Eigen::MatrixXf& e;
+  double base_tr;
+  std::optional<PatchSource> patches;
+};
+
 struct RdPlanner::Impl {
+  // A candidate source: the candidates one path offers on one grid candidate,
+  // each priced in exact bytes and proxied, appended to the set. rd is the
+  // grid ladder plus a table of these, built from --paths in Create and run
+  // in table order (a later source may build on an earlier one's candidates,
+  // as sparse patches over lqer corrections do). A new path is one more row.
+  struct CandidateSource {
+    std::string path;
+    std::function<Status(const Impl&, SourceInput&, LqerSet&)> add;
+  };
+
   const io::TensorFile* model = nullptr;
   const Hessians* hessians = nullptr;
   RdOptions o;
@@ -189,6 +212,7 @@ struct RdPlanner::Impl {
   bool rowstep = false;  // the rowstep path is on
   int lqer_max_rank = 0;
   std::vector<PatchPath> patch_paths;  // the patch paths that are on
+  std::vector<CandidateSource> sources;  // every path but grid, in table order
   // Lower Cholesky factor L of H + damp I per Hessian: ||X L||_F^2 is the
   // proxy tr(X H X^T) (damped), so the best rank-r correction under it is a
   // truncated SVD of E L.
@@ -213,7 +237,8 @@ struct RdPlanner::Impl {
     return 2 * static_cast<int>(steps.size()) + base_tag * kLqerPerBase + static_cast<int>(j);
   }
 
-  // The lqer candidates on grid candidate `base` (tag base_tag) of w.
+  // Every enabled path's candidates on grid candidate `base` (tag base_tag)
+  // of w: the candidate sources in table order (see CandidateSource).
   Result<LqerSet> FitLqer(const Work& w, const Cand& base, int base_tag) const {
     const auto rows = static_cast<Eigen::Index>(w.rows), cols = static_cast<Eigen::Index>(w.cols);
     const int64_t tokens = std::max<int64_t>(hessians->tokens(), 1);
@@ -225,35 +250,39 @@ struct RdPlanner::Impl {
         e(r, c) = w.values[i] - q[i];
       }
     LqerSet set;
-    const double base_tr = base.c.proxy * double(tokens);
-    if (rowstep) GP_RETURN_IF_ERROR(AddRowSteps(w, base, base_tag, set));
-    if (lqer && chol.count(w.h) && chol.at(w.h).size() > 0) GP_RETURN_IF_ERROR(AddLqer(w, base, base_tag, e, base_tr, set));
-    if (!patch_paths.empty()) {
-      PatchSource src(e, *w.h, base_tr);
-      src.set_exact(o.patch_exact);
-      src.set_row_weights(w.rw);
-      GP_RETURN_IF_ERROR(AddPatches(w, base, base_tag, src, patch_paths, nullptr, -1, set));
-      // Patches over the cheapest corrections (rank <= 2): a correction buys the
-      // low-rank part of the error, a patch its salient entries or columns.
-      // G after the correction is G - A (B H), without a new E H.
-      std::vector<PatchPath> over;
-      for (const PatchPath& path : patch_paths)
-        if (path.unit == gpk::kPatchElement) over.push_back(path);
-      const size_t n_lqer = set.cands.size();
-      for (size_t j = 0; j < n_lqer && !over.empty(); ++j) {
-        if (set.cands[j].c.path != "lqer" || set.cands[j].c.rank > 2) continue;  // (rowstep candidates too)
-        const Cand lq = set.cands[j];  // a copy: AddPatches grows set.cands
-        const LowRankFactors fq =
-            QuantizeFactors({set.fit.a.leftCols(lq.c.rank), set.fit.b.topRows(lq.c.rank)}, lq.lr);
-        const Eigen::MatrixXd bh = fq.b.cast<double>() * *w.h;
-        PatchSource after(e - fq.a * fq.b, src.g() - fq.a.cast<double>() * bh, *w.h,
-                          lq.c.proxy * double(std::max<int64_t>(hessians->tokens(), 1)));
-        after.set_exact(o.patch_exact);
-        after.set_row_weights(w.rw);
-        GP_RETURN_IF_ERROR(AddPatches(w, base, base_tag, after, over, &lq, int(j), set));
-      }
-    }
+    SourceInput in{w, base, base_tag, e, base.c.proxy * double(tokens), {}};
+    for (const CandidateSource& s : sources) GP_RETURN_IF_ERROR(s.add(*this, in, set));
     return set;
+  }
+
+  // The patch source on in's error (made once per grid candidate, shared by the patch paths).
+  const PatchSource& PatchesOf(SourceInput& in) const {
+    if (!in.patches) {
+      in.patches.emplace(in.e, *in.w.h, in.base_tr);
+      in.patches->set_exact(o.patch_exact);
+      in.patches->set_row_weights(in.w.rw);
+    }
+    return *in.patches;
+  }
+
+  // Sparse patches over the cheapest corrections (rank <= 2) already in
+  // `set`: a correction buys the low-rank part of the error, a patch its
+  // salient entries. G after the correction is G - A (B H), without a new E H.
+  Status AddPatchesOverLqer(SourceInput& in, const PatchPath& path, LqerSet& set) const {
+    const Work& w = in.w;
+    const size_t n_lqer = set.cands.size();
+    for (size_t j = 0; j < n_lqer; ++j) {
+      if (set.cands[j].c.path != "lqer" || set.cands[j].c.rank > 2) continue;
+      const Cand lq = set.cands[j];  // a copy: AddPatches grows set.cands
+      const LowRankFactors fq = QuantizeFactors({set.fit.a.leftCols(lq.c.rank), set.fit.b.topRows(lq.c.rank)}, lq.lr);
+      const Eigen::MatrixXd bh = fq.b.cast<double>() * *w.h;
+      PatchSource after(in.e - fq.a * fq.b, PatchesOf(in).g() - fq.a.cast<double>() * bh, *w.h,
+                        lq.c.proxy * double(std::max<int64_t>(hessians->tokens(), 1)));
+      after.set_exact(o.patch_exact);
+      after.set_row_weights(w.rw);
+      GP_RETURN_IF_ERROR(AddPatches(w, in.base, in.base_tag, after, {path}, &lq, int(j), set));
+    }
+    return Status::Ok();
   }
 
   // The rowstep candidates on GPTQ candidate `base` into `set`: GPTQ again at
@@ -823,6 +852,26 @@ Result<RdPlanner> RdPlanner::Create(const io::TensorFile& model, const Hessians&
     }
     p.patch_paths.push_back(path);
   }
+  // The candidate sources, in table order.
+  if (p.rowstep)
+    p.sources.push_back({"rowstep", [](const Impl& i, SourceInput& in, LqerSet& set) {
+                           return i.AddRowSteps(in.w, in.base, in.base_tag, set);
+                         }});
+  if (p.lqer)
+    p.sources.push_back({"lqer", [](const Impl& i, SourceInput& in, LqerSet& set) {
+                           if (!i.chol.count(in.w.h) || i.chol.at(in.w.h).size() == 0) return Status::Ok();
+                           return i.AddLqer(in.w, in.base, in.base_tag, in.e, in.base_tr, set);
+                         }});
+  for (const PatchPath& path : p.patch_paths)
+    p.sources.push_back({path.name, [path](const Impl& i, SourceInput& in, LqerSet& set) {
+                           return i.AddPatches(in.w, in.base, in.base_tag, i.PatchesOf(in), {path}, nullptr, -1, set);
+                         }});
+  if (p.lqer)
+    for (const PatchPath& path : p.patch_paths)
+      if (path.unit == gpk::kPatchElement)
+        p.sources.push_back({path.name, [path](const Impl& i, SourceInput& in, LqerSet& set) {
+                               return i.AddPatchesOverLqer(in, path, set);
+                             }});
   for (int b : o.patch_bits)
     if (!((b >= 2 && b <= 8) || b == 16))
       return InvalidArgument("recipe rd: patch value bits " + std::to_string(b) + " are not 2..8 or 16");
@@ -977,7 +1026,7 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
       return Status::Ok();
     }));
     result.timings.gptq = Since(tg);
-    if (lqer || rowstep || !patch_paths.empty()) {
+    if (!sources.empty()) {
       // The protection paths: corrections of every GPTQ candidate in the window.
       const auto tl = Clock::now();
       if (lqer) EnsureChol(ks);
