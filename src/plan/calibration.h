@@ -93,9 +93,11 @@ class Hessians {
 //   r_i = max(floor, (c_i + 1/2) / mean(c + 1/2)),  then scaled to mean 1,
 // so that the weighted proxy of an error spread evenly over the rows equals
 // the unweighted one (the fitted sensitivities keep their meaning). The floor
-// (default 0.1, RdOptions::token_row_floor) keeps rare tokens' rows from
+// (default 0.3, RdOptions::token_row_floor) keeps rare tokens' rows from
 // being zeroed: a large error on a rare row moves its logit at every
-// position, which the quadratic proxy does not see.
+// position, which the quadratic proxy does not see. 0.3 rather than 0.1:
+// with a step per row (rd's rowstep path) it gave the smaller gap on both
+// models measured (docs/results/rowstep_*.tsv).
 std::vector<double> TokenRowWeights(const std::vector<double>& counts, double floor);
 
 // TokenRowWeights(counts, floor) for the tied embedding / LM head
@@ -105,6 +107,6 @@ std::vector<double> RowWeightsFor(const std::string& weight_name, uint64_t rows,
                                   double floor);
 
 // The default floor of TokenRowWeights (rd and the sensitivity fit use it).
-inline constexpr double kTokenRowFloor = 0.1;
+inline constexpr double kTokenRowFloor = 0.3;
 
 }  // namespace golfpack::encode

@@ -500,7 +500,7 @@ TEST(RdRowStep, FrequentTokenRowsGetFinerStepsAndBudgetsHold) {
           if (row < 32) frequent += e;
           else if (row >= 64) rare += e;
         }
-      EXPECT_LT(frequent / 32, 0.5 * rare / 192) << c.spec;
+      EXPECT_LT(frequent / 32, 0.7 * rare / 192) << c.spec;
     }
   }
   EXPECT_GT(emb_rowstep, 0) << "no budget gave the embedding a step per row";
