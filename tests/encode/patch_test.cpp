@@ -163,14 +163,24 @@ Eigen::MatrixXd RandomHessian(Eigen::Index n, uint32_t seed) {
   return m.transpose() * m;
 }
 
+// Random weights W, a nearby Q and the error E = W - Q, rows x cols.
+struct ErrorCase {
+  std::vector<float> w, q;
+  Eigen::MatrixXf e;
+  ErrorCase(uint64_t rows, uint64_t cols, uint32_t seed) : q(rows * cols), e(rows, cols) {
+    w = Gaussian(rows * cols, 1.0f, seed);
+    const std::vector<float> q0 = Gaussian(rows * cols, 1.0f, seed + 1);
+    for (size_t i = 0; i < q.size(); ++i) q[i] = w[i] - 0.05f * q0[i];
+    for (uint64_t i = 0; i < rows * cols; ++i) e(Eigen::Index(i / cols), Eigen::Index(i % cols)) = w[i] - q[i];
+  }
+};
+
 TEST(PatchSource, TraceIsTheProxyOfTheCorrectedError) {
   const uint64_t rows = 10, cols = 16;
   const Eigen::MatrixXd h = RandomHessian(Eigen::Index(cols), 5);
-  const std::vector<float> w = Gaussian(rows * cols, 1.0f, 8), q0 = Gaussian(rows * cols, 1.0f, 9);
-  std::vector<float> q(rows * cols);
-  for (size_t i = 0; i < q.size(); ++i) q[i] = w[i] - 0.05f * q0[i];
-  Eigen::MatrixXf e(rows, cols);
-  for (uint64_t i = 0; i < rows * cols; ++i) e(Eigen::Index(i / cols), Eigen::Index(i % cols)) = w[i] - q[i];
+  const ErrorCase ec(rows, cols, 8);
+  const std::vector<float>&w = ec.w, &q = ec.q;
+  const Eigen::MatrixXf& e = ec.e;
   const double base = HessianProxy(w, q, rows, cols, h, 1);
   const PatchSource src(e, h, base);
   for (const PatchSpec& s : AllKinds(4)) {
@@ -201,11 +211,9 @@ TEST(PatchSource, TraceIsTheProxyOfTheCorrectedError) {
 TEST(PatchSource, RowWeightedTraceIsTheWeightedProxyAndPrefersHeavyRows) {
   const uint64_t rows = 8, cols = 16;
   const Eigen::MatrixXd h = RandomHessian(Eigen::Index(cols), 6);
-  const std::vector<float> w = Gaussian(rows * cols, 1.0f, 10), q0 = Gaussian(rows * cols, 1.0f, 11);
-  std::vector<float> q(rows * cols);
-  for (size_t i = 0; i < q.size(); ++i) q[i] = w[i] - 0.05f * q0[i];
-  Eigen::MatrixXf e(rows, cols);
-  for (uint64_t i = 0; i < rows * cols; ++i) e(Eigen::Index(i / cols), Eigen::Index(i % cols)) = w[i] - q[i];
+  const ErrorCase ec(rows, cols, 10);
+  const std::vector<float>&w = ec.w, &q = ec.q;
+  const Eigen::MatrixXf& e = ec.e;
   std::vector<double> rw(rows, 0.01);
   rw[5] = 50.0;  // one row that matters far more than the rest
   const double base = HessianProxy(w, q, rows, cols, h, 1, rw);
