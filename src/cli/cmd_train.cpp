@@ -57,6 +57,13 @@ void AddTrainFlags(CLI::App* cmd, TrainCli& t) {
   cmd->add_option("--val-tokens", o.val_tokens, "val tokens used by quick checks")->capture_default_str();
   cmd->add_option("--checkpoint-every", o.checkpoint_every, "steps between atomic checkpoints (0 = final only)");
   cmd->add_option("--log", o.log_path, "JSON-lines training log");
+  cmd->add_option("--qat-step", o.qat_step,
+                  "train through the codec: matrices on the entropy-coded grid at this step (x row std) in the "
+                  "forward pass, straight-through gradients (0 = off)");
+  cmd->add_option("--qat-plan", t.qat_plan, "train through the codec at each tensor's step in this rd report (pack --report)");
+  cmd->add_option("--qat-from", o.qat_from, "fraction of the run before QAT starts, in [0, 1) (e.g. 0.8: the last 20%)")
+      ->capture_default_str();
+  cmd->add_flag("--qat-noise", o.qat_noise, "QAT by uniform noise of one grid step instead of rounding");
 }
 
 Status RunTrain(TrainCli& t, const CLI::App& cmd, const GlobalOptions& g, train::TrainResult* out) {
@@ -65,6 +72,9 @@ Status RunTrain(TrainCli& t, const CLI::App& cmd, const GlobalOptions& g, train:
     if (t.val_files.empty()) t.val_files = ValPattern(t.data_dir);
   }
   if (t.train_files.empty()) return InvalidArgument("give --data DIR or --train-files PATTERN");
+  if (!t.qat_plan.empty()) {
+    GP_ASSIGN_OR_RETURN(t.opts.qat_steps, train::QatStepsFromReport(t.qat_plan));
+  }
   t.opts.train_pattern = t.train_files;
   t.opts.val_pattern = t.val_files;
 

@@ -29,6 +29,7 @@ Status ApplyPreset(const std::string& preset, model::GPTConfig& cfg, const CLI::
 struct TrainCli {
   std::string data_dir, train_files, val_files, init;
   std::string preset;
+  std::string qat_plan;  // rd report whose per-tensor steps QAT uses
   model::GPTConfig cfg;
   train::TrainOptions opts;
 };

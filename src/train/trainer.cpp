@@ -4,10 +4,13 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
+#include "io/pg_names.h"
 #include "io/shards.h"
 #include "model/weights.h"
+#include "train/fake_quant.h"
 #include "train/muon.h"
 
 namespace golfpack::train {
@@ -111,6 +114,20 @@ Result<TrainResult> Train(model::GPT& model, const TrainOptions& o, const Progre
   // cache): ~25% more tokens/s at 2048 tokens than at 8192 for the demo model.
   const int64_t micro = std::min<int64_t>(
       seqs, o.micro_batch_seqs > 0 ? o.micro_batch_seqs : std::max<int64_t>(1, 2048 / o.seq_len));
+  // QAT targets: (name, parameter, step).
+  std::vector<std::tuple<std::string, torch::Tensor, double>> qat;
+  if (o.qat_from < 0 || o.qat_from >= 1) return InvalidArgument("train: --qat-from must be in [0, 1)");
+  if (o.qat_step < 0) return InvalidArgument("train: --qat-step must be >= 0");
+  for (const auto& p : model->named_parameters()) {
+    if (p.value().dim() != 2 || io::HessianSite(p.key()).empty()) continue;
+    const auto it = o.qat_steps.find(p.key());
+    const double qstep = it != o.qat_steps.end() ? it->second : o.qat_step;
+    if (qstep > 0) qat.emplace_back(p.key(), p.value(), qstep);
+  }
+  const int qat_start = static_cast<int>(std::ceil(o.qat_from * o.iterations));
+  if (!qat.empty())
+    log_line({{"event", "qat"}, {"tensors", qat.size()}, {"from_step", qat_start}, {"noise", o.qat_noise},
+              {"step", o.qat_step}, {"plan_steps", o.qat_steps.size()}});
   const auto t0 = Clock::now();
   model->train();
   int step = 0;
@@ -128,6 +145,18 @@ Result<TrainResult> Train(model::GPT& model, const TrainOptions& o, const Progre
                      remaining <= warmdown_s ? remaining / warmdown_s : 1.0);
     }
     GP_ASSIGN_OR_RETURN(std::vector<uint16_t> chunk, stream.Take(static_cast<size_t>(o.batch_tokens) + 1));
+    // QAT: the forward and backward passes see the codec's values; the float
+    // weights come back before the optimizer steps (straight-through).
+    const bool qat_on = !qat.empty() && step >= qat_start;
+    std::vector<torch::Tensor> latent;
+    if (qat_on) {
+      torch::NoGradGuard no_grad;
+      for (auto& [name, p, qstep] : qat) {
+        latent.push_back(p.detach().clone());
+        GP_ASSIGN_OR_RETURN(torch::Tensor q, o.qat_noise ? AnsGridNoise(name, p, qstep) : AnsGridValues(name, p, qstep));
+        p.copy_(q);
+      }
+    }
     double step_loss = 0;
     for (int64_t s = 0; s < seqs; s += micro) {
       const int64_t n = std::min(micro, seqs - s);
@@ -137,6 +166,10 @@ Result<TrainResult> Train(model::GPT& model, const TrainOptions& o, const Progre
       const double frac = static_cast<double>(n) / seqs;
       (loss * frac).backward();
       step_loss += loss.item<double>() * frac;
+    }
+    if (qat_on) {
+      torch::NoGradGuard no_grad;
+      for (size_t i = 0; i < qat.size(); ++i) std::get<1>(qat[i]).copy_(latent[i]);
     }
     if (!std::isfinite(step_loss))
       return Internal("training diverged at step " + std::to_string(step) + ": loss is " + std::to_string(step_loss));
@@ -160,6 +193,7 @@ Result<TrainResult> Train(model::GPT& model, const TrainOptions& o, const Progre
     const double tps = static_cast<double>(o.batch_tokens) * (step + 1) / std::max(secs, 1e-9);
     nlohmann::json line = {{"event", "step"}, {"step", step + 1}, {"train_loss", step_loss}, {"lr_mul", mul},
                            {"tokens", o.batch_tokens * (step + 1)}, {"elapsed_s", secs}, {"tokens_per_s", tps}};
+    if (qat_on) line["qat"] = true;
     const bool do_val = !val.empty() && o.val_every > 0 && (step + 1) % o.val_every == 0 && step + 1 < o.iterations;
     if (do_val) {
       model->eval();
@@ -186,6 +220,25 @@ Result<TrainResult> Train(model::GPT& model, const TrainOptions& o, const Progre
             {"final_train_loss", result.final_train_loss},
             {"val_loss", std::isnan(result.final_val_loss) ? nlohmann::json(nullptr) : nlohmann::json(result.final_val_loss)}});
   return result;
+}
+
+Result<std::map<std::string, double>> QatStepsFromReport(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFound(path + ": cannot open the rd report");
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("tensors") || !j["tensors"].is_array())
+    return InvalidArgument(path + ": not an rd report (pack --report): no \"tensors\" list");
+  std::map<std::string, double> steps;
+  for (const auto& t : j["tensors"]) {
+    if (!t.is_object() || !t.contains("name") || !t.contains("chosen") || !t["chosen"].is_string()) continue;
+    const std::string spec = t["chosen"].get<std::string>();  // e.g. "gptq:ans:s0.25:row+rowstep0.5"
+    const auto at = spec.find(":s");
+    if (at == std::string::npos) continue;
+    const double s = std::strtod(spec.c_str() + at + 2, nullptr);
+    if (s > 0 && std::isfinite(s)) steps[t["name"].get<std::string>()] = s;
+  }
+  if (steps.empty()) return InvalidArgument(path + ": the rd report names no tensor with a grid step");
+  return steps;
 }
 
 }  // namespace golfpack::train

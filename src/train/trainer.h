@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 
 #include "core/progress.h"
@@ -34,7 +35,24 @@ struct TrainOptions {
   int val_every = 0;                    // steps between val evaluations; 0 = only at the end
   int64_t val_tokens = 65536;           // tokens of the val split used during training
   int checkpoint_every = 0;             // steps; 0 = only the final save
+  // Training through the codec (QAT, train/fake_quant.h): from step
+  // qat_from * iterations on, every matrix the codec quantizes (2-D, with a
+  // Hessian site: the tied embedding and the block matrices) is replaced for
+  // the forward and backward passes by its values on the entropy-coded grid
+  // at its step, and the gradient is applied to the float weights
+  // (straight-through). The step is qat_step, or the tensor's step in
+  // qat_steps (e.g. from an rd report, --qat-plan), which wins. qat_noise:
+  // uniform noise of one grid step instead of rounding.
+  double qat_step = 0;                  // 0 = off (unless qat_steps names the tensor)
+  std::map<std::string, double> qat_steps;
+  double qat_from = 0;                  // fraction of the run before QAT starts, in [0, 1)
+  bool qat_noise = false;
 };
+
+// The grid step of each tensor in an rd byte-ROI report (`pack --report`):
+// the chosen candidate's "s<step>" of its spec. InvalidArgument naming the
+// file for a report without tensors.
+Result<std::map<std::string, double>> QatStepsFromReport(const std::string& path);
 
 struct TrainResult {
   int steps = 0;

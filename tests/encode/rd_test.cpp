@@ -544,8 +544,12 @@ TEST(RdPatch, PatchesOverCorrectionsPackAndDecode) {
       size_t idx = 0;
       while (art->tensors()[idx].name != t.name) ++idx;
       const uint32_t enc = art->tensors()[idx].encoding;
-      if (c.path == "lqer") EXPECT_EQ(enc, gpk::kLowRank) << c.spec;
-      if (c.path == "rowstep") EXPECT_EQ(enc, gpk::kAnsGrid) << c.spec;
+      if (c.path == "lqer") {
+        EXPECT_EQ(enc, gpk::kLowRank) << c.spec;
+      }
+      if (c.path == "rowstep") {
+        EXPECT_EQ(enc, gpk::kAnsGrid) << c.spec;
+      }
       if (c.path != "grid" && c.path != "lqer" && c.path != "rowstep") {
         EXPECT_EQ(enc, gpk::kPatch) << c.spec;
         auto p = gpk::PatchParams::Parse(art->tensors()[idx].params);

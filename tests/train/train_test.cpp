@@ -10,6 +10,8 @@
 #include "model/weights.h"
 #include "train/muon.h"
 #include "train/trainer.h"
+#include "train/fake_quant.h"
+#include "train/fake_quant.h"
 
 namespace golfpack::train {
 namespace {
@@ -108,6 +110,75 @@ TEST(Trainer, SameSeedSameWeightsAndLogIsWritten) {
     EXPECT_EQ(line.front(), '{');
   }
   EXPECT_EQ(lines, 8);  // start + 6 steps + end
+}
+
+// Training through the codec: from the given step on, the forward pass sees
+// the grid's values and the optimizer updates the float weights
+// (straight-through), so the saved weights are off the grid and differ from
+// a run without QAT; the log says when QAT ran.
+TEST(Trainer, QatTrainsThroughTheGridWithFloatWeights) {
+  const auto dir = WriteMarkovShards(TmpDir("qat"), 48, 60000);
+  TrainOptions o;
+  o.train_pattern = dir + "/fineweb_train_*.bin";
+  o.iterations = 6;
+  o.batch_tokens = 1024;
+  o.seq_len = 64;
+  o.warmup_steps = 2;
+  o.warmdown_steps = 2;
+  std::vector<torch::Tensor> finals;
+  for (int run = 0; run < 3; ++run) {
+    o.qat_step = run == 0 ? 0.0 : 0.5;
+    o.qat_from = 0.5;
+    o.qat_noise = run == 2;
+    o.out_path = dir + "/qat" + std::to_string(run) + ".safetensors";
+    o.log_path = dir + "/qat" + std::to_string(run) + ".jsonl";
+    torch::manual_seed(o.seed);
+    model::GPT m(Tiny(48));
+    auto r = Train(m, o, {});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(std::isfinite(r->final_train_loss));
+    finals.push_back(m->blocks[1]->as<model::BlockImpl>()->mlp->fc->weight.detach().clone());
+    std::ifstream log(o.log_path);
+    int qat_steps = 0, qat_events = 0;
+    for (std::string line; std::getline(log, line);) {
+      qat_steps += line.find("\"qat\":true") != std::string::npos;
+      qat_events += line.find("\"event\":\"qat\"") != std::string::npos;
+    }
+    EXPECT_EQ(qat_steps, run == 0 ? 0 : 3) << run;  // steps 4..6 of 6
+    EXPECT_EQ(qat_events, run == 0 ? 0 : 1) << run;
+  }
+  EXPECT_FALSE(torch::equal(finals[0], finals[1]));
+  EXPECT_FALSE(torch::equal(finals[1], finals[2]));
+  auto on_grid = AnsGridValues("fc", finals[1], 0.5);
+  ASSERT_TRUE(on_grid.ok());
+  EXPECT_FALSE(torch::equal(*on_grid, finals[1]));  // the float weights, not the grid's
+  o.qat_from = 1.0;
+  model::GPT m(Tiny(48));
+  EXPECT_EQ(Train(m, o, {}).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(Trainer, QatStepsFromAnRdReport) {
+  const std::string dir = TmpDir("qatplan").string();
+  const std::string path = dir + "/roi.json";
+  {
+    std::ofstream f(path);
+    f << R"({"tensors": [{"name": "tok_emb.weight", "chosen": "gptq:ans:s0.25:row+rowstep0.5"},
+                         {"name": "blocks.0.mlp.fc.weight", "chosen": "ans:s1.41421:row"},
+                         {"name": "blocks.0.attn_scale", "chosen": "f32"}]})";
+  }
+  auto steps = QatStepsFromReport(path);
+  ASSERT_TRUE(steps.ok()) << steps.status().ToString();
+  EXPECT_EQ(steps->size(), 2u);
+  EXPECT_DOUBLE_EQ(steps->at("tok_emb.weight"), 0.25);
+  EXPECT_DOUBLE_EQ(steps->at("blocks.0.mlp.fc.weight"), 1.41421);
+  {
+    std::ofstream f(path);
+    f << "{\"recipe\": \"rd\"}";
+  }
+  auto bad = QatStepsFromReport(path);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find(path + ": not an rd report"), std::string::npos) << bad.status().message();
+  EXPECT_EQ(QatStepsFromReport(dir + "/missing.json").status().code(), StatusCode::kNotFound);
 }
 
 TEST(Trainer, RejectsBadBatchShapeAndMissingData) {
