@@ -1,5 +1,5 @@
 """Standalone decoder for golfpack .gpk artifacts (docs/FORMAT.md, versions 1
-and 2). numpy + stdlib only; brotli / zstd sections import `brotli` /
+to 3). numpy + stdlib only; brotli / zstd sections import `brotli` /
 `zstandard` when met.
 
     from golfpack_decode import decode
@@ -623,8 +623,8 @@ def read(buf, max_elements=1 << 31):
         fail('header: bad magic at offset 0 (not a .gpk file)')
     version, flags, msize = int.from_bytes(buf[8:10], 'little'), int.from_bytes(buf[10:12], 'little'), \
         int.from_bytes(buf[12:16], 'little')
-    if not 1 <= version <= 2:
-        fail(f'header: version {version} at offset 8 is not in [1, 2]')
+    if not 1 <= version <= 3:
+        fail(f'header: version {version} at offset 8 is not in [1, 3]')
     if flags:
         fail(f'header: flags {flags} at offset 10 has unknown bits')
     if buf[-4:] != b'GPKE':
@@ -644,11 +644,20 @@ def read(buf, max_elements=1 << 31):
         meta[key] = r.str('value')
     sections = []
     for i in range(r.count('section_count')):
-        codec = r.u8(f'manifest: section {i}: codec', 0, 4)
+        what = f'manifest: section {i}: codec'
+        at, c = r.p, r.u8(what)
+        codec, shuffle = c & 15, c >> 4  # back-end, byte-shuffle stride (version 3)
+        if shuffle and version < 3:
+            r.bad(what, f'shuffle stride {shuffle} needs version 3', at)
+        if codec > 4:
+            r.bad(what, f'unknown codec {codec}', at)
+        if shuffle == 1:
+            r.bad(what, 'shuffle stride 1 (0 or 2 to 15)', at)
         stored, raw = r.var('stored_size'), r.var('raw_size')
         if codec == 0 and raw != stored:
             r.bad(f'manifest: section {i}: raw_size', f'{raw} != stored_size {stored} for codec none')
-        sections.append(NS(codec=codec, stored=stored, raw=raw, crc=r.u32('crc32c'), end=0, payloads=0))
+        sections.append(NS(codec=codec, shuffle=shuffle, stored=stored, raw=raw, crc=r.u32('crc32c'), end=0,
+                           payloads=0))
 
     def entry(kind, names, i):
         at, name = r.p, r.str(f'manifest: {kind} {i}: name')
@@ -735,13 +744,28 @@ def read(buf, max_elements=1 << 31):
 
 
 def section(buf, s, i=0):
-    """Section i's raw bytes: CRC-32C of the stored bytes, then exactly raw_size bytes decompressed."""
+    """Section i's raw bytes: CRC-32C of the stored bytes, then exactly raw_size bytes decompressed, then
+    unshuffled (version 3)."""
     what = f'section {i} (codec {s.codec}, offset {s.at}): '
     b = buf[s.at:s.at + s.stored]
     if crc32c(b) != s.crc:
         fail(what + 'CRC-32C does not match the manifest (the section is damaged)')
-    if not s.codec:
+    return _unshuffle(_decompress(b, s, what) if s.codec else b, s.shuffle)
+
+
+def _unshuffle(b, k):
+    """Inverse of the stride-k byte shuffle b = raw[0::k] + raw[1::k] + ... + raw[k-1::k]."""
+    if not k:
         return b
+    src, raw, at = np.frombuffer(bytes(b), np.uint8), np.empty(len(b), np.uint8), 0
+    for p in range(k):
+        n = len(raw[p::k])  # ceil((len - p) / k) bytes
+        raw[p::k] = src[at:at + n]
+        at += n
+    return raw.tobytes()
+
+
+def _decompress(b, s, what):
     mod = _need('zstandard', 'zstd') if s.codec == 2 else _need('brotli', 'brotli') if s.codec == 4 else None
     try:
         if s.codec == 4:

@@ -10,6 +10,7 @@
 #include "codec/codecs.h"
 #include "plan/pack.h"
 #include "plan/rd.h"
+#include "io/pg_names.h"
 #include "io/safetensors.h"
 
 namespace golfpack::cli {
@@ -25,6 +26,21 @@ std::string ShapeText(const std::vector<uint64_t>& s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) out += (i ? "x" : "") + std::to_string(s[i]);
   return out.empty() ? "scalar" : out;
+}
+
+// The architecture keys that tensor shapes cannot tell (shared depth, extra
+// norm) must reach the artifact, or eval / unpack would rebuild another model.
+Status CheckArchitectureCarried(const io::TensorFile& model, std::span<const uint8_t> artifact, const std::string& recipe) {
+  const auto need = io::ArchitectureMetadata(model.metadata);
+  if (need.empty()) return Status::Ok();
+  GP_ASSIGN_OR_RETURN(gpk::Artifact art, gpk::Artifact::Parse(artifact, "packed artifact"));
+  for (const auto& [key, value] : need) {
+    const auto it = art.metadata().find(key);
+    if (it == art.metadata().end() || it->second != value)
+      return Unsupported("recipe " + recipe + " does not carry the model's metadata " + key + " = '" + value +
+                         "' into the artifact (shared depth / extra norm); nothing was written");
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -55,11 +71,13 @@ Status RunPackRd(const Opts& o, const io::TensorFile& model, const GlobalOptions
   ro.patch_exact = o.patch_fit != "compensate";
   if (!o.rowstep_gammas.empty()) ro.rowstep_gammas = o.rowstep_gammas;
   ro.token_row_floor = o.token_row_floor;
+  ro.protect_neighbors = o.protect_neighbors;
   if (o.protect_bytes >= 0) ro.protect_max = static_cast<uint64_t>(o.protect_bytes);
   ProgressBar bar(g.quiet);
   ro.progress = bar.Callback();
   GP_ASSIGN_OR_RETURN(encode::RdResult r, encode::PackRd(model, h, ro));
   bar.Finish();
+  GP_RETURN_IF_ERROR(CheckArchitectureCarried(model, r.pack.bytes, "rd"));
   GP_RETURN_IF_ERROR(WriteFileAtomic(o.out, r.pack.bytes));
   if (!o.report.empty()) {
     const std::string json = encode::RdReportJson(r);
@@ -85,8 +103,19 @@ Status RunPackRd(const Opts& o, const io::TensorFile& model, const GlobalOptions
                   p.path.c_str(), p.units, (unsigned long long)p.bytes, p.loss_bought, p.marginal_loss_per_kb);
     Say(g, line);
   }
-  std::snprintf(line, sizeof line, "time      %.2f s", r.pack.seconds);
+  const encode::RdTimings& tm = r.timings;
+  std::snprintf(line, sizeof line,
+                "time      %.2f s: ladder %.1f, factor %.1f, gptq %.1f, protection %.1f, fill %.1f, assembly %.1f",
+                r.pack.seconds, tm.ladder, tm.factor, tm.gptq, tm.lqer, tm.fine_fill, tm.assembly);
   Say(g, line);
+  if (!tm.source_cpu.empty()) {
+    std::string s = "          protection thread-seconds:";
+    for (const auto& [path, sec] : tm.source_cpu) {
+      std::snprintf(line, sizeof line, " %s %.1f", path.c_str(), sec);
+      s += line;
+    }
+    Say(g, s);
+  }
   if (g.verbose) {
     std::snprintf(line, sizeof line, "%-28s %-18s %10s %9s %12s %12s %12s", "tensor", "chosen", "bytes", "bits/par",
                   "pred_dloss", "loss_bought", "dloss/KB");
@@ -121,6 +150,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     std::string patch_fit = "exact";
     std::vector<double> rowstep_gammas;
     double token_row_floor = encode::kTokenRowFloor;
+    int protect_neighbors = -1;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "model .safetensors");
@@ -138,7 +168,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--report", o->report, "rd: write the byte-ROI report (per tensor bytes, loss bought, loss per KB) as JSON");
   cmd->add_option("--family", o->family, "rd: candidate spec with {s} for the step (default gptq:ans:s{s}:row)");
   cmd->add_option("--steps", o->steps, "rd: candidate steps substituted for {s}")->delimiter(',');
-  cmd->add_option("--paths", o->paths, "rd: representation paths to price, from grid,lqer,sparse,blocks,columns,rows,rowstep (default: all)")->delimiter(',');
+  cmd->add_option("--paths", o->paths, "rd: representation paths to price, from grid,lqer,sparse,blocks,columns,rows,rowstep,rowalloc (default: all)")->delimiter(',');
   cmd->add_option("--lqer-ranks", o->lqer_ranks, "rd: ranks the lqer path offers (default 1,2,4,8,16)")->delimiter(',');
   cmd->add_option("--lqer-bits", o->lqer_bits, "rd: lqer factor bit widths, 2..8 or 16 (default 4,8)")->delimiter(',');
   cmd->add_option("--patch-bits", o->patch_bits,
@@ -155,6 +185,9 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
                   "rd: floor of the tied embedding's token-frequency row weights (needs token counts in --calib; "
                   "negative: every row weighs 1)")
       ->capture_default_str();
+  cmd->add_option("--protect-neighbors", o->protect_neighbors,
+                  "rd: the protection paths correct the GPTQ candidates this many steps either side of the first "
+                  "allocation's (default: all of the GPTQ window, 2)");
   cmd->add_option("--protect-bytes", o->protect_bytes,
                   "rd: at most N bytes for the protection paths together (the protected-byte sweep; default: no cap)");
   return [o, &g]() -> Status {
@@ -202,6 +235,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     popt.progress = bar.Callback();
     GP_ASSIGN_OR_RETURN(encode::PackResult r, encode::Pack(model, hessians ? &*hessians : nullptr, recipe, popt));
     bar.Finish();
+    GP_RETURN_IF_ERROR(CheckArchitectureCarried(model, r.bytes, recipe.name));
     GP_RETURN_IF_ERROR(WriteFileAtomic(o->out, r.bytes));
     char line[256];
     Say(g, "recipe    " + recipe.name);

@@ -19,6 +19,11 @@ void AddModelShapeFlags(CLI::App& cmd, model::GPTConfig& cfg, std::string& prese
   cmd.add_option("--mlp-mult", cfg.mlp_mult, "MLP width multiple")->check(CLI::PositiveNumber);
   cmd.add_option("--vocab", cfg.vocab_size, "vocabulary size (must match the tokenizer)")->check(CLI::Range(1, 65536));
   cmd.add_flag("!--untied", cfg.tie_embeddings, "separate output head instead of the tied embedding");
+  cmd.add_option("--shared-depth", cfg.num_unique_blocks,
+                 "K unique blocks applied over the layers (layer l runs block l % K; K divides --layers; 0 = off)")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_flag("--layer-scales", cfg.layer_scales, "with --shared-depth: learned per-layer attn/mlp branch scales");
+  cmd.add_flag("--extra-norm", cfg.extra_norm, "weightless RMSNorm on the inputs of attn.proj and mlp.proj");
 }
 
 Status ApplyPreset(const std::string& preset, model::GPTConfig& cfg, const CLI::App& cmd) {
@@ -64,6 +69,18 @@ void AddTrainFlags(CLI::App* cmd, TrainCli& t) {
   cmd->add_option("--qat-from", o.qat_from, "fraction of the run before QAT starts, in [0, 1) (e.g. 0.8: the last 20%)")
       ->capture_default_str();
   cmd->add_flag("--qat-noise", o.qat_noise, "QAT by uniform noise of one grid step instead of rounding");
+  cmd->add_option("--rate-lambda", o.rate_lambda,
+                  "rate penalty: add this x the estimated coded bits/param of the codec's matrices to the loss "
+                  "(nats per bit/param; 0 = off)");
+  cmd->add_option("--rate-kind", o.rate_kind, "rate estimate: laplace or cauchy prior, or entropy of a soft histogram")
+      ->capture_default_str();
+  cmd->add_option("--rate-step", o.rate_step, "grid step (x row std) the rate is measured at, for tensors without a QAT step")
+      ->capture_default_str();
+  cmd->add_option("--muon-rank-decay", o.muon_rank_decay,
+                  "low-rank pressure: Muon soft-thresholds singular values by lr x this x RMS singular value per step "
+                  "(0 = off)");
+  cmd->add_option("--muon-rank-every", o.muon_rank_every, "steps between the singular value thresholding (SVDs)")
+      ->capture_default_str();
 }
 
 Status RunTrain(TrainCli& t, const CLI::App& cmd, const GlobalOptions& g, train::TrainResult* out) {

@@ -107,6 +107,7 @@ GptqRunStats RunFactored(uint64_t rows_u, uint64_t cols_u, std::span<const float
   GptqRunStats res;
   res.damp_used = f.damp_used;
   res.dead_columns = f.dead_columns;
+  res.row_err_damped.assign(rows_u, 0.0);
 
   // Column-major working copy (columns contiguous) in double, in processing order.
   Eigen::Map<const RowMajorF> Wmap(w.data(), rows, cols);
@@ -132,7 +133,7 @@ GptqRunStats RunFactored(uint64_t rows_u, uint64_t cols_u, std::span<const float
       for (Eigen::Index r = 0; r < rows; ++r) values[static_cast<size_t>(r)] = W(r, j);
       quantize(static_cast<uint64_t>(f.perm[static_cast<size_t>(j)]), f.weight(j), values, deq);
       for (Eigen::Index r = 0; r < rows; ++r) Err(r, i) = (W(r, j) - deq[static_cast<size_t>(r)]) / d;
-      res.err_damped += Err.col(i).squaredNorm();
+      for (Eigen::Index r = 0; r < rows; ++r) res.row_err_damped[static_cast<size_t>(r)] += Err(r, i) * Err(r, i);
       // Spread this column's error over the rest of the block.
       const Eigen::Index rest = i2 - j - 1;
       if (rest > 0) {
@@ -144,6 +145,7 @@ GptqRunStats RunFactored(uint64_t rows_u, uint64_t cols_u, std::span<const float
       W.rightCols(cols - i2).noalias() -= Err.leftCols(count) * U.block(i1, i2, count, cols - i2);
     }
   }
+  for (double e : res.row_err_damped) res.err_damped += e;
   return res;
 }
 

@@ -85,6 +85,10 @@ struct GptqRunStats {
   // is err_damped - damp_used * ||W - Q||_F^2, without another [rows x cols x
   // cols] product (up to rounding).
   double err_damped = 0.0;
+  // The same per row (rows are independent under GPTQ: each row's share of
+  // err_damped is e_r (H + damp I) e_r^T exactly), so that sums over any rows,
+  // with any row weights, need no product either.
+  std::vector<double> row_err_damped;
 };
 
 // Validates the Hessian (cols x cols, finite, diag >= 0) and the options

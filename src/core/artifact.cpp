@@ -1,4 +1,4 @@
-// The .gpk writer, docs/FORMAT.md versions 1 and 2. Standard library only.
+// The .gpk writer, docs/FORMAT.md versions 1 to 3. Standard library only.
 #include "core/artifact.h"
 
 #include <algorithm>
@@ -71,6 +71,25 @@ const CodecImpl* FindCodec(Codec c) {
 }
 
 Result<std::vector<float>> DecodeTensorRef(const Artifact& a, size_t i) { return a.DecodeTensor(i, DecodeRef); }
+
+// Chunk p (p = 0 .. s-1) holds the bytes at positions p, p + s, p + 2s, ...
+std::vector<uint8_t> ShuffleBytes(std::span<const uint8_t> raw, size_t stride) {
+  const size_t s = std::max<size_t>(stride, 1);
+  std::vector<uint8_t> out;
+  out.reserve(raw.size());
+  for (size_t p = 0; p < s; ++p)
+    for (size_t i = p; i < raw.size(); i += s) out.push_back(raw[i]);
+  return out;
+}
+
+std::vector<uint8_t> UnshuffleBytes(std::span<const uint8_t> shuffled, size_t stride) {
+  const size_t s = std::max<size_t>(stride, 1);
+  std::vector<uint8_t> out(shuffled.size());
+  size_t k = 0;
+  for (size_t p = 0; p < s; ++p)
+    for (size_t i = p; i < out.size(); i += s) out[i] = shuffled[k++];
+  return out;
+}
 
 std::optional<size_t> FindTensor(const Artifact& a, std::string_view name) {
   for (size_t i = 0; i < a.tensors().size(); ++i)
@@ -214,6 +233,8 @@ Result<std::vector<uint8_t>> BuildArtifact(const std::vector<EncodedTensor>& ten
     if (p.tensors.empty() && p.objects.empty()) return InvalidArgument(at + "section " + Num(s) + " has no payloads");
     if (static_cast<uint8_t>(p.codec) >= kNumCodecs)
       return InvalidArgument(at + "section " + Num(s) + ": unknown codec " + Num(static_cast<uint8_t>(p.codec)));
+    if (p.shuffle == 1 || p.shuffle > 15)
+      return InvalidArgument(at + "section " + Num(s) + ": shuffle stride " + Num(p.shuffle) + " is not 0 or 2..15");
     std::vector<size_t> xs;
     for (size_t k : p.objects) {
       if (k >= n_obj) return InvalidArgument(at + "section " + Num(s) + ": object index " + Num(k) + " out of range");
@@ -238,6 +259,7 @@ Result<std::vector<uint8_t>> BuildArtifact(const std::vector<EncodedTensor>& ten
 
   struct Built {
     Codec codec;
+    uint8_t shuffle;
     uint64_t raw_size;
     std::vector<uint8_t> stored;
   };
@@ -252,7 +274,8 @@ Result<std::vector<uint8_t>> BuildArtifact(const std::vector<EncodedTensor>& ten
   for (size_t s = 0; s < plans.size(); ++s) {
     const SectionPlan& p = plans[s];
     std::vector<uint8_t>& raw = raws[s];
-    Built b{p.codec, raw.size(), {}};
+    Built b{p.codec, p.shuffle, raw.size(), {}};
+    if (p.shuffle) raw = ShuffleBytes(raw, p.shuffle);  // what the codec sees and the reader unshuffles
     if (p.codec == Codec::kNone) {
       b.stored = std::move(raw);
     } else {
@@ -269,7 +292,8 @@ Result<std::vector<uint8_t>> BuildArtifact(const std::vector<EncodedTensor>& ten
     }
     built.push_back(std::move(b));
   }
-  const uint16_t version = objects.empty() ? 1 : 2;
+  const bool shuffled = std::any_of(plans.begin(), plans.end(), [](const SectionPlan& p) { return p.shuffle != 0; });
+  const uint16_t version = shuffled ? 3 : objects.empty() ? 1 : 2;
 
   ByteWriter m;
   m.Varint(options.metadata.size());
@@ -281,7 +305,7 @@ Result<std::vector<uint8_t>> BuildArtifact(const std::vector<EncodedTensor>& ten
   }
   m.Varint(built.size());
   for (const Built& b : built) {
-    m.U8(static_cast<uint8_t>(b.codec));
+    m.U8(static_cast<uint8_t>(static_cast<uint8_t>(b.codec) | b.shuffle << 4));
     m.Varint(b.stored.size());
     m.Varint(b.raw_size);
     m.U32(Crc32c(b.stored));

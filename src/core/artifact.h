@@ -61,7 +61,16 @@ struct SectionPlan {
   // writer uses that order whatever the order here. Not both empty.
   std::vector<size_t> tensors;
   std::vector<size_t> objects;
+  // Byte-shuffle stride (FORMAT.md version 3): 0 = none; 2..15 = the raw bytes
+  // are shuffled with this stride before the codec compresses them (or, with
+  // Codec::kNone, are stored shuffled). 1 and > 15 are InvalidArgument.
+  uint8_t shuffle = 0;
 };
+
+// The FORMAT.md byte shuffle with stride s: raw[0::s] ++ raw[1::s] ++ ... ++
+// raw[s-1::s]. UnshuffleBytes inverts it. Stride 0 or 1: a copy.
+std::vector<uint8_t> ShuffleBytes(std::span<const uint8_t> raw, size_t stride);
+std::vector<uint8_t> UnshuffleBytes(std::span<const uint8_t> shuffled, size_t stride);
 
 struct WriteOptions {
   std::map<std::string, std::string> metadata;
@@ -70,13 +79,13 @@ struct WriteOptions {
   std::vector<EncodedObject> objects;
 };
 
-// Serializes a complete file: version 1 when there are no shared objects,
-// version 2 otherwise. Every payload must be in exactly one section and every
-// object referenced. Inputs are validated (InvalidArgument) against every
-// rule the reader enforces; a compressed section is decompressed again
-// (Internal if it does not round-trip); an unregistered codec is Unsupported;
-// and the finished bytes are re-parsed, so the writer never produces a file
-// the reader rejects.
+// Serializes a complete file in the lowest version it needs: 3 when a section
+// is shuffled, else 2 when there are shared objects, else 1. Every payload
+// must be in exactly one section and every object referenced. Inputs are
+// validated (InvalidArgument) against every rule the reader enforces; a
+// compressed section is decompressed again (Internal if it does not
+// round-trip); an unregistered codec is Unsupported; and the finished bytes
+// are re-parsed, so the writer never produces a file the reader rejects.
 Result<std::vector<uint8_t>> BuildArtifact(const std::vector<EncodedTensor>& tensors, const WriteOptions& options);
 // BuildArtifact + atomic write (temp file + rename).
 Status WriteArtifact(const std::string& path, const std::vector<EncodedTensor>& tensors, const WriteOptions& options);

@@ -229,7 +229,7 @@ Result<FrequencyTable> FrequencyTable::ParseBody(ByteReader& reader, size_t alph
 }
 
 Result<FrequencyTable> FrequencyTable::Parse(ByteReader& reader) {
-  GP_ASSIGN_OR_RETURN(gpk::RansModel m, gpk::ParseRansOrder0(reader));
+  GP_ASSIGN_OR_RETURN(gpk::RansModel m, gpk::ParseRansModel(reader, false));
   return Build(std::move(m.freq[0]), m.scale_bits);
 }
 
@@ -604,7 +604,7 @@ void ContextRansModel::Serialize(ByteWriter& w) const {
 }
 
 Result<ContextRansModel> ContextRansModel::Parse(ByteReader& reader) {
-  GP_ASSIGN_OR_RETURN(gpk::RansModel g, gpk::ParseRansContext(reader));
+  GP_ASSIGN_OR_RETURN(gpk::RansModel g, gpk::ParseRansModel(reader, true));
   ContextRansModel m;
   m.scale_bits_ = g.scale_bits;
   m.alphabet_size_ = g.alphabet;

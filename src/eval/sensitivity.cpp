@@ -294,7 +294,8 @@ Result<SensitivityResult> MeasureSensitivity(model::GPT& model, const Calibratio
   const int64_t nbatch = (nseq + kBatch - 1) / kBatch;
   const int workers = static_cast<int>(std::clamp<int64_t>(o.threads > 0 ? o.threads : at::get_num_threads(), 1,
                                                            static_cast<int64_t>(std::max<size_t>(targets.size(), 1))));
-  bool staged = o.reuse_activations;
+  // StagedForward unrolls one block per layer: shared depth runs full forwards.
+  bool staged = o.reuse_activations && model->config().num_unique_blocks == 0;
   std::vector<model::GPT> models{model};
   models.reserve(workers);
   for (int w = 1; w < workers; ++w) models.push_back(CopyModel(model));

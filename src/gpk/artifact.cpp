@@ -1,4 +1,4 @@
-// The .gpk container reader, docs/FORMAT.md versions 1 and 2.
+// The .gpk container reader, docs/FORMAT.md versions 1 to 3.
 #include "gpk/artifact.h"
 
 #include <cstring>
@@ -107,11 +107,14 @@ Result<Artifact> Artifact::Read(ByteSpan bytes, const Options& options, std::str
     part("section ", i, ": ");
     auto& s = a.sections_.emplace_back();
     GP_ASSIGN_OR_RETURN(uint8_t codec, r.U8("codec"));
-    if (codec >= kNumCodecs) return bad(r.start(), "codec", "unknown codec ", codec);
-    s.codec = Codec(codec);
+    s.shuffle = codec >> 4;
+    if (s.shuffle && a.version_ < 3) return bad(r.start(), "codec", "shuffle stride ", s.shuffle, " needs version 3");
+    if (codec % 16 >= kNumCodecs) return bad(r.start(), "codec", "unknown codec ", codec % 16);
+    if (s.shuffle == 1) return bad(r.start(), "codec", "shuffle stride 1 (0 or 2 to 15)");
+    s.codec = Codec(codec % 16);
     GP_ASSIGN_OR_RETURN(s.stored_size, r.Varint("stored_size"));
     GP_ASSIGN_OR_RETURN(s.raw_size, r.Varint("raw_size"));
-    if (codec == 0 && s.raw_size != s.stored_size)
+    if (s.codec == Codec::kNone && s.raw_size != s.stored_size)
       return bad(r.start(), "raw_size", s.raw_size, " != stored_size ", s.stored_size, " for codec none");
     GP_ASSIGN_OR_RETURN(s.crc32c, r.U32("crc32c"));
   }
@@ -119,7 +122,7 @@ Result<Artifact> Artifact::Read(ByteSpan bytes, const Options& options, std::str
   // Per section: where the last payload ends, and how many there are.
   std::vector<uint64_t> next(section_count), payloads(section_count);
   size_t len_pos = 0;
-  std::unordered_set<std::string> names;  // "<kind> <name>": objects and tensors have separate name spaces
+  std::unordered_set<std::string> names;  // "<kind> <name>": a name space per kind
   auto read_name = [&](PayloadInfo& p, const char* kind, uint64_t i) -> Status {
     const size_t at = r.position();
     p.manifest_offset = r.offset();
@@ -251,15 +254,22 @@ Result<ByteSpan> Artifact::RawSection(size_t s, std::vector<uint8_t>& storage) c
   auto stored = bytes_.subspan(sec.file_offset, sec.stored_size);
   if (const uint32_t crc = Crc32c(stored); crc != sec.crc32c)
     return Corrupt(where, "CRC-32C ", crc, " != ", sec.crc32c, " in the manifest (the section is damaged)");
-  if (sec.codec == Codec::kNone) return stored;
-  auto d = FindDecompressor(sec.codec);
-  if (!d) return Unsupported(where, "codec ", CodecName(sec.codec), " not available in this build");
-  auto raw = d(stored, sec.raw_size);
-  if (!raw.ok()) return Status(raw.status().code(), where + raw.status().message());
-  if (raw->size() != sec.raw_size)
-    return Corrupt(where, "decompressed to ", raw->size(), " bytes, expected raw_size ", sec.raw_size);
-  storage = std::move(*raw);
-  return ByteSpan(storage);
+  if (sec.codec != Codec::kNone) {
+    auto d = FindDecompressor(sec.codec);
+    if (!d) return Unsupported(where, "codec ", CodecName(sec.codec), " not available in this build");
+    auto raw = d(stored, sec.raw_size);
+    if (!raw.ok()) return Status(raw.status().code(), where + raw.status().message());
+    if (raw->size() != sec.raw_size)
+      return Corrupt(where, "decompressed to ", raw->size(), " bytes, expected raw_size ", sec.raw_size);
+    stored = storage = std::move(*raw);
+  }
+  if (const size_t k = sec.shuffle) {  // raw[j*k + p] = stored[off_p + j]
+    std::vector<uint8_t> raw(stored.size());
+    for (size_t i = 0, p = 0; p < k; ++p)
+      for (size_t j = p; j < raw.size(); j += k) raw[j] = stored[i++];
+    stored = storage = std::move(raw);
+  }
+  return stored;
 }
 
 Result<std::vector<uint8_t>> Artifact::SectionBytes(size_t section) const {

@@ -1,4 +1,4 @@
-// The .gpk reader (docs/FORMAT.md, versions 1 and 2).
+// The .gpk reader (docs/FORMAT.md, versions 1 to 3).
 #pragma once
 
 #include <functional>
@@ -10,7 +10,7 @@
 
 namespace golfpack::gpk {
 
-inline constexpr uint16_t kFormatVersion = 2;  // newest; version 1 still decodes
+inline constexpr uint16_t kFormatVersion = 3;  // newest; 1 and 2 still decode
 inline constexpr uint64_t kDefaultMaxElements = 1ull << 31, kContainerOverhead = 32, kMaxDimOrNumel = 1ull << 40;
 inline constexpr size_t kMaxNdim = 8, kMaxStringBytes = 65535;
 
@@ -25,7 +25,8 @@ using Decompressor = std::function<Result<std::vector<uint8_t>>(ByteSpan stored,
 void RegisterDecompressor(Codec c, Decompressor d);
 
 struct SectionInfo {
-  Codec codec = Codec::kNone;
+  Codec codec = Codec::kNone;  // the codec byte's low 4 bits
+  uint8_t shuffle = 0;         // its high 4 bits: byte-shuffle stride (version 3), 0 = none
   uint64_t file_offset = 0, stored_size = 0, raw_size = 0;
   uint32_t crc32c = 0;
 };
@@ -76,7 +77,7 @@ class Artifact {
   Result<std::vector<float>> DecodeTensor(size_t i, DecodeFn fn = nullptr) const;
   // Every tensor in manifest order, decompressing each section once.
   Result<std::vector<std::vector<float>>> DecodeAll() const { return Decode(0, tensors_.size(), nullptr); }
-  // The raw (decompressed) bytes of a section.
+  // The raw (decompressed, unshuffled) bytes of a section.
   Result<std::vector<uint8_t>> SectionBytes(size_t section) const;
 
  private:

@@ -6,7 +6,6 @@
 #include <bit>
 #include <cstring>
 
-#include "gpk/bytes.h"
 #include "gpk/half.h"
 #include "gpk/rans.h"
 
@@ -23,17 +22,21 @@ float LoadScale(const uint8_t* p, uint8_t d) {
   return d == 1 ? LoadF32(p) : d ? BF16BitsToFloat(Load16(p)) : HalfBitsToFloat(Load16(p));
 }
 
-// ---- 0..4: raw and Parameter Golf int8; no params, numel * k + plus bytes
+Status ParamsSize(const char* name, ByteSpan p, size_t n) {
+  return p.size() == n ? Status::Ok() : Corrupt(name, ": params_size ", p.size(), ", expected ", n);
+}
 
-Result<uint64_t> Times(const char* name, uint64_t numel, uint64_t k, uint64_t plus, ByteSpan params) {
-  if (!params.empty()) return Corrupt(name, ": params_size ", params.size(), ", expected 0");
+// ---- 0..4 raw and Parameter Golf int8, 6 const: np params bytes, numel * k + plus payload bytes
+
+Result<uint64_t> Times(const char* name, uint64_t numel, uint64_t k, uint64_t plus, ByteSpan params, size_t np = 0) {
+  GP_RETURN_IF_ERROR(ParamsSize(name, params, np));
   auto n = CheckedMul(numel, k);
   if (n) n = CheckedAdd(*n, plus);
   if (!n) return Corrupt(name, ": payload size overflows");
   return *n;
 }
-template <uint32_t Id, uint64_t K, uint64_t Plus = 0>
-Result<uint64_t> FlatSize(Dims, uint64_t n, ByteSpan p) { return Times(FindEncoding(Id)->name, n, K, Plus, p); }
+template <uint32_t Id, uint64_t K, uint64_t Plus = 0, size_t NP = 0>
+Result<uint64_t> FlatSize(Dims, uint64_t n, ByteSpan p) { return Times(FindEncoding(Id)->name, n, K, Plus, p, NP); }
 Result<uint64_t> PgRowSize(Dims s, uint64_t n, ByteSpan p) {
   if (s.empty() || !s[0])
     return Corrupt("pg_int8_row: needs ndim >= 1 and rows >= 1, got ndim ", s.size(), s.empty() ? "" : Str(", rows ", s[0]));
@@ -118,9 +121,11 @@ Status Unpack(ByteSpan codes, uint64_t numel, unsigned bits, int64_t reserved, s
   return Status::Ok();
 }
 
-Result<uint64_t> UniformSize(Dims s, uint64_t n, ByteSpan b) {
-  UniformParams p;
-  GP_ASSIGN_OR_RETURN(Grid g, GridOf("uniform", s, n, b, p));
+// uniform, codebook: the scales and the packed codes.
+template <uint32_t Id, class P>
+Result<uint64_t> GridSize(Dims s, uint64_t n, ByteSpan b) {
+  P p;
+  GP_ASSIGN_OR_RETURN(Grid g, GridOf(FindEncoding(Id)->name, s, n, b, p));
   return g.scale_bytes + g.body;
 }
 Status UniformDecode(const TensorView& t, Out out) {
@@ -142,10 +147,6 @@ Status UniformDecode(const TensorView& t, Out out) {
   return Status::Ok();
 }
 
-Result<uint64_t> ConstSize(Dims, uint64_t, ByteSpan p) {
-  if (p.size() != 4) return Corrupt("const: params_size ", p.size(), ", expected 4");
-  return uint64_t{0};
-}
 Status ConstDecode(const TensorView& t, Out out) {
   for (float& x : out) x = LoadF32(t.params.data());
   return Status::Ok();
@@ -164,7 +165,7 @@ Status AnsGridDecode(const TensorView& t, Out out) {
   const Grid g = *GridOf("ans_grid", t.shape, t.numel, t.params, p);
   const ByteSpan stream = t.payload.subspan(g.scale_bytes);
   ByteReader r(stream, g.scale_bytes);  // errors name payload offsets
-  auto m = p.model ? ParseRansContext(r) : ParseRansOrder0(r);
+  auto m = ParseRansModel(r, p.model);
   if (!m.ok()) return Corrupt("ans_grid: ", m.status().message());
   if (m->alphabet % 2 == 0) return Corrupt("ans_grid: rANS alphabet size ", m->alphabet, " is even, must be odd");
   const uint16_t z = uint16_t((m->alphabet - 1) / 2);
@@ -177,11 +178,6 @@ Status AnsGridDecode(const TensorView& t, Out out) {
   return Status::Ok();
 }
 
-Result<uint64_t> CodebookSize(Dims s, uint64_t n, ByteSpan b) {
-  CodebookParams p;
-  GP_ASSIGN_OR_RETURN(Grid g, GridOf("codebook", s, n, b, p));
-  return g.scale_bytes + g.body;
-}
 Status CodebookDecode(const TensorView& t, Out out) {
   CodebookParams p;
   const Grid g = *GridOf("codebook", t.shape, t.numel, t.params, p);
@@ -319,10 +315,10 @@ constexpr std::array kRegistry = {
     Row<kRawBF16, FlatSize<kRawBF16, 2>, RawDecode<2>>("raw_bf16", true),
     Row<kPgInt8Row, PgRowSize, PgRowDecode>("pg_int8_row", true),
     Row<kPgInt8Tensor, FlatSize<kPgInt8Tensor, 1, 4>, PgTensorDecode>("pg_int8_tensor", true),
-    Row<kUniform, UniformSize, UniformDecode>("uniform", true),
-    Row<kConst, ConstSize, ConstDecode>("const", true),
+    Row<kUniform, GridSize<kUniform, UniformParams>, UniformDecode>("uniform", true),
+    Row<kConst, FlatSize<kConst, 0, 0, 4>, ConstDecode>("const", true),
     Row<kAnsGrid, AnsGridSize, AnsGridDecode>("ans_grid", false),
-    Row<kCodebook, CodebookSize, CodebookDecode>("codebook", true, 1),
+    Row<kCodebook, GridSize<kCodebook, CodebookParams>, CodebookDecode>("codebook", true, 1),
     Row<kLowRank, LowRankSize, LowRankDecode>("lowrank", true),
     Row<kPatch, PatchSize, PatchDecode>("patch", false),
 };
@@ -342,7 +338,7 @@ Status CheckView(const EncodingTraits& e, const TensorView& t, Out out) {
 }
 
 Result<UniformParams> UniformParams::Parse(ByteSpan b) {
-  if (b.size() != 7) return Corrupt("uniform: params_size ", b.size(), ", expected 7");
+  GP_RETURN_IF_ERROR(ParamsSize("uniform", b, 7));
   UniformParams p{b[0], b[1], b[2], Load32(&b[3])};
   if (p.bits < 2 || p.bits > 8) return Corrupt("uniform: bits ", p.bits, " outside [2, 8]");
   if (p.packing > 1) return Corrupt("uniform: unknown packing ", p.packing);
@@ -351,7 +347,7 @@ Result<UniformParams> UniformParams::Parse(ByteSpan b) {
 }
 
 Result<AnsGridParams> AnsGridParams::Parse(ByteSpan b) {
-  if (b.size() != 6) return Corrupt("ans_grid: params_size ", b.size(), ", expected 6");
+  GP_RETURN_IF_ERROR(ParamsSize("ans_grid", b, 6));
   AnsGridParams p{b[0], Load32(&b[1]), b[5]};
   if (p.scale_dtype > 2) return Corrupt("ans_grid: unknown scale_dtype ", p.scale_dtype);
   if (p.model > 1) return Corrupt("ans_grid: unknown model ", p.model);
@@ -359,7 +355,7 @@ Result<AnsGridParams> AnsGridParams::Parse(ByteSpan b) {
 }
 
 Result<CodebookParams> CodebookParams::Parse(ByteSpan b) {
-  if (b.size() != 6) return Corrupt("codebook: params_size ", b.size(), ", expected 6");
+  GP_RETURN_IF_ERROR(ParamsSize("codebook", b, 6));
   CodebookParams p{b[0], b[1], Load32(&b[2])};
   if (p.bits < 1 || p.bits > 8) return Corrupt("codebook: bits ", p.bits, " outside [1, 8]");
   if (p.scale_dtype > 2) return Corrupt("codebook: unknown scale_dtype ", p.scale_dtype);

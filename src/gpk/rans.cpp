@@ -17,8 +17,9 @@ Result<uint64_t> InRange(ByteReader& r, const std::string& what, bool u8, uint64
   return v;
 }
 
-// FORMAT.md "Frequency table" (a model with one context) or "Context model".
-Result<RansModel> ParseModel(ByteReader& r, bool ctx) {
+}  // namespace
+
+Result<RansModel> ParseRansModel(ByteReader& r, bool ctx) {
   const std::string w = ctx ? "ContextRans " : "rANS table ";
   RansModel m;
   uint64_t k = 1, mask = 1;
@@ -41,8 +42,6 @@ Result<RansModel> ParseModel(ByteReader& r, bool ctx) {
   }
   return m;
 }
-
-}  // namespace
 
 Result<std::vector<uint32_t>> ParseRansFreqs(ByteReader& r, size_t alphabet, int scale_bits) {
   const size_t start = r.position();
@@ -77,9 +76,6 @@ std::vector<RansSlot> RansSlots(std::span<const uint32_t> freq, int scale_bits) 
     for (uint32_t k = 0; k < freq[s]; ++k) slots[cum + k] = {freq[s], uint16_t(k), uint16_t(s)};
   return slots;  // cum reaches 2^M: the caller checked the sum
 }
-
-Result<RansModel> ParseRansOrder0(ByteReader& r) { return ParseModel(r, false); }
-Result<RansModel> ParseRansContext(ByteReader& r) { return ParseModel(r, true); }
 
 Status RansDecodeStream(ByteSpan stream, const RansModel& m, size_t n, std::span<uint16_t> out) {
   if (out.size() < n) return InvalidArgument("rANS decode: output holds ", out.size(), " symbols, need ", n);

@@ -34,8 +34,8 @@ struct RansModel {
 Result<std::vector<uint32_t>> ParseRansFreqs(ByteReader& r, size_t alphabet, int scale_bits);
 // Slots from frequencies that sum to 2^scale_bits.
 std::vector<RansSlot> RansSlots(std::span<const uint32_t> freq, int scale_bits);
-Result<RansModel> ParseRansOrder0(ByteReader& r);   // a "Frequency table"
-Result<RansModel> ParseRansContext(ByteReader& r);  // a "Context model"
+// A "Frequency table" (one context), or with ctx a "Context model".
+Result<RansModel> ParseRansModel(ByteReader& r, bool ctx);
 // Decodes exactly n symbols of a "Payload".
 Status RansDecodeStream(ByteSpan stream, const RansModel& m, size_t n, std::span<uint16_t> out);
 

@@ -22,4 +22,21 @@ std::string HessianSite(const std::string& w) {
   return "";
 }
 
+std::vector<std::string> HessianSites(int num_blocks) {
+  std::vector<std::string> out;
+  for (int i = 0; i < num_blocks; ++i) {
+    const std::string p = "blocks." + std::to_string(i) + ".";
+    for (const char* s : {"attn_in", "attn.proj_in", "mlp_in", "mlp.proj_in"}) out.push_back(p + s);
+  }
+  out.push_back("head_in");
+  return out;
+}
+
+std::map<std::string, std::string> ArchitectureMetadata(const std::map<std::string, std::string>& metadata) {
+  std::map<std::string, std::string> out;
+  for (const char* key : {kMetaNumLayers, kMetaSharedDepth, kMetaLayerScales, kMetaExtraNorm})
+    if (auto it = metadata.find(key); it != metadata.end()) out.emplace(it->first, it->second);
+  return out;
+}
+
 }  // namespace golfpack::io

@@ -11,8 +11,9 @@ namespace F = torch::nn::functional;
 int64_t GPTConfig::NumParams() const {
   const int64_t d = model_dim, kv = kv_dim(), h = static_cast<int64_t>(mlp_mult) * model_dim;
   const int64_t per_block = d * d * 2 + 2 * kv * d + 2 * h * d + num_heads + 4 * d;
-  int64_t n = static_cast<int64_t>(vocab_size) * d + num_layers * per_block + num_skip_weights() * d;
+  int64_t n = static_cast<int64_t>(vocab_size) * d + num_blocks() * per_block + num_skip_weights() * d;
   if (!tie_embeddings) n += static_cast<int64_t>(vocab_size) * d;
+  if (layer_scales) n += 2 * static_cast<int64_t>(num_layers) * d;
   return n;
 }
 
@@ -25,13 +26,25 @@ Status GPTConfig::Validate() const {
   if (num_heads % num_kv_heads != 0) return bad("num_heads must be divisible by num_kv_heads");
   if (head_dim() % 2 != 0) return bad("head_dim must be even for RoPE");
   if (!(logit_softcap > 0)) return bad("logit_softcap must be positive");
+  if (num_unique_blocks < 0) return bad("shared depth must be >= 0 (0 = off)");
+  if (num_unique_blocks > num_layers)
+    return bad("shared depth " + std::to_string(num_unique_blocks) + " exceeds the " + std::to_string(num_layers) +
+               " layers");
+  if (num_unique_blocks > 0 && num_layers % num_unique_blocks != 0)
+    return bad("shared depth " + std::to_string(num_unique_blocks) + " does not divide the " +
+               std::to_string(num_layers) + " layers");
+  if (layer_scales && num_unique_blocks == 0) return bad("layer scales need shared depth");
   return Status::Ok();
 }
 
 std::string GPTConfig::ToString() const {
   std::ostringstream os;
-  os << num_layers << "L d" << model_dim << " h" << num_heads << " kv" << num_kv_heads << " mlp" << mlp_mult
+  os << num_layers << "L";
+  if (num_unique_blocks > 0) os << "(" << num_unique_blocks << " shared)";
+  os << " d" << model_dim << " h" << num_heads << " kv" << num_kv_heads << " mlp" << mlp_mult
      << "x vocab" << vocab_size << (tie_embeddings ? " tied" : " untied");
+  if (layer_scales) os << " layer-scales";
+  if (extra_norm) os << " extra-norm";
   return os.str();
 }
 
@@ -105,7 +118,7 @@ torch::Tensor CausalAttentionChunked(const torch::Tensor& q, const torch::Tensor
 }  // namespace
 
 CausalSelfAttentionImpl::CausalSelfAttentionImpl(const GPTConfig& cfg)
-    : num_heads_(cfg.num_heads), num_kv_heads_(cfg.num_kv_heads), head_dim_(cfg.head_dim()) {
+    : num_heads_(cfg.num_heads), num_kv_heads_(cfg.num_kv_heads), head_dim_(cfg.head_dim()), extra_norm_(cfg.extra_norm) {
   c_q = register_module("c_q", MakeLinear(cfg.model_dim, cfg.model_dim));
   c_k = register_module("c_k", MakeLinear(cfg.model_dim, cfg.kv_dim()));
   c_v = register_module("c_v", MakeLinear(cfg.model_dim, cfg.kv_dim()));
@@ -128,6 +141,7 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, const tor
   const int64_t group = num_heads_ / num_kv_heads_;
   if (!torch::GradMode::is_enabled() && T > kAttentionChunk) {
     auto y = CausalAttentionChunked(q, k, v, group);
+    if (extra_norm_) y = RmsNorm(y);
     if (capture && *capture) (*capture)(site_prefix + "attn.proj_in", y.reshape({B * T, D}));
     return proj(y);
   }
@@ -136,17 +150,19 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, const tor
   scores = scores.view({B, num_kv_heads_, group, T, T}).masked_fill(CausalMask(T), -std::numeric_limits<float>::infinity());
   auto probs = torch::softmax(scores, -1).view({B, num_kv_heads_, group * T, T});
   auto y = torch::matmul(probs, v).view({B, num_heads_, T, head_dim_}).transpose(1, 2).reshape({B, T, D});
+  if (extra_norm_) y = RmsNorm(y);
   if (capture && *capture) (*capture)(site_prefix + "attn.proj_in", y.reshape({B * T, D}));
   return proj(y);
 }
 
-MLPImpl::MLPImpl(const GPTConfig& cfg) {
+MLPImpl::MLPImpl(const GPTConfig& cfg) : extra_norm_(cfg.extra_norm) {
   fc = register_module("fc", MakeLinear(cfg.model_dim, static_cast<int64_t>(cfg.mlp_mult) * cfg.model_dim));
   proj = register_module("proj", MakeLinear(static_cast<int64_t>(cfg.mlp_mult) * cfg.model_dim, cfg.model_dim));
 }
 
 torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
   auto h = torch::relu(fc(x)).square();
+  if (extra_norm_) h = RmsNorm(h);
   if (capture && *capture) (*capture)(site_prefix + "mlp.proj_in", h.reshape({-1, h.size(-1)}));
   return proj(h);
 }
@@ -160,22 +176,26 @@ BlockImpl::BlockImpl(const GPTConfig& cfg) {
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x_in, const torch::Tensor& x0, const torch::Tensor& cos,
-                                 const torch::Tensor& sin) {
+                                 const torch::Tensor& sin, const torch::Tensor& attn_gain, const torch::Tensor& mlp_gain) {
   auto x = resid_mix[0] * x_in + resid_mix[1] * x0;
   auto h = RmsNorm(x);
   if (capture && *capture) (*capture)(site_prefix + "attn_in", h.reshape({-1, h.size(-1)}));
-  x = x + attn_scale * attn(h, cos, sin);
+  x = x + (attn_gain.defined() ? attn_scale * attn_gain : attn_scale) * attn(h, cos, sin);
   h = RmsNorm(x);
   if (capture && *capture) (*capture)(site_prefix + "mlp_in", h.reshape({-1, h.size(-1)}));
-  return x + mlp_scale * mlp(h);
+  return x + (mlp_gain.defined() ? mlp_scale * mlp_gain : mlp_scale) * mlp(h);
 }
 
 GPTImpl::GPTImpl(const GPTConfig& cfg) : cfg_(cfg) {
   tok_emb = register_module("tok_emb", torch::nn::Embedding(cfg.vocab_size, cfg.model_dim));
   blocks = register_module("blocks", torch::nn::ModuleList());
-  for (int i = 0; i < cfg.num_layers; ++i) blocks->push_back(Block(cfg));
+  for (int i = 0; i < cfg.num_blocks(); ++i) blocks->push_back(Block(cfg));
   skip_weights = register_parameter("skip_weights", torch::ones({cfg.num_skip_weights(), cfg.model_dim}));
   if (!cfg.tie_embeddings) lm_head = register_module("lm_head", MakeLinear(cfg.model_dim, cfg.vocab_size));
+  if (cfg.layer_scales) {
+    layer_attn_scale = register_parameter("layer_attn_scale", torch::ones({cfg.num_layers, cfg.model_dim}));
+    layer_mlp_scale = register_parameter("layer_mlp_scale", torch::ones({cfg.num_layers, cfg.model_dim}));
+  }
   const int64_t hd = cfg.head_dim();
   inv_freq_ = 1.0 / torch::pow(cfg.rope_base, torch::arange(0, hd, 2, torch::kFloat32) / static_cast<double>(hd));
   ResetParameters();
@@ -198,6 +218,10 @@ void GPTImpl::ResetParameters() {
     b->resid_mix[1].fill_(0.0);
   }
   skip_weights.fill_(1.0);
+  if (cfg_.layer_scales) {
+    layer_attn_scale.fill_(1.0);
+    layer_mlp_scale.fill_(1.0);
+  }
   if (cfg_.tie_embeddings) {
     tok_emb->weight.normal_(0.0, cfg_.tied_embed_init_std);
   } else {
@@ -226,7 +250,7 @@ torch::Tensor GPTImpl::hidden(const torch::Tensor& input_ids) {
   std::vector<torch::Tensor> skips;
   const int enc = cfg_.num_encoder_layers();
   for (int i = 0; i < enc; ++i) {
-    x = blocks[i]->as<BlockImpl>()->forward(x, x0, cos, sin);
+    x = layer(i, x, x0, cos, sin);
     skips.push_back(x);
   }
   for (int i = 0; i < cfg_.num_decoder_layers(); ++i) {
@@ -235,11 +259,23 @@ torch::Tensor GPTImpl::hidden(const torch::Tensor& input_ids) {
       x = x + skip_weights[i] * skips.back();
       skips.pop_back();
     }
-    x = blocks[enc + i]->as<BlockImpl>()->forward(x, x0, cos, sin);
+    x = layer(enc + i, x, x0, cos, sin);
   }
   auto h = RmsNorm(x).reshape({-1, x.size(-1)});
   if (capture_) capture_("head_in", h);
   return h;
+}
+
+torch::Tensor GPTImpl::layer(int l, const torch::Tensor& x, const torch::Tensor& x0, const torch::Tensor& cos,
+                             const torch::Tensor& sin) {
+  auto b = blocks[cfg_.block_of(l)]->as<BlockImpl>();
+  if (!cfg_.layer_scales) return b->forward(x, x0, cos, sin);
+  return b->forward(x, x0, cos, sin, layer_attn_scale[l], layer_mlp_scale[l]);
+}
+
+std::vector<torch::Tensor> GPTImpl::adapter_parameters() const {
+  if (!cfg_.layer_scales) return {};
+  return {layer_attn_scale, layer_mlp_scale};
 }
 
 void GPTImpl::set_input_capture(InputCapture fn) {

@@ -4,6 +4,13 @@
 //   tok_emb.weight, blocks.{i}.attn.{c_q,c_k,c_v,proj}.weight, blocks.{i}.attn.q_gain,
 //   blocks.{i}.mlp.{fc,proj}.weight, blocks.{i}.{attn_scale,mlp_scale,resid_mix},
 //   skip_weights, and lm_head.weight when the embedding is not tied.
+// golfpack's architecture options add, with safetensors metadata (weights.h):
+//   shared depth: K unique blocks (blocks.0..K-1.*) applied over L layers,
+//     layer l running block l % K (cycles: 0 1 2 0 1 2 ... for K = 3), with
+//     PG's U-Net skips over the L layers; optional per-layer adapters
+//     layer_attn_scale / layer_mlp_scale [L, D] scaling each application's
+//     attention / MLP branch (initialised to 1);
+//   extra norm: a weightless RMSNorm on the inputs of attn.proj and mlp.proj.
 #pragma once
 
 #include <torch/torch.h>
@@ -29,7 +36,14 @@ struct GPTConfig {
   double rope_base = 10000.0;
   double qk_gain_init = 1.5;
   double tied_embed_init_std = 0.005;
+  // Shared depth: K unique blocks over the num_layers layers (0 = off: every
+  // layer its own block). K must divide num_layers; layer l runs block l % K.
+  int num_unique_blocks = 0;
+  bool layer_scales = false;  // per-layer attn / mlp branch scales (needs shared depth)
+  bool extra_norm = false;    // RMSNorm before attn.proj and mlp.proj
 
+  int num_blocks() const { return num_unique_blocks > 0 ? num_unique_blocks : num_layers; }  // stored blocks
+  int block_of(int layer) const { return num_unique_blocks > 0 ? layer % num_unique_blocks : layer; }
   int head_dim() const { return model_dim / num_heads; }
   int kv_dim() const { return num_kv_heads * head_dim(); }
   int num_encoder_layers() const { return num_layers / 2; }
@@ -37,7 +51,9 @@ struct GPTConfig {
   int num_skip_weights() const { return std::min(num_encoder_layers(), num_decoder_layers()); }
   int64_t NumParams() const;
   Status Validate() const;
-  std::string ToString() const;  // "9L d512 h8 kv4 mlp2x vocab1024 tied"
+  // "9L d512 h8 kv4 mlp2x vocab1024 tied"; with the options e.g.
+  // "9L(3 shared) d512 h8 kv4 mlp2x vocab1024 tied layer-scales extra-norm".
+  std::string ToString() const;
 
   static GPTConfig Baseline17M() { return GPTConfig{}; }
   // Demo: ~3.0M parameters, dims multiples of 256, trains in minutes on 2 cores.
@@ -69,24 +85,31 @@ class CausalSelfAttentionImpl : public torch::nn::Module {
 
  private:
   int num_heads_, num_kv_heads_, head_dim_;
+  bool extra_norm_;
 };
 TORCH_MODULE(CausalSelfAttention);
 
 class MLPImpl : public torch::nn::Module {
  public:
   explicit MLPImpl(const GPTConfig& cfg);
-  torch::Tensor forward(const torch::Tensor& x);  // proj(relu(fc(x))^2)
+  torch::Tensor forward(const torch::Tensor& x);  // proj(relu(fc(x))^2), proj(norm(relu(fc(x))^2)) with extra_norm
   torch::nn::Linear fc{nullptr}, proj{nullptr};
   const InputCapture* capture = nullptr;
   std::string site_prefix;
+
+ private:
+  bool extra_norm_;
 };
 TORCH_MODULE(MLP);
 
 class BlockImpl : public torch::nn::Module {
  public:
   explicit BlockImpl(const GPTConfig& cfg);
+  // attn_gain / mlp_gain: a layer's adapters ([D], multiplying attn_scale /
+  // mlp_scale), or undefined for none.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& x0, const torch::Tensor& cos,
-                        const torch::Tensor& sin);
+                        const torch::Tensor& sin, const torch::Tensor& attn_gain = {},
+                        const torch::Tensor& mlp_gain = {});
   CausalSelfAttention attn{nullptr};
   MLP mlp{nullptr};
   torch::Tensor attn_scale, mlp_scale, resid_mix;  // [D], [D], [2, D]
@@ -113,15 +136,24 @@ class GPTImpl : public torch::nn::Module {
   const GPTConfig& config() const { return cfg_; }
 
   // Observe the input of every linear layer (nullptr-equivalent: empty function).
+  // Sites are named by stored block: a shared block reports each application.
   void set_input_capture(InputCapture fn);
 
+  // Parameters outside `blocks`, tok_emb, skip_weights and lm_head: the
+  // per-layer adapters (layer_attn_scale, layer_mlp_scale) when configured.
+  // Control tensors: the trainer gives them to Adam with the scalars.
+  std::vector<torch::Tensor> adapter_parameters() const;
+
   torch::nn::Embedding tok_emb{nullptr};
-  torch::nn::ModuleList blocks{nullptr};
+  torch::nn::ModuleList blocks{nullptr};  // num_blocks() blocks; layer l runs blocks[config().block_of(l)]
   torch::Tensor skip_weights;          // [num_skip_weights, D]
   torch::nn::Linear lm_head{nullptr};  // only when !tie_embeddings
+  torch::Tensor layer_attn_scale, layer_mlp_scale;  // [num_layers, D], only with layer_scales
 
  private:
   torch::Tensor hidden(const torch::Tensor& input_ids);  // final-normed [B*T, D]
+  torch::Tensor layer(int l, const torch::Tensor& x, const torch::Tensor& x0, const torch::Tensor& cos,
+                      const torch::Tensor& sin);
   torch::Tensor logits_from_hidden(const torch::Tensor& h);
   void RotaryTables(int64_t seq_len, torch::Tensor* cos, torch::Tensor* sin);
 

@@ -1,5 +1,6 @@
 #include "model/weights.h"
 
+#include <charconv>
 #include <regex>
 #include <set>
 
@@ -13,7 +14,73 @@ std::string ShapeText(const std::vector<int64_t>& s) {
   return out + "]";
 }
 
+// The architecture keys (io::kMeta*): each is one clear error naming the
+// file and the key. Shapes give the stored block count; the keys say how
+// they are applied. Absent keys: the baseline layout.
+Status ApplyArchitectureMetadata(const io::TensorFile& file, const std::string& origin, int stored_blocks,
+                                 GPTConfig* cfg) {
+  const auto& meta = file.metadata;
+  auto bad = [&](const char* key, const std::string& why) {
+    return Corrupt(origin + ": metadata " + key + " = '" + meta.at(key) + "' " + why);
+  };
+  auto integer = [&](const char* key, int* out) -> Status {
+    const std::string& v = meta.at(key);
+    const char* end = v.data() + v.size();
+    auto [ptr, ec] = std::from_chars(v.data(), end, *out);
+    if (v.empty() || ec != std::errc() || ptr != end) return bad(key, "is not an integer");
+    return Status::Ok();
+  };
+  auto flag = [&](const char* key, bool* out) -> Status {
+    if (!meta.contains(key)) return Status::Ok();
+    const std::string& v = meta.at(key);
+    if (v != "0" && v != "1") return bad(key, "is not 0 or 1");
+    *out = v == "1";
+    return Status::Ok();
+  };
+  const std::string blocks_text = std::to_string(stored_blocks) + " stored blocks (blocks.0.." +
+                                  std::to_string(stored_blocks - 1) + ")";
+  int k = 0;
+  if (meta.contains(io::kMetaSharedDepth)) {
+    GP_RETURN_IF_ERROR(integer(io::kMetaSharedDepth, &k));
+    if (k < 0) return bad(io::kMetaSharedDepth, "is negative (0 = off)");
+    if (k > 0 && k != stored_blocks) return bad(io::kMetaSharedDepth, "does not match the file's " + blocks_text);
+  }
+  if (meta.contains(io::kMetaNumLayers)) {
+    int l = 0;
+    GP_RETURN_IF_ERROR(integer(io::kMetaNumLayers, &l));
+    if (l <= 0) return bad(io::kMetaNumLayers, "is not a positive layer count");
+    if (k > 0) {
+      if (k > l) return bad(io::kMetaSharedDepth, "exceeds " + std::string(io::kMetaNumLayers) + " = " + std::to_string(l));
+      if (l % k != 0)
+        return bad(io::kMetaSharedDepth, "does not divide " + std::string(io::kMetaNumLayers) + " = " + std::to_string(l));
+    } else if (l != stored_blocks) {
+      return bad(io::kMetaNumLayers, "without " + std::string(io::kMetaSharedDepth) + " must equal the file's " +
+                                         blocks_text);
+    }
+    cfg->num_layers = l;
+  } else if (k > 0) {
+    return Corrupt(origin + ": metadata " + io::kMetaSharedDepth + " = '" + meta.at(io::kMetaSharedDepth) +
+                   "' needs " + io::kMetaNumLayers + " (the layer count), which is missing");
+  }
+  cfg->num_unique_blocks = k;
+  GP_RETURN_IF_ERROR(flag(io::kMetaLayerScales, &cfg->layer_scales));
+  if (cfg->layer_scales && k == 0) return bad(io::kMetaLayerScales, "needs shared depth (" + std::string(io::kMetaSharedDepth) + ")");
+  GP_RETURN_IF_ERROR(flag(io::kMetaExtraNorm, &cfg->extra_norm));
+  return Status::Ok();
+}
+
 }  // namespace
+
+std::map<std::string, std::string> ArchitectureMetadata(const GPTConfig& cfg) {
+  std::map<std::string, std::string> out;
+  if (cfg.num_unique_blocks > 0) {
+    out[io::kMetaNumLayers] = std::to_string(cfg.num_layers);
+    out[io::kMetaSharedDepth] = std::to_string(cfg.num_unique_blocks);
+    out[io::kMetaLayerScales] = cfg.layer_scales ? "1" : "0";
+  }
+  if (cfg.extra_norm) out[io::kMetaExtraNorm] = "1";
+  return out;
+}
 
 Result<GPTConfig> InferConfig(const io::TensorFile& file, const std::string& origin) {
   auto need = [&](const std::string& name) -> Result<const io::Tensor*> {
@@ -35,6 +102,7 @@ Result<GPTConfig> InferConfig(const io::TensorFile& file, const std::string& ori
   }
   if (max_block < 0) return Corrupt(origin + ": no 'blocks.N.*' tensors: not a Parameter Golf GPT");
   cfg.num_layers = max_block + 1;
+  GP_RETURN_IF_ERROR(ApplyArchitectureMetadata(file, origin, max_block + 1, &cfg));
 
   GP_ASSIGN_OR_RETURN(const io::Tensor* q_gain, need("blocks.0.attn.q_gain"));
   if (q_gain->shape.size() != 1 || q_gain->shape[0] <= 0)
@@ -118,6 +186,7 @@ Result<GPT> LoadModel(const std::string& path) {
 
 io::TensorFile ExportWeights(GPT& model, io::DType dtype) {
   io::TensorFile out;
+  out.metadata = ArchitectureMetadata(model->config());
   for (const auto& p : model->named_parameters()) out.tensors.push_back(FromTorch(p.key(), p.value(), dtype));
   return out;
 }
@@ -125,7 +194,7 @@ io::TensorFile ExportWeights(GPT& model, io::DType dtype) {
 Status SaveModel(const std::string& path, GPT& model, const std::map<std::string, std::string>& metadata,
                  io::DType dtype) {
   io::TensorFile out = ExportWeights(model, dtype);
-  out.metadata = metadata;
+  for (const auto& [key, value] : metadata) out.metadata.emplace(key, value);  // the model's architecture keys win
   return io::WriteSafetensors(path, out);
 }
 

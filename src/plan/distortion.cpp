@@ -47,4 +47,27 @@ double CorrectedHessianProxy(double base_trace, const Eigen::MatrixXd& e, const 
   return PerToken(std::max(0.0, base_trace - 2 * cross + quad), tokens);
 }
 
+double SparseCorrectedHessianProxy(double base_trace, std::span<const float> e, uint64_t cols,
+                                   std::span<const uint64_t> pos, std::span<const float> s, const Eigen::MatrixXd& h,
+                                   int64_t tokens, std::span<const double> row_weight) {
+  double cross = 0, quad = 0;
+  for (size_t a = 0; a < pos.size();) {
+    const uint64_t row = pos[a] / cols;
+    size_t end = a;
+    while (end < pos.size() && pos[end] / cols == row) ++end;
+    const double rw = row_weight.empty() ? 1.0 : row_weight[row];
+    const Eigen::Map<const Eigen::VectorXf> er(e.data() + row * cols, Eigen::Index(cols));
+    double c = 0, q = 0;
+    for (size_t i = a; i < end; ++i) {
+      const auto ci = Eigen::Index(pos[i] % cols);
+      c += double(s[i]) * h.col(ci).dot(er.cast<double>());  // H symmetric: (E_i H)_c = H_c . E_i
+      for (size_t j = a; j < end; ++j) q += double(s[i]) * double(s[j]) * h(ci, Eigen::Index(pos[j] % cols));
+    }
+    cross += rw * c;
+    quad += rw * q;
+    a = end;
+  }
+  return PerToken(std::max(0.0, base_trace - 2 * cross + quad), tokens);
+}
+
 }  // namespace golfpack::encode

@@ -48,4 +48,15 @@ double DiagHessianProxy(std::span<const float> w, std::span<const float> q, uint
 double CorrectedHessianProxy(double base_trace, const Eigen::MatrixXd& e, const Eigen::MatrixXd& a,
                              const Eigen::MatrixXd& b, const Eigen::MatrixXd& h, int64_t tokens);
 
+// D after a sparse change: E' = E - S, with S nonzero only at the row-major
+// flat positions `pos` (ascending) where it holds `s`; E is row-major
+// [rows x cols]. From the weighted tr(E H E^T) (`base_trace`, not divided by
+// tokens) without forming E' H:
+//   sum_i r_i E'_i H E'_i^T = base - 2 sum_i r_i S_i H E_i^T + sum_i r_i S_i H S_i^T,
+// cols operations per nonzero plus (nonzeros in the row)^2 per row. Clamped
+// at 0. Patches (a few salient weights, columns or blocks) are such changes.
+double SparseCorrectedHessianProxy(double base_trace, std::span<const float> e, uint64_t cols,
+                                   std::span<const uint64_t> pos, std::span<const float> s, const Eigen::MatrixXd& h,
+                                   int64_t tokens, std::span<const double> row_weight = {});
+
 }  // namespace golfpack::encode

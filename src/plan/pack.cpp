@@ -36,14 +36,15 @@ namespace {
 // openai/parameter-golf (records/track_10min_16mb): GPTQ int6 with SD-Clip
 // k 12 on MLP and 13 on attention matrices, a GPTQ int7 embedding with k 15,
 // asymmetric-group LQER of rank 4 on the 3 matrices with the largest error
-// (int4 factors, groups of 64), brotli -q 11. Not mirrored: the records' stride-2
-// byte shuffle before brotli (golfpack has no section transforms yet).
+// (int4 factors, groups of 64), then their stride-2 byte shuffle and brotli -q 11
+// (a shuffled section, FORMAT.md version 3).
 Recipe RecordLqer(int bits) {
   const std::string b = std::to_string(bits);
   Recipe r{"record-lqer",
            "records' export (April 2026): GPTQ int" + b +
                " SD-Clip 12 MLP / 13 attention, GPTQ int7 k15 embedding, rank-4 LQER (int4 factors, groups of 64) "
-               "on the 3 worst matrices, brotli -q 11; record-lqer:intN sets the matrix bits (4..8)",
+               "on the 3 worst matrices, stride-2 byte shuffle, brotli -q 11; record-lqer:intN sets the matrix bits "
+               "(4..8)",
            {{Match::kControl, "f32"},
             {Match::kEmbedding, "gptq:u7:row:sd15:nocap"},
             {Match::kAttention, "gptq:u" + b + ":row:sd13:nocap"},
@@ -56,6 +57,7 @@ Recipe RecordLqer(int bits) {
   if (bits != 6) r.name += ":int" + b;
   r.lqer_top_k = 3;
   r.lqer = "r4:b4:g64";
+  r.shuffle = 2;
   return r;
 }
 
@@ -219,12 +221,14 @@ Result<PackResult> Pack(const io::TensorFile& model, const Hessians* hessians, c
 
   gpk::WriteOptions w;
   w.metadata = {{"golfpack.recipe", recipe.name}, {"golfpack.format", "gpk-1"}};
+  w.metadata.merge(io::ArchitectureMetadata(model.metadata));  // shared depth / extra norm: what shapes cannot tell
   if (recipe.one_section) {
-    gpk::SectionPlan plan{recipe.codec, recipe.level, {}};
+    gpk::SectionPlan plan{recipe.codec, recipe.level, {}, {}, recipe.shuffle};
     for (size_t i = 0; i < encoded.size(); ++i) plan.tensors.push_back(i);
     w.sections.push_back(std::move(plan));
   } else {
-    for (size_t i = 0; i < encoded.size(); ++i) w.sections.push_back({recipe.codec, recipe.level, {i}});
+    for (size_t i = 0; i < encoded.size(); ++i)
+      w.sections.push_back({recipe.codec, recipe.level, {i}, {}, recipe.shuffle});
   }
   if (options.progress) options.progress({"compress", 0, 0, "", gpk::CodecName(recipe.codec)});
   GP_ASSIGN_OR_RETURN(result.bytes, gpk::BuildArtifact(encoded, w));
@@ -304,6 +308,7 @@ std::optional<double> CodeEntropyBits(const gpk::TensorInfo& t, std::span<const 
 Result<io::TensorFile> UnpackToTensors(const gpk::Artifact& artifact, bool keep_original_dtype) {
   RegisterAllCodecs();
   io::TensorFile out;
+  out.metadata = io::ArchitectureMetadata(artifact.metadata());
   // DecodeAll decompresses each shared section once (not once per tensor).
   GP_ASSIGN_OR_RETURN(auto all, artifact.DecodeAll());
   for (size_t i = 0; i < artifact.tensors().size(); ++i) {

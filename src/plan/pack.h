@@ -47,6 +47,7 @@ struct Recipe {
   gpk::Codec codec = gpk::Codec::kNone;
   int level = -1;            // -1: the codec's default (zlib 9, brotli 11, ...)
   bool one_section = true;   // all tensors in one compressed section (as PG's single blob)
+  uint8_t shuffle = 0;       // byte-shuffle stride of the sections before the codec (0: none; 2..15)
   // Low-rank error correction (LQER) as the records apply it: after every
   // tensor is encoded, the `lqer_top_k` matrices (not the embedding) with the
   // largest ||W - Q||_F get rank-r factors of W - Q (plain SVD), stored per
@@ -98,7 +99,9 @@ Result<PackResult> Pack(const io::TensorFile& model, const Hessians* hessians, c
 std::optional<double> CodeEntropyBits(const gpk::TensorInfo& t, std::span<const uint8_t> payload);
 
 // Decodes every tensor of an artifact to float32 safetensors tensors, each
-// marked with its original dtype (F32/F16/BF16) for writing back.
+// marked with its original dtype (F32/F16/BF16) for writing back; the
+// metadata is the artifact's architecture keys (io::ArchitectureMetadata),
+// which Pack carries over from the model's.
 Result<io::TensorFile> UnpackToTensors(const gpk::Artifact& artifact, bool keep_original_dtype);
 
 }  // namespace golfpack::encode

@@ -25,18 +25,35 @@ PatchSource::PatchSource(Eigen::MatrixXf e, Eigen::MatrixXd g, const Eigen::Matr
 
 PatchValues PatchSource::Select(const PatchSpec& s, uint64_t count) const {
   const Eigen::Index rows = e_.rows(), cols = e_.cols();
-  const uint64_t nu = PatchUnitCount(s, uint64_t(rows), uint64_t(cols)), len = PatchUnitLen(s, uint64_t(rows), uint64_t(cols));
-  count = std::min(count, nu);
+  count = std::min(count, PatchUnitCount(s, uint64_t(rows), uint64_t(cols)));
   PatchValues out;
   if (count == 0) return out;
+  const std::vector<uint64_t>& order = Ranked(s);
+  out.units.assign(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(count));
+  std::sort(out.units.begin(), out.units.end());
+  return Corrections(s, std::move(out));
+}
+
+const std::vector<uint64_t>& PatchSource::Ranked(const PatchSpec& s) const {
+  const int64_t key = int64_t(s.unit) + 8 * int64_t(exact_) + 16 * int64_t(s.block);
+  if (key == ranked_key_) return ranked_;
+  const Eigen::Index rows = e_.rows(), cols = e_.cols();
+  const uint64_t nu = PatchUnitCount(s, uint64_t(rows), uint64_t(cols));
   const Eigen::MatrixXd& h = *h_;
   std::vector<double> gain(nu, 0.0);
   const Eigen::Index L = s.block, per_row = s.unit == gpk::kPatchBlock ? cols / L : 0;
   if (exact_) {
     // Restoring a unit's weights saves 2 <E_U, G_U> - E_U H_UU E_U^T (per row).
-    auto fix = [&](Eigen::Index i, Eigen::Index j0, Eigen::Index n) {
-      const Eigen::VectorXd ev = e_.row(i).segment(j0, n).cast<double>().transpose();
-      return 2.0 * ev.dot(g_.row(i).segment(j0, n).transpose()) - ev.dot(h.block(j0, j0, n, n) * ev);
+    auto fix = [&](Eigen::Index i, Eigen::Index j0, Eigen::Index n) {  // no temporaries: called per unit
+      double cross = 0, quad = 0;
+      for (Eigen::Index a = j0; a < j0 + n; ++a) {
+        const double ea = e_(i, a);
+        cross += ea * g_(i, a);
+        double acc = 0;
+        for (Eigen::Index b = j0; b < j0 + n; ++b) acc += h(a, b) * double(e_(i, b));
+        quad += ea * acc;
+      }
+      return 2.0 * cross - quad;
     };
     for (uint64_t u = 0; u < nu; ++u)
       switch (s.unit) {
@@ -46,7 +63,11 @@ PatchValues PatchSource::Select(const PatchSpec& s, uint64_t count) const {
           break;
         }
         case gpk::kPatchBlock: gain[u] = rw(Eigen::Index(u) / per_row) * fix(Eigen::Index(u) / per_row, Eigen::Index(u) % per_row * L, L); break;
-        case gpk::kPatchRow: gain[u] = rw(Eigen::Index(u)) * fix(Eigen::Index(u), 0, cols); break;
+        case gpk::kPatchRow: {  // 2 E_i G_i^T - E_i H E_i^T = E_i G_i^T
+          const auto i = Eigen::Index(u);
+          gain[u] = rw(i) * e_.row(i).cast<double>().dot(g_.row(i));
+          break;
+        }
         default: {
           const auto j = Eigen::Index(u);
           for (Eigen::Index i = 0; i < rows; ++i) {
@@ -84,12 +105,18 @@ PatchValues PatchSource::Select(const PatchSpec& s, uint64_t count) const {
       }
     }
   }
-  std::vector<uint64_t> order(nu);
-  std::iota(order.begin(), order.end(), uint64_t{0});
-  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(count), order.end(),
-                    [&](uint64_t a, uint64_t b) { return gain[a] > gain[b] || (gain[a] == gain[b] && a < b); });
-  out.units.assign(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(count));
-  std::sort(out.units.begin(), out.units.end());
+  ranked_.resize(nu);
+  std::iota(ranked_.begin(), ranked_.end(), uint64_t{0});
+  std::sort(ranked_.begin(), ranked_.end(),
+            [&](uint64_t a, uint64_t b) { return gain[a] > gain[b] || (gain[a] == gain[b] && a < b); });
+  ranked_key_ = key;
+  return ranked_;
+}
+
+PatchValues PatchSource::Corrections(const PatchSpec& s, PatchValues out) const {
+  const Eigen::Index rows = e_.rows(), cols = e_.cols();
+  const uint64_t len = PatchUnitLen(s, uint64_t(rows), uint64_t(cols)), count = out.units.size();
+  const Eigen::MatrixXd& h = *h_;
   out.values.resize(count * len);
   if (exact_ || s.unit == gpk::kPatchRow) {  // the original weights (a row's best correction is exact anyway)
     for (size_t i = 0; i < count; ++i)
@@ -134,7 +161,13 @@ PatchValues PatchSource::Select(const PatchSpec& s, uint64_t count) const {
 double PatchSource::Trace(const PatchSpec& s, const PatchValues& applied) const {
   const Eigen::Index rows = e_.rows(), cols = e_.cols();
   const uint64_t len = PatchUnitLen(s, uint64_t(rows), uint64_t(cols));
-  std::vector<std::vector<std::pair<Eigen::Index, double>>> by_row(static_cast<size_t>(rows));
+  struct Entry {
+    Eigen::Index row, col;
+    double p;
+    bool operator<(const Entry& o) const { return row < o.row || (row == o.row && col < o.col); }
+  };
+  std::vector<Entry> at;  // the nonzero corrections, sorted by row below
+  at.reserve(applied.values.size());
   double tr = base_tr_;
   for (size_t i = 0; i < applied.units.size(); ++i)
     for (uint64_t t = 0; t < len; ++t) {
@@ -143,15 +176,22 @@ double PatchSource::Trace(const PatchSpec& s, const PatchValues& applied) const 
       const double p = applied.values[i * len + t];
       if (p == 0.0) continue;
       tr -= 2.0 * rw(r) * p * g_(r, c);
-      by_row[size_t(r)].push_back({c, p});
+      at.push_back({r, c, p});
     }
   const Eigen::MatrixXd& h = *h_;
-  for (size_t r = 0; r < by_row.size(); ++r)
-    for (const auto& [ca, pa] : by_row[r]) {
+  std::sort(at.begin(), at.end());
+  for (size_t a = 0; a < at.size();) {
+    size_t end = a;
+    while (end < at.size() && at[end].row == at[a].row) ++end;
+    double quad = 0.0;
+    for (size_t i = a; i < end; ++i) {
       double acc = 0.0;
-      for (const auto& [cb, pb] : by_row[r]) acc += pb * h(ca, cb);
-      tr += rw(Eigen::Index(r)) * pa * acc;
+      for (size_t j = a; j < end; ++j) acc += at[j].p * h(at[i].col, at[j].col);
+      quad += at[i].p * acc;
     }
+    tr += rw(at[a].row) * quad;
+    a = end;
+  }
   return std::max(tr, 0.0);
 }
 

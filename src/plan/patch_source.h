@@ -45,6 +45,8 @@ class PatchSource {
   // The `count` units with the largest savings under `s` (count is clipped
   // to the tensor's units), in increasing order, with their corrections
   // (unquantized).
+  // The units are ranked once per unit kind and block size and the ranking
+  // is kept for the next count (so a source is not thread-safe).
   PatchValues Select(const PatchSpec& s, uint64_t count) const;
 
   // tr((E-P) H (E-P)^T) for the corrections P = `applied` (as a decoder adds
@@ -60,6 +62,12 @@ class PatchSource {
   bool exact_ = false;
   std::vector<double> r_;
   double rw(Eigen::Index row) const { return r_.empty() ? 1.0 : r_[size_t(row)]; }
+  // Every unit of `s`'s kind, by decreasing saving (ties: lower index first).
+  const std::vector<uint64_t>& Ranked(const PatchSpec& s) const;
+  // `out.units` (ascending) with their corrections filled in.
+  PatchValues Corrections(const PatchSpec& s, PatchValues out) const;
+  mutable std::vector<uint64_t> ranked_;
+  mutable int64_t ranked_key_ = -1;
 };
 
 }  // namespace golfpack::encode

@@ -88,6 +88,10 @@ struct Cand {
   std::shared_ptr<const PatchValues> patch_values;  // ... and which units, with what values (unquantized)
   int lqer_index = -1;     // a patch over an lqer candidate: its index in the set (the patch corrects what it left)
   uint64_t grid_price = 0;  // columns (OWQ): the price of its own grid part (GPTQ re-run), else 0: the base's
+  // GPTQ candidates, for the rowalloc path: per row, tr(e_r H e_r^T) (not
+  // per token, no row weight) and the bits its codes cost under the
+  // candidate's own histogram. Empty when GPTQ had dead columns.
+  std::shared_ptr<const std::vector<std::pair<double, double>>> row_stats;
 };
 
 // The protection paths on one grid candidate. lqer: factors fitted once at
@@ -145,6 +149,7 @@ struct Work {
   std::vector<Cand> plain;                // one per step, the plain family
   std::vector<std::optional<Cand>> gptq;  // by step index, made on demand, kept across budgets
   std::map<int, LqerSet> lqer;            // by the tag of the grid candidate they correct, kept across budgets
+  int center = -1, lo = -1, hi = -1;      // the GPTQ window's step indices (center: the first allocation's)
 };
 
 // fn(i) for i in [0, n) on `threads` threads, largest `cost` first; the first error wins.
@@ -210,6 +215,8 @@ struct RdPlanner::Impl {
   std::map<const Eigen::MatrixXd*, std::unique_ptr<GptqFactor>> factors;
   bool lqer = false;  // the lqer path is on
   bool rowstep = false;  // the rowstep path is on
+  bool rowalloc = false;  // the rowalloc path is on
+  double first_lambda = 0;  // the first (plain) allocation's lambda, for rowalloc
   int lqer_max_rank = 0;
   std::vector<PatchPath> patch_paths;  // the patch paths that are on
   std::vector<CandidateSource> sources;  // every path but grid, in table order
@@ -218,6 +225,8 @@ struct RdPlanner::Impl {
   // truncated SVD of E L.
   std::map<const Eigen::MatrixXd*, Eigen::MatrixXf> chol;
   double ladder_seconds = 0;
+  mutable std::mutex source_mu;  // guards source_cpu
+  mutable std::map<std::string, double> source_cpu;  // RdTimings::source_cpu
 
   // A unit's points name candidates by tag: plain[t] for t < steps, gptq[t -
   // steps] below 2 * steps, then the lqer sets.
@@ -251,7 +260,12 @@ struct RdPlanner::Impl {
       }
     LqerSet set;
     SourceInput in{w, base, base_tag, e, base.c.proxy * double(tokens), {}};
-    for (const CandidateSource& s : sources) GP_RETURN_IF_ERROR(s.add(*this, in, set));
+    for (const CandidateSource& s : sources) {
+      const auto t = Clock::now();
+      GP_RETURN_IF_ERROR(s.add(*this, in, set));
+      std::lock_guard lock(source_mu);
+      source_cpu[s.path] += Since(t);
+    }
     return set;
   }
 
@@ -281,6 +295,94 @@ struct RdPlanner::Impl {
       after.set_exact(o.patch_exact);
       after.set_row_weights(w.rw);
       GP_RETURN_IF_ERROR(AddPatches(w, in.base, in.base_tag, after, {path}, &lq, int(j), set));
+    }
+    return Status::Ok();
+  }
+
+  // tr(E H E^T) (row-weighted, not per token) of E = W - q after a GPTQ run:
+  // from the run's own error accounting when that is exact (no dead columns,
+  // no row weights; GptqRunStats::err_damped), else the full product.
+  double GptqTrace(const Work& w, std::span<const float> q, const GptqRunStats& st) const {
+    const int64_t tokens = std::max<int64_t>(hessians->tokens(), 1);
+    if (st.dead_columns == 0 && st.row_err_damped.size() == w.rows) {
+      double t = 0;
+      for (uint64_t r = 0; r < w.rows; ++r)
+        t += (w.rw.empty() ? 1.0 : w.rw[r]) * GptqRowTrace(w, q, st, r);
+      return std::max(0.0, t);
+    }
+    return HessianProxy(w.values, q, w.rows, w.cols, *w.h, tokens, w.rw) * double(tokens);
+  }
+  // Row r's share of tr(E H E^T): e_r (H + damp I) e_r^T - damp ||e_r||^2.
+  static double GptqRowTrace(const Work& w, std::span<const float> q, const GptqRunStats& st, uint64_t r) {
+    double e2 = 0;
+    for (uint64_t c = r * w.cols; c < (r + 1) * w.cols; ++c) {
+      const double e = double(w.values[c]) - double(q[c]);
+      e2 += e * e;
+    }
+    return st.row_err_damped[r] - st.damp_used * e2;
+  }
+
+  // The rowalloc candidates of w (on its GPTQ window's center candidate
+  // only): rows as allocation units. Under GPTQ the rows of a matrix are
+  // independent (each row's error feedback stays in the row), so row r at
+  // step s costs exactly what it costs in the window's GPTQ run at s: its
+  // share of the proxy, and about the bits its codes take there. For each
+  // multiple mu of the first allocation's lambda, every row takes the window
+  // step that minimises its predicted loss + mu * lambda * bytes; one GPTQ
+  // run with those steps (encoding 7's scale per row: no extra bytes) is
+  // then priced exactly and proxied from its own error accounting.
+  Status AddRowAlloc(const Work& w, const Cand& base, int base_tag, LqerSet& set) const {
+    const int ns = static_cast<int>(steps.size());
+    if (!gptq_ans || !factors.count(w.h) || w.rows < 2 || base_tag != ns + w.center || !(first_lambda > 0))
+      return Status::Ok();
+    GP_ASSIGN_OR_RETURN(auto enc, MakeEncoder(base.c.spec));
+    const auto* g = dynamic_cast<const GptqAnsGridEncoder*>(enc.get());
+    if (!g || g->grid().group_size != 0) return Status::Ok();
+    std::vector<int> sis;
+    for (int si = w.lo; si <= w.hi; ++si)
+      if (w.gptq[size_t(si)] && w.gptq[size_t(si)]->row_stats) sis.push_back(si);
+    if (sis.size() < 2) return Status::Ok();
+    const int64_t tokens = std::max<int64_t>(hessians->tokens(), 1);
+    std::vector<std::vector<int>> seen;
+    for (double mu : o.rowalloc_lambdas) {
+      const double lam = mu * first_lambda;
+      std::vector<int> pick(w.rows);
+      for (uint64_t r = 0; r < w.rows; ++r) {
+        double best = 0;
+        for (size_t i = 0; i < sis.size(); ++i) {
+          const auto& [tr, bits] = (*w.gptq[size_t(sis[i])]->row_stats)[r];
+          const double cost = w.sensitivity * (w.rw.empty() ? 1.0 : w.rw[r]) * tr / double(tokens) + lam * bits / 8;
+          if (i == 0 || cost < best) {
+            best = cost;
+            pick[r] = sis[i];
+          }
+        }
+      }
+      if (std::all_of(pick.begin(), pick.end(), [&](int p) { return p == pick[0]; })) continue;  // a grid candidate
+      if (std::find(seen.begin(), seen.end(), pick) != seen.end()) continue;
+      seen.push_back(pick);
+      AnsGridSpec spec = g->grid();
+      spec.row_step.resize(w.rows);
+      for (uint64_t r = 0; r < w.rows; ++r) spec.row_step[r] = steps[size_t(pick[r])] / base.c.step;
+      GptqRunStats stats;
+      GP_ASSIGN_OR_RETURN(AnsGridQuant qu, GptqAnsGridQuant(w.tensor->name, w.shape, w.values, *factors.at(w.h), spec,
+                                                            g->options(), &stats));
+      Cand c;
+      GP_ASSIGN_OR_RETURN(c.enc, PackAnsGrid(w.tensor->name, w.shape, spec, qu));
+      c.packed = true;
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "+rowalloc%g", mu);
+      c.c.spec = base.c.spec + buf;
+      c.c.step = base.c.step;
+      c.c.gptq = true;
+      c.c.path = "rowalloc";
+      c.c.bytes = c.enc.payload.size() + c.enc.params.size();
+      c.price = Price(c.enc);
+      c.grid_price = c.price;  // a grid of its own: no protection bytes
+      c.c.proxy = GptqTrace(w, DequantizeAnsGrid(qu), stats) / double(tokens);
+      c.c.predicted = w.sensitivity * c.c.proxy;
+      c.base_tag = base_tag;
+      set.cands.push_back(std::move(c));
     }
     return Status::Ok();
   }
@@ -320,8 +422,9 @@ struct RdPlanner::Impl {
       spec.row_step.assign(w.rows, 1.0);
       for (uint64_t r = 0; r < w.rows; ++r)
         if (!std::isnan(lg[r])) spec.row_step[r] = std::clamp(std::exp(gamma * (mean - lg[r])), 0.125, 8.0);
+      GptqRunStats stats;
       GP_ASSIGN_OR_RETURN(AnsGridQuant qu, GptqAnsGridQuant(w.tensor->name, w.shape, w.values, *factors.at(w.h), spec,
-                                                            g->options()));
+                                                            g->options(), &stats));
       Cand c;
       GP_ASSIGN_OR_RETURN(c.enc, PackAnsGrid(w.tensor->name, w.shape, spec, qu));
       c.packed = true;
@@ -334,7 +437,7 @@ struct RdPlanner::Impl {
       c.c.bytes = c.enc.payload.size() + c.enc.params.size();
       c.price = Price(c.enc);
       c.grid_price = c.price;  // a grid of its own: no protection bytes
-      c.c.proxy = HessianProxy(w.values, DequantizeAnsGrid(qu), w.rows, w.cols, *w.h, tokens, w.rw);
+      c.c.proxy = GptqTrace(w, DequantizeAnsGrid(qu), stats) / double(tokens);
       c.c.predicted = w.sensitivity * c.c.proxy;
       c.base_tag = base_tag;
       set.cands.push_back(std::move(c));
@@ -435,22 +538,35 @@ struct RdPlanner::Impl {
         for (uint64_t t = 0; t < len; ++t)
           keep[path.unit == gpk::kPatchColumn ? u : PatchPosition(ps, cols, len, u, t)] = 1;
       std::vector<float> kept;
+      GptqRunStats stats;
       GP_ASSIGN_OR_RETURN(AnsGridQuant qu, GptqAnsGridQuant(w.tensor->name, w.shape, w.values, *factors.at(w.h),
-                                                            g->grid(), g->options(), nullptr, keep, &kept));
+                                                            g->grid(), g->options(), &stats, keep, &kept));
       GP_ASSIGN_OR_RETURN(gpk::EncodedTensor inner, PackAnsGrid(w.tensor->name, w.shape, g->grid(), qu));
-      const std::vector<float> q = DequantizeAnsGrid(qu);
+      // GPTQ's own output Q_g: the grid values, and the kept values where it kept them.
+      std::vector<float> qg = DequantizeAnsGrid(qu);
       v.values.resize(count * len);
+      std::vector<std::pair<uint64_t, size_t>> at;  // (flat position, index in v.values), ascending
+      at.reserve(count * len);
       for (size_t i = 0; i < count; ++i)
         for (uint64_t t = 0; t < len; ++t) {
           const uint64_t pos = PatchPosition(ps, cols, len, v.units[i], t);
-          v.values[i * len + t] = kept[pos] - q[pos];
+          v.values[i * len + t] = kept[pos] - qg[pos];
+          qg[pos] = kept[pos];
+          at.push_back({pos, i * len + t});
         }
+      std::sort(at.begin(), at.end());
+      // The stored patch differs from what GPTQ kept by its rounding S, so the
+      // proxy is that of E_g - S, from tr(E_g H E_g^T) (GPTQ's own accounting).
+      const double trace_g = GptqTrace(w, qg, stats);
+      std::vector<float> eg(rows * cols);
+      for (size_t i = 0; i < eg.size(); ++i) eg[i] = w.values[i] - qg[i];
+      std::vector<uint64_t> spos(at.size());
+      for (size_t i = 0; i < at.size(); ++i) spos[i] = at[i].first;
+      std::vector<float> sval(at.size());
       for (int bits : o.patch_bits) {
         ps.bits = bits;
         const std::vector<float> applied = QuantizePatchValues(v, ps, len);
-        std::vector<float> qp = q;
-        for (size_t i = 0; i < count; ++i)
-          for (uint64_t t = 0; t < len; ++t) qp[PatchPosition(ps, cols, len, v.units[i], t)] += applied[i * len + t];
+        for (size_t i = 0; i < at.size(); ++i) sval[i] = applied[at[i].second] - v.values[at[i].second];
         Cand c;
         GP_ASSIGN_OR_RETURN(c.enc, EncodePatch(inner, v, ps));
         c.packed = true;
@@ -460,7 +576,7 @@ struct RdPlanner::Impl {
         c.c.path = path.name;
         c.c.bytes = c.enc.payload.size() + c.enc.params.size();
         c.price = Price(c.enc);
-        c.c.proxy = HessianProxy(w.values, qp, rows, cols, *w.h, tokens, w.rw);
+        c.c.proxy = SparseCorrectedHessianProxy(trace_g, eg, cols, spos, sval, *w.h, tokens, w.rw);
         c.c.predicted = w.sensitivity * c.c.proxy;
         c.base_tag = base_tag;
         c.patch = ps;
@@ -599,9 +715,20 @@ struct RdPlanner::Impl {
       out.packed = true;
       q = DequantizeAnsGrid(qu);
       // tr(E H E^T) from GPTQ's own error accounting (GptqRunStats::err_damped).
-      if (stats.dead_columns == 0 && w.rw.empty())
-        proxy = std::max(0.0, stats.err_damped - stats.damp_used * SquaredError(w.values, q)) /
-                double(std::max<int64_t>(tokens, 1));
+      proxy = GptqTrace(w, q, stats) / double(std::max<int64_t>(tokens, 1));
+      if (rowalloc && stats.dead_columns == 0) {  // per row: its trace share and its bits under this histogram
+        std::map<int, uint64_t> hist;
+        for (int16_t code : qu.codes) ++hist[code];
+        std::map<int, double> bits;
+        for (const auto& [code, n] : hist) bits[code] = -std::log2(double(n) / double(qu.codes.size()));
+        auto rs = std::make_shared<std::vector<std::pair<double, double>>>(w.rows);
+        for (uint64_t r = 0; r < w.rows; ++r) {
+          double b = 0;
+          for (uint64_t c = r * w.cols; c < (r + 1) * w.cols; ++c) b += bits[qu.codes[c]];
+          (*rs)[r] = {GptqRowTrace(w, q, stats, r), b};
+        }
+        out.row_stats = std::move(rs);
+      }
     } else {
       GP_ASSIGN_OR_RETURN(out.enc, enc->Encode(name, w.shape, w.values, enc->needs_hessian() ? w.h : nullptr));
       out.packed = true;
@@ -817,7 +944,7 @@ Result<RdPlanner> RdPlanner::Create(const io::TensorFile& model, const Hessians&
   const std::vector<std::string> known = RdPathNames();
   for (const std::string& path : o.paths)
     if (std::find(known.begin(), known.end(), path) == known.end())
-      return InvalidArgument("recipe rd: unknown path '" + path + "' in --paths (known: grid, lqer, sparse, blocks, columns, rows, rowstep)");
+      return InvalidArgument("recipe rd: unknown path '" + path + "' in --paths (known: grid, lqer, sparse, blocks, columns, rows, rowstep, rowalloc)");
   auto wants = [&](const char* path) {
     return o.paths.empty() || std::find(o.paths.begin(), o.paths.end(), path) != o.paths.end();
   };
@@ -839,6 +966,11 @@ Result<RdPlanner> RdPlanner::Create(const io::TensorFile& model, const Hessians&
     p.lqer_max_rank = *std::max_element(o.lqer_ranks.begin(), o.lqer_ranks.end());
   }
   p.rowstep = wants("rowstep") && p.two_phase && !o.rowstep_gammas.empty();
+  p.rowalloc = wants("rowalloc") && p.two_phase && !o.rowalloc_lambdas.empty();
+  if (!o.paths.empty() && wants("rowalloc") && !p.two_phase)
+    return InvalidArgument("recipe rd: path rowalloc needs a GPTQ family; family '" + p.family + "'");
+  for (double mu : o.rowalloc_lambdas)
+    if (!(std::isfinite(mu) && mu > 0)) return InvalidArgument("recipe rd: rowalloc lambda multiples must be > 0");
   if (!o.paths.empty() && wants("rowstep") && !p.two_phase)
     return InvalidArgument("recipe rd: path rowstep needs a GPTQ family; family '" + p.family + "'");
   for (double gm : o.rowstep_gammas)
@@ -853,6 +985,10 @@ Result<RdPlanner> RdPlanner::Create(const io::TensorFile& model, const Hessians&
     p.patch_paths.push_back(path);
   }
   // The candidate sources, in table order.
+  if (p.rowalloc)
+    p.sources.push_back({"rowalloc", [](const Impl& i, SourceInput& in, LqerSet& set) {
+                           return i.AddRowAlloc(in.w, in.base, in.base_tag, set);
+                         }});
   if (p.rowstep)
     p.sources.push_back({"rowstep", [](const Impl& i, SourceInput& in, LqerSet& set) {
                            return i.AddRowSteps(in.w, in.base, in.base_tag, set);
@@ -945,6 +1081,7 @@ Result<RdPlanner> RdPlanner::Create(const io::TensorFile& model, const Hessians&
   }
   gpk::WriteOptions wopt;
   wopt.metadata = {{"golfpack.recipe", "rd"}, {"golfpack.format", "gpk-1"}};
+  wopt.metadata.merge(io::ArchitectureMetadata(model.metadata));
   GP_ASSIGN_OR_RETURN(std::vector<uint8_t> base, gpk::BuildArtifact(tensors, wopt));
   p.fixed_bytes = base.size() - priced;
   p.ladder_seconds = Since(t0);
@@ -983,16 +1120,22 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
   auto ta = Clock::now();
   GP_ASSIGN_OR_RETURN(Allocation alloc, Allocate(units, alloc_budget));
   result.allocation_rounds = 1;
+  first_lambda = alloc.lambda;
   result.timings.allocation += Since(ta);
 
   if (two_phase) {
     // Phase 2: GPTQ around the steps plain rounding would get (cached across budgets).
     std::vector<std::pair<int, int>> window(nw);
+    std::vector<int> center(nw);
+    const int protect_reach = o.protect_neighbors < 0 ? o.gptq_neighbors : std::min(o.protect_neighbors, o.gptq_neighbors);
     std::vector<size_t> tasks;  // k * ns + si
     std::vector<size_t> ks;
     for (size_t k = 0; k < nw; ++k) {
-      const int center = units[k].points[alloc.choice[k]].tag;
-      window[k] = {std::max(0, center - o.gptq_neighbors), std::min(static_cast<int>(ns) - 1, center + o.gptq_neighbors)};
+      center[k] = units[k].points[alloc.choice[k]].tag;
+      window[k] = {std::max(0, center[k] - o.gptq_neighbors), std::min(static_cast<int>(ns) - 1, center[k] + o.gptq_neighbors)};
+      work[k].center = center[k];
+      work[k].lo = window[k].first;
+      work[k].hi = window[k].second;
       bool any = false;
       for (int si = window[k].first; si <= window[k].second; ++si)
         if (!work[k].gptq[static_cast<size_t>(si)]) {
@@ -1033,11 +1176,11 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
       std::vector<std::pair<size_t, int>> fits;  // (k, base tag)
       std::vector<size_t> lks;
       for (size_t k = 0; k < nw; ++k) {
-        if (patch_paths.empty() && !rowstep && chol.at(work[k].h).size() == 0) continue;
+        if (patch_paths.empty() && !rowstep && !rowalloc && chol.at(work[k].h).size() == 0) continue;
         bool any = false;
         for (int si = window[k].first; si <= window[k].second; ++si) {
           const int tag = static_cast<int>(ns) + si;
-          if (work[k].lqer.count(tag)) continue;
+          if (std::abs(si - center[k]) > protect_reach || work[k].lqer.count(tag)) continue;
           work[k].lqer.emplace(tag, LqerSet{});
           fits.push_back({k, tag});
           any = true;
@@ -1063,6 +1206,7 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
         return Status::Ok();
       }));
       result.timings.lqer = Since(tl);
+      result.timings.source_cpu = std::exchange(source_cpu, {});
     }
     // GPTQ candidates, priced by the full proxy, plus the plain candidates
     // cheaper than all of them (so the smallest budgets stay reachable; plain
@@ -1213,6 +1357,7 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
   }
   gpk::WriteOptions wopt;
   wopt.metadata = {{"golfpack.recipe", "rd"}, {"golfpack.format", "gpk-1"}};
+  wopt.metadata.merge(io::ArchitectureMetadata(model->metadata));
   GP_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, gpk::BuildArtifact(tensors, wopt));  // one uncompressed section per tensor
   tensors.clear();
   if (bytes.size() + code != total)
@@ -1264,6 +1409,7 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
   if (lqer) prot.push_back({"lqer"});
   for (const PatchPath& path : patch_paths) prot.push_back({path.name});
   if (rowstep) prot.push_back({"rowstep"});
+  if (rowalloc) prot.push_back({"rowalloc"});
   auto prot_of = [&](const std::string& name) -> RdPathReport& {
     for (auto& r : prot)
       if (r.path == name) return r;
@@ -1330,7 +1476,9 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
   return result;
 }
 
-std::vector<std::string> RdPathNames() { return {"grid", "lqer", "sparse", "blocks", "columns", "rows", "rowstep"}; }
+std::vector<std::string> RdPathNames() {
+  return {"grid", "lqer", "sparse", "blocks", "columns", "rows", "rowstep", "rowalloc"};
+}
 
 Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, const RdOptions& o) {
   if (o.budget == 0) return InvalidArgument("recipe rd needs --budget BYTES");
@@ -1349,6 +1497,10 @@ std::string RdReportJson(const RdResult& r) {
   j["predicted_loss_increase"] = r.predicted_loss;
   j["lambda_loss_per_byte"] = r.lambda;
   j["seconds"] = r.pack.seconds;
+  const RdTimings& t = r.timings;
+  j["timings"] = {{"ladder", t.ladder}, {"factor", t.factor},       {"gptq", t.gptq},          {"protection", t.lqer},
+                  {"allocation", t.allocation}, {"fine_fill", t.fine_fill}, {"assembly", t.assembly}, {"total", t.total}};
+  for (const auto& [path, sec] : t.source_cpu) j["timings"]["source_cpu"][path] = sec;
   for (const auto& t : r.tensors) {
     nlohmann::json row = {{"name", t.name},
                           {"params", t.numel},

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <memory>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,10 @@ struct RdOptions {
   // sees those GPTQ candidates plus the plain ones cheaper than all of them,
   // so every budget down to the smallest artifact stays reachable.
   int gptq_neighbors = 2;
+  // The protection paths (every path but grid) correct the GPTQ candidates
+  // this many rungs either side of the first allocation's step (at most
+  // gptq_neighbors; < 0: as many as gptq_neighbors).
+  int protect_neighbors = -1;
   // The representation paths rd may spend bytes on (`--paths`); empty = all.
   //   "grid": the candidate ladder of `family` (always on: every path builds on it);
   //   "lqer": low-rank corrections of the grid's error (encoding 9,
@@ -67,6 +72,14 @@ struct RdOptions {
   // compensates the rest of each row under H (plan/patch_source.h).
   bool patch_exact = true;
   std::vector<double> rowstep_gammas = {0.5, 1.0};
+  //   "rowalloc": rows as allocation units: each row of a matrix takes the
+  //           GPTQ window step that minimises its own predicted loss +
+  //           mu * lambda * bytes (lambda: the first allocation's; rows are
+  //           independent under GPTQ, so a row's share of the proxy at a step
+  //           is exactly that of the window's run at it), one candidate per mu
+  //           in rowalloc_lambdas, made on the window's center candidate. Like
+  //           rowstep it costs no bytes beyond encoding 7's scale per row.
+  std::vector<double> rowalloc_lambdas = {0.5, 1.0, 2.0};
   // Token rows of the tied embedding weigh by their frequency in the proxy
   // when the calibration file has token counts (plan/calibration.h,
   // TokenRowWeights); this is the floor of those weights, < 0 turns them off.
@@ -119,7 +132,10 @@ struct RdTimings {
   double ladder = 0;      // plain-rounding candidates at every step (priced and proxied)
   double factor = 0;      // GPTQ factorisations (once per Hessian, reused across steps and budgets)
   double gptq = 0;        // GPTQ candidates
-  double lqer = 0;        // low-rank fits and their candidates
+  double lqer = 0;        // the protection paths' candidates (wall)
+  // Thread-seconds per candidate source (path), summed over threads, this
+  // budget's new candidates only (the shared patch source is counted in the first path that uses it).
+  std::map<std::string, double> source_cpu;
   double allocation = 0;  // the allocator runs
   double fine_fill = 0;   // in-between steps that absorb the slack
   double assembly = 0;    // the one real build of the artifact, its size check, the report

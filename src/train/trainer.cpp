@@ -12,6 +12,7 @@
 #include "model/weights.h"
 #include "train/fake_quant.h"
 #include "train/muon.h"
+#include "train/rate.h"
 
 namespace golfpack::train {
 
@@ -65,6 +66,12 @@ Result<TrainResult> Train(model::GPT& model, const TrainOptions& o, const Progre
     return InvalidArgument("batch_tokens (" + std::to_string(o.batch_tokens) + ") must be a positive multiple of seq_len (" +
                            std::to_string(o.seq_len) + ")");
   if (o.iterations <= 0) return InvalidArgument("iterations must be positive");
+  if (!(o.rate_lambda >= 0) || !std::isfinite(o.rate_lambda)) return InvalidArgument("train: --rate-lambda must be >= 0");
+  GP_ASSIGN_OR_RETURN(const RateKind rate_kind, ParseRateKind(o.rate_kind));
+  if (!(o.rate_step > 0) || !std::isfinite(o.rate_step)) return InvalidArgument("train: --rate-step must be > 0");
+  if (!(o.muon_rank_decay >= 0) || !std::isfinite(o.muon_rank_decay))
+    return InvalidArgument("train: --muon-rank-decay must be >= 0");
+  if (o.muon_rank_every < 1) return InvalidArgument("train: --muon-rank-every must be >= 1");
   GP_ASSIGN_OR_RETURN(io::TokenStream stream, io::TokenStream::Open(o.train_pattern));
   std::vector<uint16_t> val;
   if (!o.val_pattern.empty()) {
@@ -76,11 +83,17 @@ Result<TrainResult> Train(model::GPT& model, const TrainOptions& o, const Progre
   // vectors and control tensors + skip_weights -> Adam(scalar_lr); embedding
   // -> Adam(tied or embed lr); untied head -> Adam(head_lr).
   std::vector<torch::Tensor> matrices, scalars;
+  std::vector<std::string> matrix_names;
   for (auto& p : model->blocks->named_parameters()) {
-    if (p.value().dim() == 2 && !model::IsControlTensorName(p.key())) matrices.push_back(p.value());
-    else scalars.push_back(p.value());
+    if (p.value().dim() == 2 && !model::IsControlTensorName(p.key())) {
+      matrices.push_back(p.value());
+      matrix_names.push_back("blocks." + p.key());
+    } else {
+      scalars.push_back(p.value());
+    }
   }
   if (model->skip_weights.numel() > 0) scalars.push_back(model->skip_weights);
+  for (const auto& t : model->adapter_parameters()) scalars.push_back(t);  // shared depth's per-layer scales
   const double token_lr = cfg.tie_embeddings ? o.tied_embed_lr : o.embed_lr;
   auto adam_opts = [&](double lr) { return torch::optim::AdamOptions(lr).betas({o.beta1, o.beta2}).eps(o.adam_eps); };
   torch::optim::Adam opt_tok({model->tok_emb->weight}, adam_opts(token_lr));
@@ -88,6 +101,8 @@ Result<TrainResult> Train(model::GPT& model, const TrainOptions& o, const Progre
   std::unique_ptr<torch::optim::Adam> opt_head;
   if (!cfg.tie_embeddings) opt_head = std::make_unique<torch::optim::Adam>(std::vector<torch::Tensor>{model->lm_head->weight}, adam_opts(o.head_lr));
   Muon muon(matrices, o.matrix_lr, o.muon_momentum, o.muon_backend_steps);
+  muon.rank_decay = o.muon_rank_decay;
+  muon.rank_every = o.muon_rank_every;
 
   std::ofstream log;
   if (!o.log_path.empty()) {
@@ -98,7 +113,25 @@ Result<TrainResult> Train(model::GPT& model, const TrainOptions& o, const Progre
     if (log) log << j.dump() << "\n" << std::flush;
   };
   log_line({{"event", "start"}, {"model", cfg.ToString()}, {"params", cfg.NumParams()}, {"seed", o.seed},
-            {"batch_tokens", o.batch_tokens}, {"seq_len", o.seq_len}, {"iterations", o.iterations}});
+            {"batch_tokens", o.batch_tokens}, {"seq_len", o.seq_len}, {"iterations", o.iterations},
+            {"rate_lambda", o.rate_lambda}, {"rate_kind", RateKindName(rate_kind)}, {"rate_step", o.rate_step},
+            {"muon_rank_decay", o.muon_rank_decay}, {"muon_rank_every", o.muon_rank_every}});
+
+  // Spectra of the Muon matrices: one "spectra" event; returns the mean
+  // effective rank.
+  auto spectra = [&](int step) {
+    nlohmann::json mats = nlohmann::json::array();
+    double sum = 0;
+    for (size_t i = 0; i < matrices.size(); ++i) {
+      const Spectrum sp = SpectrumOf(matrices[i]);
+      sum += sp.effective_rank;
+      mats.push_back({{"name", matrix_names[i]}, {"shape", matrices[i].sizes().vec()}, {"eff_rank", sp.effective_rank},
+                      {"rank90", sp.rank90}, {"top_sv", sp.top_sv}});
+    }
+    const double mean = matrices.empty() ? 0.0 : sum / static_cast<double>(matrices.size());
+    log_line({{"event", "spectra"}, {"step", step}, {"mean_eff_rank", mean}, {"matrices", mats}});
+    return mean;
+  };
 
   auto save = [&](int step) {
     return model::SaveModel(o.out_path, model,
@@ -116,6 +149,8 @@ Result<TrainResult> Train(model::GPT& model, const TrainOptions& o, const Progre
       seqs, o.micro_batch_seqs > 0 ? o.micro_batch_seqs : std::max<int64_t>(1, 2048 / o.seq_len));
   // QAT targets: (name, parameter, step).
   std::vector<std::tuple<std::string, torch::Tensor, double>> qat;
+  // Rate targets: the same matrices, at their QAT step or rate_step.
+  std::vector<RateTensor> rated;
   if (o.qat_from < 0 || o.qat_from >= 1) return InvalidArgument("train: --qat-from must be in [0, 1)");
   if (o.qat_step < 0) return InvalidArgument("train: --qat-step must be >= 0");
   for (const auto& p : model->named_parameters()) {
@@ -123,6 +158,7 @@ Result<TrainResult> Train(model::GPT& model, const TrainOptions& o, const Progre
     const auto it = o.qat_steps.find(p.key());
     const double qstep = it != o.qat_steps.end() ? it->second : o.qat_step;
     if (qstep > 0) qat.emplace_back(p.key(), p.value(), qstep);
+    rated.push_back({p.key(), p.value(), qstep > 0 ? qstep : o.rate_step});
   }
   const int qat_start = static_cast<int>(std::ceil(o.qat_from * o.iterations));
   if (!qat.empty())
@@ -171,6 +207,13 @@ Result<TrainResult> Train(model::GPT& model, const TrainOptions& o, const Progre
       torch::NoGradGuard no_grad;
       for (size_t i = 0; i < qat.size(); ++i) std::get<1>(qat[i]).copy_(latent[i]);
     }
+    // The rate penalty, once per step on the float weights.
+    double rate_bits = 0;
+    if (o.rate_lambda > 0) {
+      const torch::Tensor rate = MeanRateBits(rated, rate_kind);
+      (rate * o.rate_lambda).backward();
+      rate_bits = rate.item<double>();
+    }
     if (!std::isfinite(step_loss))
       return Internal("training diverged at step " + std::to_string(step) + ": loss is " + std::to_string(step_loss));
 
@@ -194,18 +237,29 @@ Result<TrainResult> Train(model::GPT& model, const TrainOptions& o, const Progre
     nlohmann::json line = {{"event", "step"}, {"step", step + 1}, {"train_loss", step_loss}, {"lr_mul", mul},
                            {"tokens", o.batch_tokens * (step + 1)}, {"elapsed_s", secs}, {"tokens_per_s", tps}};
     if (qat_on) line["qat"] = true;
-    const bool do_val = !val.empty() && o.val_every > 0 && (step + 1) % o.val_every == 0 && step + 1 < o.iterations;
+    if (o.rate_lambda > 0) line["rate_bits"] = rate_bits;
+    const bool val_due = o.val_every > 0 && (step + 1) % o.val_every == 0 && step + 1 < o.iterations;
+    const bool do_val = !val.empty() && val_due;
     if (do_val) {
       model->eval();
       line["val_loss"] = QuickLoss(model, val, o.seq_len, o.val_tokens);
       model->train();
     }
     log_line(line);
+    const double erank = val_due ? spectra(step + 1) : 0.0;
     if (progress) {
       char detail[128];
       std::snprintf(detail, sizeof detail, "loss %.4f  %.0f tok/s", ema_loss, tps);
       std::string d = detail;
+      if (o.rate_lambda > 0) {
+        std::snprintf(detail, sizeof detail, "  rate %.3f b/p", rate_bits);
+        d += detail;
+      }
       if (do_val) d += "  val " + std::to_string(line["val_loss"].get<double>()).substr(0, 6);
+      if (val_due) {
+        std::snprintf(detail, sizeof detail, "  erank %.1f", erank);
+        d += detail;
+      }
       progress({"train", static_cast<uint64_t>(step + 1), static_cast<uint64_t>(o.iterations), "steps", d});
     }
     if (o.checkpoint_every > 0 && (step + 1) % o.checkpoint_every == 0) GP_RETURN_IF_ERROR(save(step + 1));
@@ -216,8 +270,19 @@ Result<TrainResult> Train(model::GPT& model, const TrainOptions& o, const Progre
   model->eval();
   result.final_val_loss = val.empty() ? std::nan("") : QuickLoss(model, val, o.seq_len, o.val_tokens);
   GP_RETURN_IF_ERROR(save(step));
+  {
+    torch::NoGradGuard no_grad;
+    result.final_rate_bits = MeanRateBits(rated, rate_kind).item<double>();
+  }
+  result.mean_effective_rank = spectra(step);
+  if (progress) {
+    char detail[160];
+    std::snprintf(detail, sizeof detail, "mean effective rank %.2f; rate %.3f bits/param (%s)", result.mean_effective_rank,
+                  result.final_rate_bits, RateKindName(rate_kind));
+    progress({"spectra", matrices.size(), matrices.size(), "matrices", detail});
+  }
   log_line({{"event", "end"}, {"steps", step}, {"seconds", result.seconds}, {"tokens_per_s", result.tokens_per_second},
-            {"final_train_loss", result.final_train_loss},
+            {"final_train_loss", result.final_train_loss}, {"rate_bits", result.final_rate_bits},
             {"val_loss", std::isnan(result.final_val_loss) ? nlohmann::json(nullptr) : nlohmann::json(result.final_val_loss)}});
   return result;
 }

@@ -47,6 +47,23 @@ struct TrainOptions {
   std::map<std::string, double> qat_steps;
   double qat_from = 0;                  // fraction of the run before QAT starts, in [0, 1)
   bool qat_noise = false;
+  // Rate penalty (train/rate.h, in the manner of BackSlash): the loss gets
+  // rate_lambda * R, R the estimated coded size in bits per parameter of the
+  // same matrices QAT quantizes (the numel-weighted mean over them), so
+  // rate_lambda is in nats of loss per bit/param. Each matrix is measured on
+  // its QAT grid step when it has one (qat_steps, else qat_step), otherwise
+  // at rate_step (x row std, as --qat-step). rate_kind: laplace, cauchy or
+  // entropy (soft histogram). The estimate is logged per step ("rate_bits").
+  double rate_lambda = 0;               // 0 = off
+  std::string rate_kind = "laplace";
+  double rate_step = 0.5;
+  // Low-rank pressure in Muon (train/muon.h, in the manner of NuMuon):
+  // singular value soft-thresholding of every Muon matrix each
+  // muon_rank_every steps, threshold lr * muon_rank_decay * muon_rank_every *
+  // RMS singular value. 0 = off. Spectra (effective rank, singular values for
+  // 90% of the energy) are logged at the end and every val_every steps.
+  double muon_rank_decay = 0;
+  int muon_rank_every = 10;
 };
 
 // The grid step of each tensor in an rd byte-ROI report (`pack --report`):
@@ -61,6 +78,8 @@ struct TrainResult {
   double final_train_loss = 0;
   double final_val_loss = 0;            // nats/token on val_tokens (NaN without val)
   double initial_val_loss = 0;
+  double final_rate_bits = 0;           // the rate estimate (rate_kind) of the final weights, bits/param
+  double mean_effective_rank = 0;       // over the Muon matrices at the end
   std::string out_path;
 };
 

@@ -84,5 +84,39 @@ TEST(Distortion, RowWeightsScaleEachRowsTerm) {
   EXPECT_NEAR(HessianProxy(c.w, c.q, c.rows, c.cols, c.h, 10, ones), c.Brute(10, false), 1e-12);
 }
 
+TEST(Distortion, SparseCorrectedProxyEqualsTheProxyOfThePatchedError) {
+  Case c;
+  std::vector<float> e(c.rows * c.cols);
+  for (size_t i = 0; i < e.size(); ++i) e[i] = c.w[i] - c.q[i];
+  std::vector<double> rw(c.rows);
+  for (uint64_t i = 0; i < c.rows; ++i) rw[i] = 0.5 + double(i);
+  // Several nonzeros in row 0, one in row 2, a run in the last row.
+  const std::vector<uint64_t> pos = {0, 3, 6, 15, 29, 30, 34};
+  const std::vector<float> s = {0.3f, -0.2f, 0.05f, 0.4f, -0.1f, 0.2f, 0.15f};
+  std::vector<float> q2 = c.q;  // Q + S, so that W - Q2 = E - S
+  for (size_t i = 0; i < pos.size(); ++i) q2[pos[i]] += s[i];
+  for (const bool weighted : {false, true}) {
+    const std::span<const double> r = weighted ? std::span<const double>(rw) : std::span<const double>();
+    const double base = HessianProxy(c.w, c.q, c.rows, c.cols, c.h, 1, r);
+    const double direct = HessianProxy(c.w, q2, c.rows, c.cols, c.h, 4, r);
+    EXPECT_NEAR(SparseCorrectedHessianProxy(base, e, c.cols, pos, s, c.h, 4, r), direct, 1e-5 * direct);
+    EXPECT_NE(direct, base / 4);
+    // No change: the base trace per token.
+    EXPECT_NEAR(SparseCorrectedHessianProxy(base, e, c.cols, {}, {}, c.h, 4, r), base / 4, 1e-12);
+  }
+  // Patching the whole error of the rows it touches removes those rows' terms.
+  std::vector<uint64_t> all;
+  std::vector<float> whole;
+  for (uint64_t j = 0; j < c.cols; ++j) {
+    all.push_back(c.cols + j);
+    whole.push_back(e[c.cols + j]);
+  }
+  std::vector<float> q3 = c.q;
+  for (uint64_t j = 0; j < c.cols; ++j) q3[c.cols + j] = c.w[c.cols + j];
+  const double base = HessianProxy(c.w, c.q, c.rows, c.cols, c.h, 1);
+  EXPECT_NEAR(SparseCorrectedHessianProxy(base, e, c.cols, all, whole, c.h, 1), HessianProxy(c.w, q3, c.rows, c.cols, c.h, 1),
+              1e-5 * base);
+}
+
 }  // namespace
 }  // namespace golfpack::encode

@@ -135,6 +135,8 @@ TEST(PackRecipes, GptqRecipeNeedsCalibrationAndUsesIt) {
   auto art = gpk::Artifact::Parse(r->bytes, "mem.gpk");
   ASSERT_TRUE(art.ok());
   EXPECT_EQ(art->sections()[0].codec, gpk::Codec::kBrotli);
+  EXPECT_EQ(art->sections()[0].shuffle, 0);  // no shuffle, no objects: still version 1
+  EXPECT_EQ(art->version(), 1);
   const auto& t = art->tensors();
   auto bits = [&](size_t i) { return gpk::UniformParams::Parse(t[i].params)->bits; };
   EXPECT_EQ(t[0].encoding, gpk::kUniform);
@@ -180,6 +182,11 @@ TEST(PackRecipes, RecordLqerCorrectsTheWorstMatricesAndTakesTheBitWidth) {
     prev = r->file_bytes;
     auto art = gpk::Artifact::Parse(r->bytes, "mem.gpk");
     ASSERT_TRUE(art.ok()) << art.status().ToString();
+    // The records' stride-2 byte shuffle before brotli: one shuffled section, version 3.
+    EXPECT_EQ(art->version(), 3);
+    ASSERT_EQ(art->sections().size(), 1u);
+    EXPECT_EQ(art->sections()[0].codec, gpk::Codec::kBrotli);
+    EXPECT_EQ(art->sections()[0].shuffle, 2);
     const auto& t = art->tensors();
     ASSERT_EQ(t.size(), 6u);
     EXPECT_EQ(t[0].encoding, gpk::kUniform);  // the embedding: int7, never corrected

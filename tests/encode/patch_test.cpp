@@ -230,9 +230,12 @@ TEST(PatchSource, RowWeightedTraceIsTheWeightedProxyAndPrefersHeavyRows) {
         for (uint64_t t = 0; t < len; ++t) qp[PatchPosition(s, cols, len, applied.units[i], t)] += applied.values[i * len + t];
       EXPECT_NEAR(src.Trace(s, applied), HessianProxy(w, qp, rows, cols, h, 1, rw), 1e-6 * base) << s.ToString();
       // Units inside one row: the heavy row's.
-      if (s.unit == gpk::kPatchRow) EXPECT_EQ(chosen.units[0] == 5 || chosen.units[1] == 5, true);
-      if (s.unit == gpk::kPatchElement)
+      if (s.unit == gpk::kPatchRow) {
+        EXPECT_EQ(chosen.units[0] == 5 || chosen.units[1] == 5, true);
+      }
+      if (s.unit == gpk::kPatchElement) {
         for (uint64_t u : chosen.units) EXPECT_EQ(u / cols, 5u) << s.ToString();
+      }
     }
   }
 }

@@ -3,13 +3,16 @@
 #include <gtest/gtest.h>
 
 #include <Eigen/Dense>
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
 #include "codec/encoder.h"
 #include "core/encodings.h"
 #include <map>
+#include <numeric>
 #include "io/safetensors.h"
+#include "plan/distortion.h"
 #include "test_helpers.h"
 
 namespace golfpack::encode {
@@ -506,6 +509,86 @@ TEST(RdRowStep, FrequentTokenRowsGetFinerStepsAndBudgetsHold) {
   EXPECT_GT(emb_rowstep, 0) << "no budget gave the embedding a step per row";
 }
 
+// Rows as allocation units (the rowalloc path): each row takes its own step
+// from the GPTQ window. Rows are independent under GPTQ, so the candidate's
+// proxy, summed from per-row shares, equals the full product on what a
+// decoder gets; the budget rules hold; the plan never predicts more loss than
+// grids alone; the rows of a picked matrix use more than one step, and the
+// embedding's frequent token rows end up finer than its rare ones.
+TEST(RdRowAlloc, RowsPickTheirStepsProxiesAreExactAndBudgetsHold) {
+  const PgShape shape{2, 128, 4, 2, 2, 256};
+  const auto model = PgModel(shape, 8);
+  auto h = PgCalib(shape, 908);
+  std::vector<double> counts(256, 0.0);
+  for (size_t i = 0; i < 32; ++i) counts[i] = 4000.0;
+  for (size_t i = 32; i < 64; ++i) counts[i] = 3.0;
+  h.set_token_counts(counts);
+  RdOptions o;
+  o.code_bytes = 0;
+  o.code_bytes_set = true;
+  o.paths = {"grid", "rowalloc"};
+  auto planner = RdPlanner::Create(model, h, o);
+  RdOptions g = o;
+  g.paths = {"grid"};
+  auto grid = RdPlanner::Create(model, h, g);
+  ASSERT_TRUE(planner.ok() && grid.ok()) << planner.status().ToString();
+  const uint64_t lo = planner->min_counted_bytes(), hi = planner->max_plain_counted_bytes();
+  int picks = 0, emb_picks = 0;
+  for (int i = 1; i < 6; ++i) {
+    const uint64_t budget = lo + (hi - lo) * uint64_t(i) / 12;
+    auto r = planner->Pack(budget);
+    auto rg = grid->Pack(budget);
+    ASSERT_TRUE(r.ok() && rg.ok()) << budget << ": " << r.status().ToString();
+    EXPECT_LE(r->pack.counted_bytes, budget);
+    EXPECT_GE(r->pack.counted_bytes, budget - budget / 1000) << budget;
+    EXPECT_LE(r->predicted_loss, rg->predicted_loss * (1 + 1e-9)) << budget;
+    ASSERT_EQ(r->paths.size(), 2u);
+    EXPECT_EQ(r->paths[1].path, "rowalloc");
+    EXPECT_EQ(r->paths[1].bytes, 0u);
+    auto art = gpk::Artifact::Parse(r->pack.bytes, "rd.gpk");
+    ASSERT_TRUE(art.ok()) << art.status().ToString();
+    for (const auto& t : r->tensors) {
+      const RdCandidate& c = t.candidates[t.chosen];
+      if (c.path != "rowalloc") continue;
+      ++picks;
+      size_t idx = 0;
+      while (art->tensors()[idx].name != t.name) ++idx;
+      EXPECT_EQ(art->tensors()[idx].encoding, gpk::kAnsGrid);
+      auto dec = art->DecodeTensor(idx);
+      auto ref = gpk::DecodeTensorRef(*art, idx);
+      ASSERT_TRUE(dec.ok() && ref.ok());
+      EXPECT_EQ(*dec, *ref);
+      const auto* w = model.Find(t.name);
+      auto v = w->ToFloat32();
+      ASSERT_TRUE(v.ok());
+      const uint64_t rows = w->shape[0], cols = w->shape[1];
+      const std::vector<double> rw = h.RowWeights(t.name, rows, kTokenRowFloor);
+      const double full = HessianProxy(*v, *dec, rows, cols, *h.ForWeight(t.name), h.tokens(), rw);
+      EXPECT_NEAR(c.proxy, full, 1e-6 * full) << t.name << " " << c.spec;
+      // Rows at different steps: the ratio of a row's mean |code step| to its std varies.
+      std::vector<double> ratio(rows);
+      for (uint64_t row = 0; row < rows; ++row) {
+        double m = 0, ss = 0, q = 0;
+        for (uint64_t col = 0; col < cols; ++col) m += (*v)[row * cols + col];
+        m /= double(cols);
+        for (uint64_t col = 0; col < cols; ++col) {
+          ss += ((*v)[row * cols + col] - m) * ((*v)[row * cols + col] - m);
+          q += std::fabs((*v)[row * cols + col] - (*dec)[row * cols + col]);
+        }
+        ratio[row] = q / std::sqrt(ss);
+      }
+      EXPECT_GT(*std::max_element(ratio.begin(), ratio.end()), 1.3 * *std::min_element(ratio.begin(), ratio.end()))
+          << t.name;
+      if (t.name != "tok_emb.weight") continue;
+      ++emb_picks;
+      EXPECT_LT(std::accumulate(ratio.begin(), ratio.begin() + 32, 0.0) / 32,
+                std::accumulate(ratio.begin() + 64, ratio.end(), 0.0) / 192);
+    }
+  }
+  EXPECT_GT(picks, 0) << "no budget picked a step per row";
+  EXPECT_GT(emb_picks, 0) << "no budget gave the embedding rows their own steps";
+}
+
 // Every path at once on weights with low-rank parts: patches also go over
 // the cheapest corrections (patch over lowrank over the grid); whatever is
 // picked decodes with the fast decoder and the oracle alike, and the budget
@@ -547,10 +630,10 @@ TEST(RdPatch, PatchesOverCorrectionsPackAndDecode) {
       if (c.path == "lqer") {
         EXPECT_EQ(enc, gpk::kLowRank) << c.spec;
       }
-      if (c.path == "rowstep") {
+      if (c.path == "rowstep" || c.path == "rowalloc") {
         EXPECT_EQ(enc, gpk::kAnsGrid) << c.spec;
       }
-      if (c.path != "grid" && c.path != "lqer" && c.path != "rowstep") {
+      if (c.path != "grid" && c.path != "lqer" && c.path != "rowstep" && c.path != "rowalloc") {
         EXPECT_EQ(enc, gpk::kPatch) << c.spec;
         auto p = gpk::PatchParams::Parse(art->tensors()[idx].params);
         ASSERT_TRUE(p.ok());

@@ -163,12 +163,28 @@ void ArtifactSeeds(const std::string& dir) {
                                  patch(lr16, gpk::kPatchElement, 16, 0, 1, Bytes{0x00, 0x38, 0x0f}), ts[3]},
                                 pw),
              "patch"));
+  // Version 3: byte-shuffled sections. Stride 2 over an odd-sized (33-byte)
+  // uncompressed section, stride 3 over a zlib section with the shared object,
+  // stride 15 over an 8-byte section (chunks 8 to 14 empty), and a zlib section
+  // without a shuffle.
+  gpk::WriteOptions v3;
+  v3.objects = v2.objects;
+  v3.sections = {{gpk::Codec::kNone, -1, {0, 4}, {}, 2},
+                 {gpk::Codec::kZlib, -1, {1, 2, 5}, {0}, 3},
+                 {gpk::Codec::kNone, -1, {7}, {}, 15},
+                 {gpk::Codec::kZlib, -1, {3, 6}}};
+  Write(dir + "/shuffled_v3.gpk",
+        Must(gpk::BuildArtifact({ts[0], book, book2, ts[1], ts[4], ts[6], ts[7], ts[2]}, v3), "shuffled v3"));
   // Every seed must decode: a seed the reader rejects teaches the fuzzer little.
   for (const char* name : {"/own_sections.gpk", "/shared_sections.gpk", "/one_tensor.gpk", "/empty.gpk", "/objects_v2.gpk",
-                           "/lowrank.gpk", "/patch.gpk"}) {
+                           "/lowrank.gpk", "/patch.gpk", "/shuffled_v3.gpk"}) {
     Bytes b = Must(ReadFileBytes(dir + name), "read seed");
     auto a = Must(gpk::Artifact::Parse(b, dir + name), "parse seed");
     Must(a.DecodeAll(), "decode seed");
+    if (std::string(name) == "/shuffled_v3.gpk" && (a.version() != 3 || a.sections()[2].shuffle != 15)) {
+      std::fprintf(stderr, "fuzz_seeds: shuffled_v3.gpk is version %d, not a shuffled version 3\n", int(a.version()));
+      ++failures;
+    }
   }
 }
 

@@ -5,9 +5,10 @@ Usage: decode_test.py <golfpack binary> [--sfx golfpack_decode.sfx.py]
 
 Builds artifacts with the CLI (pg-int8-zlib, and rd over a hand-written
 calibration file for ans_grid order-0 / context streams, lowrank and uniform),
-takes tests/gpk/golden_v2.gpk (codebook, shared object), and rewrites their
-payloads with a small writer here (xz / zlib / none sections, version 1 and
-2, hand-made tensors for every encoding and edge shape). Every artifact must
+takes tests/gpk/golden_v2.gpk (codebook, shared object) and golden_v3.gpk
+(byte-shuffled sections), and rewrites their payloads with a small writer here
+(xz / zlib / none sections, versions 1 to 3 with byte-shuffle strides 2 to 15,
+hand-made tensors for every encoding and edge shape). Every artifact must
 decode bit-exactly like the C++ decoder. Damaged copies (a flipped byte, a
 truncated file, mutations with the checksums recomputed, and hand-made
 payload errors) must raise ValueError in Python exactly when the C++ decoder
@@ -44,7 +45,7 @@ GP = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / 'build/src/cli/golfpack')
 SFX = sys.argv[sys.argv.index('--sfx') + 1] if '--sfx' in sys.argv else None  # sfx mode: see sfx_checks
 WORK = Path(tempfile.mkdtemp(prefix='gpk-pytest-'))
 FAILS, PASSES, AGREED = [], [0], {'rejected': 0, 'accepted': 0}
-SEEN = {'enc': set(), 'model': set(), 'codec': set(), 'version': set(), 'scale_dtype': set()}
+SEEN = {'enc': set(), 'model': set(), 'codec': set(), 'version': set(), 'scale_dtype': set(), 'shuffle': set()}
 
 
 def check(cond, what):
@@ -114,8 +115,13 @@ def string(s):
     return varint(len(b)) + b
 
 
+def shuffle(raw, k):
+    """FORMAT.md version 3's byte shuffle: raw[0::k] + raw[1::k] + ... + raw[k-1::k] (k 0: none)."""
+    return b''.join(raw[p::k] for p in range(k)) if k else raw
+
+
 def compress(codec, raw):
-    if codec == 0:
+    if codec == 0 or codec > 4:  # none, or an unknown back-end (stored as is, for rejection cases)
         return raw
     if codec == 1:
         return zlib.compress(raw, 9)
@@ -126,9 +132,11 @@ def compress(codec, raw):
     return optional('brotli').compress(raw, quality=11)
 
 
-def build(tensors, objects=(), codecs=(0,), meta=None, version=None):
-    """tensors: dicts name, shape, dtype, enc, params, payload, refs, sec; objects: name, kind, payload, sec."""
-    version = version or (2 if objects else 1)
+def build(tensors, objects=(), codecs=(0,), meta=None, version=None, shuffles=None):
+    """tensors: dicts name, shape, dtype, enc, params, payload, refs, sec; objects: name, kind, payload, sec.
+    shuffles: a byte-shuffle stride per section (default none); the codec byte is codec | stride << 4."""
+    shuffles = shuffles or (0,) * len(codecs)
+    version = version or (3 if any(shuffles) else 2 if objects else 1)
     raws = [b''] * len(codecs)
     m = bytearray()
     meta = meta or {}
@@ -140,10 +148,10 @@ def build(tensors, objects=(), codecs=(0,), meta=None, version=None):
         s = e.get('sec', 0)
         entries.append((s, len(raws[s]), len(e['payload'])))
         raws[s] += e['payload']
-    stored = [compress(c, r) for c, r in zip(codecs, raws)]
+    stored = [compress(c, shuffle(r, k)) for c, r, k in zip(codecs, raws, shuffles)]
     m += varint(len(codecs))
-    for c, r, st in zip(codecs, raws, stored):
-        m += bytes([c]) + varint(len(st)) + varint(len(r)) + gd.crc32c(st).to_bytes(4, 'little')
+    for c, r, st, k in zip(codecs, raws, stored, shuffles):
+        m += bytes([c | k << 4]) + varint(len(st)) + varint(len(r)) + gd.crc32c(st).to_bytes(4, 'little')
     pos = iter(entries)
 
     def where(e):
@@ -236,6 +244,7 @@ def note_coverage(buf):
     version, _, secs, _, ts = gd.read(memoryview(buf))
     SEEN['version'].add(version)
     SEEN['codec'].update(s.codec for s in secs)
+    SEEN['shuffle'].update(s.shuffle for s in secs)
     for t in ts:
         for u in (t, getattr(t, 'inner', None)):
             if u is not None:
@@ -526,13 +535,13 @@ def sfx_checks(artifacts, rng):
           'the sfx module exposes decode, read, section, crc32c, xxh64, Reader')
     ts, objs = handmade(rng)
     bufs = dict(artifacts, handmade=build(ts, objs, codecs=(3,)), patch_example=build([PATCH_EXAMPLE]),
-                sfx=out.read_bytes())
+                sfx=out.read_bytes(), handmade_v3=build(ts, objs, codecs=(3,), shuffles=(3,)))
     for label, buf in bufs.items():
         if any(s.codec == 4 for s in gd.read(memoryview(buf))[2]) and not optional('brotli'):
             continue
         a, b = gd.decode(buf), sx.decode(buf)
         check(same(b, a), f'sfx: {label} decodes like golfpack_decode.py')
-        if label in ('handmade', 'sfx'):
+        if label in ('handmade', 'sfx', 'handmade_v3'):
             (WORK / 'h.gpk').write_bytes(buf)
             check(same(b, cpp_decode(WORK / 'h.gpk')[0]), f'sfx: {label} decodes like the C++ decoder')
     bad = [(label, build(t)) for label, t in patch_cases()]
@@ -617,6 +626,7 @@ def main():
         if r.returncode == 0:
             artifacts[label] = out.read_bytes()
     artifacts['golden_v2'] = (ROOT / 'tests/gpk/golden_v2.gpk').read_bytes()
+    artifacts['golden_v3'] = (ROOT / 'tests/gpk/golden_v3.gpk').read_bytes()
     if SFX:
         return sfx_checks(artifacts, rng)
 
@@ -624,7 +634,7 @@ def main():
         if any(s.codec == 4 for s in gd.read(memoryview(buf))[2]) and not brotli:
             print(f'note {label}: brotli sections, and /usr/bin/python3 has no brotli module: '
                   f'only the manifest is checked')
-            check(gd.read(memoryview(buf))[0] in (1, 2), f'{label}: manifest parses')
+            check(gd.read(memoryview(buf))[0] in (1, 2, 3), f'{label}: manifest parses')
             try:
                 gd.decode(buf)
                 check(False, f'{label}: decoding without brotli must fail')
@@ -632,16 +642,26 @@ def main():
                 check('brotli' in str(e), f'{label}: missing brotli module named: {e}')
             continue
         compare(label, buf)
+    if 'record-lqer' in artifacts:  # the records' stride-2 byte shuffle before brotli: version 3
+        v, _, secs, _, _ = gd.read(memoryview(artifacts['record-lqer']))
+        check(v == 3 and [(s.codec, s.shuffle) for s in secs] == [(4, 2)],
+              f'record-lqer: version 3, one brotli section with shuffle stride 2 ({v}, {secs})')
+    golden3 = compare('golden_v3-values', artifacts['golden_v3'])
+    check(golden3 is not None and {k: v.ravel().tolist() for k, v in golden3.items()} == {
+        'a': [1, -2, 0.5], 'b': [1, -2, 63.5], 'c': [-1.5, -0.5, 0.5, 1.5, 3, 1, -1, -3], 'd': [0.25, 0.25],
+        'e': [1, -2]}, 'golden_v3 decodes to its known values')
     py = gd.decode(str(WORK / 'rd-ans-o0-lqer.gpk'))
     check(all(np.array_equal(py[k], v) for k, v in gd.decode(artifacts['rd-ans-o0-lqer']).items()),
           'decode(bytes) == decode(path)')
 
     # Every payload again, rewritten: one xz section; one uncompressed section per payload; version 1
     rewritable = {k: v for k, v in artifacts.items() if k in ('pg-int8-zlib', 'rd-ans-o0-lqer', 'rd-ans-ctx4-bf16',
-                                                              'rd-uniform-packed-f32', 'golden_v2')}
+                                                              'rd-uniform-packed-f32', 'golden_v2', 'golden_v3')}
     for label, buf in rewritable.items():
         meta, objs, ts = pieces(buf)
         compare(label + '.xz', build(ts, objs, codecs=(3,), meta=meta, version=2))
+        compare(label + '.xz-shuffle2', build(ts, objs, codecs=(3,), meta=meta, shuffles=(2,)))
+        compare(label + '.zlib-shuffle4', build(ts, objs, codecs=(1,), meta=meta, shuffles=(4,)))
         n = len(objs) + len(ts)
         for i, e in enumerate(objs + ts):
             e['sec'] = i
@@ -658,6 +678,8 @@ def main():
     objs[0]['sec'], objs[1]['sec'] = 2, 0
     hand = build(ts, objs, codecs=(0, 1, 3), meta={'arch': 'gpt', 'ключ': 'значение'})
     compare('handmade', hand)
+    hand3 = build(ts, objs, codecs=(0, 1, 3), shuffles=(2, 3, 4), meta={'arch': 'gpt'})
+    check(same(compare('handmade.v3-shuffled', hand3), gd.decode(hand)), 'handmade: shuffled = unshuffled values')
     for extra, mod in ((2, zstd), (4, brotli)):
         if mod:
             compare(f'handmade.codec{extra}', build(ts, objs, codecs=(extra,), meta={}))
@@ -674,6 +696,30 @@ def main():
     compare('tiny-v1', tiny)
     compare('empty', build([], codecs=()))
 
+    # Version 3: every stride 2..15 over sections of 0 and 2 to 9 bytes, one payload each (no encoding has a
+    # 1-byte payload, so no section has 1 byte): const (0 bytes), uniform [1, m] bytes packing (2 + m bytes)
+    for k in range(2, 16):
+        ts, want = [dict(name='c', shape=[3], enc=6, params=f32([-0.5]), payload=b'', sec=0)], {'c': [-0.5] * 3}
+        for m in range(8):
+            q = [(37 * (m + j + k)) % 255 - 127 for j in range(m)]
+            ts.append(dict(name=f'u{m}', shape=[1, m], enc=5, params=bytes([8, 0, 0, 0, 0, 0, 0]),
+                           payload=f16([1]) + np.array(q, np.int8).tobytes(), sec=m + 1))
+            want[f'u{m}'] = q
+        codecs = (0, 1, 3) * 3
+        py = compare(f'v3-stride{k}', build(ts, codecs=codecs, shuffles=(k,) * 9))
+        check(py is not None and all(py[n].ravel().tolist() == v for n, v in want.items()),
+              f'v3 stride {k}: the values written')
+    one = [dict(name='x', shape=[4], enc=0, payload=f32([1, 2, 3, 4]))]
+    compare('v3-no-shuffle', build(one, version=3))
+    for label, b, msg in [('v3 shuffle stride 1', build(one, shuffles=(1,), version=3), 'shuffle stride 1'),
+                          ('v1 codec byte 0x20', build(one, shuffles=(2,), version=1), 'stride 2 needs version 3'),
+                          ('v2 codec byte 0xF0', build(one, shuffles=(15,), version=2), 'stride 15 needs version 3'),
+                          ('v3 back-end 5', build(one, codecs=(5,), shuffles=(2,)), 'unknown codec 5'),
+                          ('v3 back-end 15', build(one, codecs=(15,), version=3), 'unknown codec 15'),
+                          ('v3 codec byte 0x1F', build(one, codecs=(15,), shuffles=(1,)), 'unknown codec 15')]:
+        err = agree(label, b, expect_reject=True)
+        check(err is not None and 'section 0: codec at offset' in err and msg in err, f'{label}: {err}')
+
     # The command line: npz out
     r = subprocess.run([sys.executable, str(ROOT / 'python/golfpack_decode.py'), str(WORK / 'handmade.gpk'),
                         str(WORK / 'h.npz')], capture_output=True, text=True)
@@ -683,16 +729,17 @@ def main():
         ok = set(z.files) == set(ref) and all(np.array_equal(z[k].view(np.uint32), ref[k].view(np.uint32)) for k in ref)
     check(ok, f'golfpack_decode.py MODEL.gpk OUT.npz: {r.stderr.strip()}')
 
-    # Coverage: every encoding, both rANS models, every scale dtype, codecs none/zlib/xz, versions 1 and 2
+    # Coverage: every encoding, both rANS models, every scale dtype, codecs none/zlib/xz, versions 1 to 3, strides
     check(SEEN['enc'] == set(range(11)), f'encodings covered: {sorted(SEEN["enc"])}')
     check(SEEN['model'] == {0, 1}, f'ans_grid models covered: {SEEN["model"]}')
     check(SEEN['scale_dtype'] == {0, 1, 2}, f'scale dtypes covered: {SEEN["scale_dtype"]}')
     check({0, 1, 3} <= SEEN['codec'], f'codecs covered: {SEEN["codec"]}')
-    check(SEEN['version'] == {1, 2}, f'versions covered: {SEEN["version"]}')
+    check(SEEN['version'] == {1, 2, 3}, f'versions covered: {SEEN["version"]}')
+    check(SEEN['shuffle'] == set(range(16)) - {1}, f'shuffle strides covered: {SEEN["shuffle"]}')
 
     # Damage: a flipped byte, truncation (each caught by the footer / sizes)
-    for label in ('handmade', 'rd-ans-o0-lqer', 'pg-int8-zlib', 'golden_v2'):
-        buf = hand if label == 'handmade' else artifacts[label]
+    for label in ('handmade', 'rd-ans-o0-lqer', 'pg-int8-zlib', 'golden_v2', 'golden_v3', 'handmade.v3'):
+        buf = hand if label == 'handmade' else hand3 if label == 'handmade.v3' else artifacts[label]
         flipped = bytearray(buf)
         flipped[len(buf) // 2] ^= 0x10
         agree(f'{label}: flipped byte', bytes(flipped), expect_reject=True)
@@ -712,8 +759,9 @@ def main():
 
     # Mutations with the checksums recomputed: they reach the manifest rules and the decoders
     rnd = random.Random(8)
-    for label in ('handmade', 'rd-ans-o0-lqer.own', 'rd-ans-ctx4-bf16.own', 'golden_v2'):
-        base = hand if label == 'handmade' else artifacts[label] if label == 'golden_v2' else None
+    for label in ('handmade', 'rd-ans-o0-lqer.own', 'rd-ans-ctx4-bf16.own', 'golden_v2', 'golden_v3', 'handmade.v3'):
+        base = hand if label == 'handmade' else hand3 if label == 'handmade.v3' else \
+            artifacts[label] if label.startswith('golden') else None
         if base is None:
             meta, objs2, ts2 = pieces(artifacts[label[:-4]])
             ts2 = ([t for t in ts2 if t['enc'] == 9] + [t for t in ts2 if t['enc'] == 7][1:])[:3]
@@ -729,7 +777,7 @@ def main():
 
     # Header and manifest errors, checksums recomputed
     msize = int.from_bytes(tiny[12:16], 'little')
-    for name, b in [('version 3', tiny[:8] + b'\3\0' + tiny[10:]), ('version 0', tiny[:8] + b'\0\0' + tiny[10:]),
+    for name, b in [('version 4', tiny[:8] + b'\4\0' + tiny[10:]), ('version 0', tiny[:8] + b'\0\0' + tiny[10:]),
                     ('flags 1', tiny[:10] + b'\1\0' + tiny[12:]), ('bad magic', b'GOLFPACX' + tiny[8:]),
                     ('bad end magic', tiny[:-1] + b'F'),
                     ('manifest trailing byte', tiny[:12] + (msize + 1).to_bytes(4, 'little') + tiny[16:16 + msize] +

@@ -38,7 +38,9 @@ TEST(FakeQuant, ValuesEqualTheCodecsBitForBit) {
       ASSERT_EQ(got.numel(), int64_t(want.size()));
       EXPECT_EQ(std::memcmp(got.data_ptr<float>(), want.data(), want.size() * sizeof(float)), 0)
           << "step " << step << " max_code " << max_code;
-      if (max_code == 7 && step <= 0.3) EXPECT_GT(q->clipped, 0u);  // the clip is exercised
+      if (max_code == 7 && step <= 0.3) {
+        EXPECT_GT(q->clipped, 0u);  // the clip is exercised
+      }
     }
   }
 }

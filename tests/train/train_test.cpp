@@ -4,14 +4,17 @@
 #include <fstream>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
 #include "data/corpus.h"
 #include "eval/bpb.h"
+#include "io/pg_names.h"
 #include "io/shards.h"
 #include "model/weights.h"
 #include "train/muon.h"
 #include "train/trainer.h"
 #include "train/fake_quant.h"
-#include "train/fake_quant.h"
+#include "train/rate.h"
 
 namespace golfpack::train {
 namespace {
@@ -109,7 +112,7 @@ TEST(Trainer, SameSeedSameWeightsAndLogIsWritten) {
     ++lines;
     EXPECT_EQ(line.front(), '{');
   }
-  EXPECT_EQ(lines, 8);  // start + 6 steps + end
+  EXPECT_EQ(lines, 9);  // start + 6 steps + spectra + end
 }
 
 // Training through the codec: from the given step on, the forward pass sees
@@ -155,6 +158,152 @@ TEST(Trainer, QatTrainsThroughTheGridWithFloatWeights) {
   o.qat_from = 1.0;
   model::GPT m(Tiny(48));
   EXPECT_EQ(Train(m, o, {}).status().code(), StatusCode::kInvalidArgument);
+}
+
+TrainOptions TinyRun(const std::string& dir) {
+  TrainOptions o;
+  o.train_pattern = dir + "/fineweb_train_*.bin";
+  o.val_pattern = dir + "/fineweb_val_*.bin";
+  o.iterations = 8;
+  o.batch_tokens = 1024;
+  o.seq_len = 64;
+  o.warmup_steps = 2;
+  o.warmdown_steps = 2;
+  o.val_tokens = 1024;
+  return o;
+}
+
+std::vector<nlohmann::json> ReadLog(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::ifstream log(path);
+  for (std::string line; std::getline(log, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+// The rate penalty: a run with rate_lambda > 0 ends with a lower rate
+// estimate than the same run without, for each estimator; the estimate is
+// logged every step and the options in the start event. It composes with QAT.
+TEST(Trainer, RatePenaltyLowersTheRateEstimate) {
+  const auto dir = WriteMarkovShards(TmpDir("rate"), 48, 60000);
+  TrainOptions o = TinyRun(dir);
+  auto run = [&](double lambda, const std::string& kind) {
+    o.rate_lambda = lambda;
+    o.rate_kind = kind;
+    o.out_path = dir + "/rate.safetensors";
+    o.log_path = dir + "/rate.jsonl";
+    torch::manual_seed(o.seed);
+    model::GPT m(Tiny(48));
+    auto r = Train(m, o, {});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok()) return std::pair{TrainResult{}, m};
+    const auto log = ReadLog(o.log_path);
+    EXPECT_EQ(log.front()["event"], "start");
+    EXPECT_EQ(log.front()["rate_lambda"].get<double>(), lambda);
+    EXPECT_EQ(log.front()["rate_kind"], kind);
+    int rated = 0;
+    for (const auto& j : log) rated += j["event"] == "step" && j.contains("rate_bits");
+    EXPECT_EQ(rated, lambda > 0 ? o.iterations : 0);
+    EXPECT_NEAR(log.back()["rate_bits"].get<double>(), r->final_rate_bits, 1e-12);
+    return std::pair{*r, m};
+  };
+  auto rate_of = [&](model::GPT& m, RateKind kind) {
+    std::vector<RateTensor> ts;
+    for (const auto& p : m->named_parameters())
+      if (p.value().dim() == 2 && !io::HessianSite(p.key()).empty()) ts.push_back({p.key(), p.value(), o.rate_step});
+    torch::NoGradGuard no_grad;
+    return MeanRateBits(ts, kind).item<double>();
+  };
+  auto [base, base_model] = run(0.0, "laplace");
+  // The final estimate is the rate of the final weights.
+  EXPECT_NEAR(rate_of(base_model, RateKind::kLaplace), base.final_rate_bits, 1e-6);
+  for (const char* kind : {"laplace", "entropy"}) {
+    const double without = rate_of(base_model, *ParseRateKind(kind));
+    auto [pen, pen_model] = run(0.3, kind);
+    EXPECT_LT(pen.final_rate_bits, without - 0.02)
+        << kind << ": val loss " << base.final_val_loss << " -> " << pen.final_val_loss;
+    EXPECT_TRUE(std::isfinite(pen.final_val_loss));
+  }
+  // With QAT and low-rank pressure on top.
+  o.qat_step = 0.5;
+  o.qat_from = 0.5;
+  o.muon_rank_decay = 1.0;
+  o.muon_rank_every = 2;
+  auto [both, both_model] = run(0.3, "cauchy");
+  EXPECT_TRUE(std::isfinite(both.final_val_loss) && std::isfinite(both.final_rate_bits));
+}
+
+// Low-rank pressure: muon_rank_decay > 0 lowers the effective rank of the
+// Muon matrices against the same run without; the spectra are logged every
+// val_every steps and at the end, and summarised on the progress callback.
+TEST(Trainer, MuonRankDecayLowersTheEffectiveRank) {
+  const auto dir = WriteMarkovShards(TmpDir("rank"), 48, 60000);
+  TrainOptions o = TinyRun(dir);
+  o.val_every = 4;
+  o.muon_rank_every = 2;
+  std::vector<double> ranks;
+  for (double decay : {0.0, 2.0}) {
+    o.muon_rank_decay = decay;
+    o.out_path = dir + "/rank.safetensors";
+    o.log_path = dir + "/rank.jsonl";
+    torch::manual_seed(o.seed);
+    model::GPT m(Tiny(48));
+    std::vector<std::string> summaries;
+    auto r = Train(m, o, [&](const Progress& p) {
+      if (p.stage == "spectra") summaries.push_back(p.detail);
+    });
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ranks.push_back(r->mean_effective_rank);
+    ASSERT_EQ(summaries.size(), 1u);
+    EXPECT_NE(summaries[0].find("mean effective rank"), std::string::npos) << summaries[0];
+    const auto log = ReadLog(o.log_path);
+    EXPECT_EQ(log.front()["muon_rank_decay"].get<double>(), decay);
+    EXPECT_EQ(log.front()["muon_rank_every"].get<int>(), 2);
+    std::vector<nlohmann::json> spectra;
+    for (const auto& j : log)
+      if (j["event"] == "spectra") spectra.push_back(j);
+    ASSERT_EQ(spectra.size(), 2u);  // at step 4 (val_every) and at the end
+    EXPECT_EQ(spectra[0]["step"], 4);
+    EXPECT_EQ(spectra[1]["step"], 8);
+    EXPECT_EQ(log.back()["event"], "end");
+    const auto& mats = spectra[1]["matrices"];
+    ASSERT_EQ(mats.size(), 12u);  // 2 blocks x (c_q, c_k, c_v, proj, fc, proj)
+    EXPECT_EQ(mats[0]["name"], "blocks.0.attn.c_q.weight");
+    double sum = 0;
+    for (const auto& mj : mats) {
+      const auto shape = mj["shape"].get<std::vector<int64_t>>();
+      const double er = mj["eff_rank"].get<double>();
+      const int64_t r90 = mj["rank90"].get<int64_t>();
+      EXPECT_GT(er, 1.0);
+      EXPECT_LE(er, double(std::min(shape[0], shape[1])) + 1e-9);
+      EXPECT_GE(r90, 1);
+      EXPECT_LE(r90, std::min(shape[0], shape[1]));
+      sum += er;
+    }
+    EXPECT_NEAR(spectra[1]["mean_eff_rank"].get<double>(), sum / 12, 1e-9);
+    EXPECT_NEAR(r->mean_effective_rank, sum / 12, 1e-9);
+  }
+  EXPECT_LT(ranks[1], ranks[0] - 1.0) << "effective rank " << ranks[0] << " -> " << ranks[1];
+}
+
+TEST(Trainer, RejectsBadRateAndRankOptions) {
+  model::GPT m(Tiny(48));
+  auto message = [&](const TrainOptions& o) { return Train(m, o, {}).status().message(); };
+  TrainOptions o;
+  o.train_pattern = "/nonexistent/fineweb_train_*.bin";
+  o.rate_lambda = -1;
+  EXPECT_NE(message(o).find("--rate-lambda"), std::string::npos);
+  o.rate_lambda = 0.1;
+  o.rate_kind = "gauss";
+  EXPECT_NE(message(o).find("--rate-kind"), std::string::npos);
+  o.rate_kind = "cauchy";
+  o.rate_step = 0;
+  EXPECT_NE(message(o).find("--rate-step"), std::string::npos);
+  o.rate_step = 0.5;
+  o.muon_rank_decay = -0.5;
+  EXPECT_NE(message(o).find("--muon-rank-decay"), std::string::npos);
+  o.muon_rank_decay = 0.5;
+  o.muon_rank_every = 0;
+  EXPECT_NE(message(o).find("--muon-rank-every"), std::string::npos);
 }
 
 TEST(Trainer, QatStepsFromAnRdReport) {
