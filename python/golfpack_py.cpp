@@ -140,6 +140,7 @@ py::tuple Pack(const std::vector<std::tuple<std::string, F32Array, std::string>>
     if (budget == 0) throw py::value_error("pack: recipe rd needs budget > 0 (the counted bytes it fills)");
     encode::RdOptions ro;
     ro.budget = budget;
+    ro.paths = recipe.rd_paths;  // "rd:grid,rowalloc": those paths only
     if (code_bytes >= 0) {
       ro.code_bytes = static_cast<uint64_t>(code_bytes);
       ro.code_bytes_set = true;

@@ -218,6 +218,11 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     GP_ASSIGN_OR_RETURN(encode::Recipe recipe, encode::FindRecipe(o->recipe));
     GP_ASSIGN_OR_RETURN(io::TensorFile model, io::ReadSafetensors(o->model));
     if (recipe.name == "rd") {
+      if (!recipe.rd_paths.empty()) {
+        if (!o->paths.empty() && o->paths != recipe.rd_paths)
+          return InvalidArgument("-r " + o->recipe + " and --paths name different paths: give one of them");
+        o->paths = recipe.rd_paths;
+      }
       GP_RETURN_IF_ERROR(RunPackRd(*o, model, g));
       return write_decoder();
     }

@@ -83,8 +83,9 @@ std::vector<Recipe> AllRecipes() {
       RecordLqer(6),
       // Not rule-based: see plan/rd.h (PackRd). Listed here so every recipe has one name space.
       {"rd",
-       "rate-distortion allocation: entropy-coded grids, a step per tensor chosen by a Lagrangian allocator so the "
-       "counted size fills --budget exactly (needs --calib)",
+       "rate-distortion allocation over representation paths (grids, corrections, patches, a step per row), one "
+       "candidate per tensor chosen by a Lagrangian allocator so the counted size fills --budget (needs --calib); "
+       "rd:PATH,PATH,... prices only those paths",
        {},
        gpk::Codec::kNone,
        -1,
@@ -168,6 +169,18 @@ Result<Recipe> FindRecipe(const std::string& name) {
     const std::string arg = name.substr(12);
     if (arg.size() == 4 && arg.rfind("int", 0) == 0 && arg[3] >= '4' && arg[3] <= '8') return RecordLqer(arg[3] - '0');
     return InvalidArgument("recipe '" + name + "': the parameter must be int4..int8 (e.g. record-lqer:int5)");
+  }
+  if (name.rfind("rd:", 0) == 0) {
+    Recipe r;
+    for (auto& each : AllRecipes())
+      if (each.name == "rd") r = each;
+    for (size_t at = 3; at <= name.size();) {
+      const size_t end = std::min(name.find(',', at), name.size());
+      if (end == at) return InvalidArgument("recipe '" + name + "': empty path name (e.g. rd:grid,lqer,rowalloc)");
+      r.rd_paths.push_back(name.substr(at, end - at));
+      at = end + 1;
+    }
+    return r;
   }
   for (auto& r : AllRecipes())
     if (r.name == name) return r;

@@ -54,11 +54,16 @@ struct Recipe {
   // `lqer` (a LowRankSpec, e.g. "r4:b4:g64") in encoding 9. 0 = none.
   int lqer_top_k = 0;
   std::string lqer;
+  // rd (not rule-based, plan/rd.h): the paths its factory string names
+  // ("rd:grid,rowalloc"); empty: every path, or --paths.
+  std::vector<std::string> rd_paths;
 };
 
 // "pg-int8-zlib", "gptq-int6-brotli", ...; NotFound lists the known names.
 // Factory strings take parameters after a colon: "record-lqer:int5" is the
-// record-lqer recipe with int5 matrices (int4..int8; default int6).
+// record-lqer recipe with int5 matrices (int4..int8; default int6), and
+// "rd:grid,lqer,rowalloc" is rd restricted to those paths (RdOptions::paths;
+// the names are checked when rd starts).
 Result<Recipe> FindRecipe(const std::string& name);
 std::vector<std::string> RecipeNames();
 

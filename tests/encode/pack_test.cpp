@@ -88,6 +88,22 @@ TEST(PackRecipes, PgInt8ZlibAssignsPgRulesAndDecodesByTheFormula) {
   EXPECT_GT(DecoderCodeBytes(), 10000u);  // the decoder sources were measured
 }
 
+TEST(PackRecipes, RdFactoryStringNamesItsPaths) {
+  auto all = FindRecipe("rd");
+  ASSERT_TRUE(all.ok());
+  EXPECT_TRUE(all->rd_paths.empty());
+  auto some = FindRecipe("rd:grid,rowalloc,lqer");
+  ASSERT_TRUE(some.ok()) << some.status().ToString();
+  EXPECT_EQ(some->name, "rd");
+  EXPECT_EQ(some->rd_paths, (std::vector<std::string>{"grid", "rowalloc", "lqer"}));
+  EXPECT_TRUE(some->rules.empty());
+  for (const char* bad : {"rd:", "rd:grid,,lqer", "rd:grid,"}) {
+    auto r = FindRecipe(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find("empty path name"), std::string::npos) << r.status().ToString();
+  }
+}
+
 TEST(PackRecipes, BudgetIsCheckedAgainstFilePlusCode) {
   io::TensorFile model = TinyModel();
   auto recipe = FindRecipe("pg-int8-zlib");
