@@ -45,15 +45,6 @@ Result<std::vector<float>> Decode(const gpk::EncodedTensor& e, uint64_t numel) {
   return out;
 }
 
-double SquaredError(std::span<const float> w, std::span<const float> q) {
-  double s = 0;
-  for (size_t i = 0; i < w.size(); ++i) {
-    const double e = double(w[i]) - double(q[i]);
-    s += e * e;
-  }
-  return s;
-}
-
 using Clock = std::chrono::steady_clock;
 
 double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -322,6 +313,31 @@ struct RdPlanner::Impl {
     return st.row_err_damped[r] - st.damp_used * e2;
   }
 
+  // GPTQ again with `spec` (base's grid with a step multiplier per row) as a
+  // candidate of `path` on `base`: a grid of its own (no protection bytes),
+  // priced exactly and proxied from the run's own error accounting.
+  Status AddRowStepped(const Work& w, const Cand& base, int base_tag, const GptqAnsGridEncoder& g, AnsGridSpec spec,
+                       const char* path, const std::string& suffix, LqerSet& set) const {
+    GptqRunStats stats;
+    GP_ASSIGN_OR_RETURN(AnsGridQuant qu, GptqAnsGridQuant(w.tensor->name, w.shape, w.values, *factors.at(w.h), spec,
+                                                          g.options(), &stats));
+    Cand c;
+    GP_ASSIGN_OR_RETURN(c.enc, PackAnsGrid(w.tensor->name, w.shape, spec, qu));
+    c.packed = true;
+    c.c.spec = base.c.spec + suffix;
+    c.c.step = base.c.step;
+    c.c.gptq = true;
+    c.c.path = path;
+    c.c.bytes = c.enc.payload.size() + c.enc.params.size();
+    c.price = Price(c.enc);
+    c.grid_price = c.price;
+    c.c.proxy = GptqTrace(w, DequantizeAnsGrid(qu), stats) / double(std::max<int64_t>(hessians->tokens(), 1));
+    c.c.predicted = w.sensitivity * c.c.proxy;
+    c.base_tag = base_tag;
+    set.cands.push_back(std::move(c));
+    return Status::Ok();
+  }
+
   // The rowalloc candidates of w (on its GPTQ window's center candidate
   // only): rows as allocation units. Under GPTQ the rows of a matrix are
   // independent (each row's error feedback stays in the row), so row r at
@@ -364,38 +380,21 @@ struct RdPlanner::Impl {
       AnsGridSpec spec = g->grid();
       spec.row_step.resize(w.rows);
       for (uint64_t r = 0; r < w.rows; ++r) spec.row_step[r] = steps[size_t(pick[r])] / base.c.step;
-      GptqRunStats stats;
-      GP_ASSIGN_OR_RETURN(AnsGridQuant qu, GptqAnsGridQuant(w.tensor->name, w.shape, w.values, *factors.at(w.h), spec,
-                                                            g->options(), &stats));
-      Cand c;
-      GP_ASSIGN_OR_RETURN(c.enc, PackAnsGrid(w.tensor->name, w.shape, spec, qu));
-      c.packed = true;
       char buf[32];
       std::snprintf(buf, sizeof buf, "+rowalloc%g", mu);
-      c.c.spec = base.c.spec + buf;
-      c.c.step = base.c.step;
-      c.c.gptq = true;
-      c.c.path = "rowalloc";
-      c.c.bytes = c.enc.payload.size() + c.enc.params.size();
-      c.price = Price(c.enc);
-      c.grid_price = c.price;  // a grid of its own: no protection bytes
-      c.c.proxy = GptqTrace(w, DequantizeAnsGrid(qu), stats) / double(tokens);
-      c.c.predicted = w.sensitivity * c.c.proxy;
-      c.base_tag = base_tag;
-      set.cands.push_back(std::move(c));
+      GP_RETURN_IF_ERROR(AddRowStepped(w, base, base_tag, *g, std::move(spec), "rowalloc", buf, set));
     }
     return Status::Ok();
   }
 
   // The rowstep candidates on GPTQ candidate `base` into `set`: GPTQ again at
   // base's step with a multiplier per row (RdOptions::paths, "rowstep"),
-  // priced exactly and proxied by the full proxy.
+  // priced exactly and proxied from GPTQ's own error accounting.
   Status AddRowSteps(const Work& w, const Cand& base, int base_tag, LqerSet& set) const {
     if (!gptq_ans || !factors.count(w.h) || w.rows < 2) return Status::Ok();
     GP_ASSIGN_OR_RETURN(auto enc, MakeEncoder(base.c.spec));
     const auto* g = dynamic_cast<const GptqAnsGridEncoder*>(enc.get());
     if (!g || g->grid().group_size != 0) return Status::Ok();
-    const int64_t tokens = std::max<int64_t>(hessians->tokens(), 1);
     // log(sigma_r sqrt(w_r)) per row (rows with sigma 0 keep multiplier 1).
     std::vector<double> lg(w.rows, 0.0);
     double mean = 0;
@@ -422,25 +421,9 @@ struct RdPlanner::Impl {
       spec.row_step.assign(w.rows, 1.0);
       for (uint64_t r = 0; r < w.rows; ++r)
         if (!std::isnan(lg[r])) spec.row_step[r] = std::clamp(std::exp(gamma * (mean - lg[r])), 0.125, 8.0);
-      GptqRunStats stats;
-      GP_ASSIGN_OR_RETURN(AnsGridQuant qu, GptqAnsGridQuant(w.tensor->name, w.shape, w.values, *factors.at(w.h), spec,
-                                                            g->options(), &stats));
-      Cand c;
-      GP_ASSIGN_OR_RETURN(c.enc, PackAnsGrid(w.tensor->name, w.shape, spec, qu));
-      c.packed = true;
       char buf[32];
       std::snprintf(buf, sizeof buf, "+rowstep%g", gamma);
-      c.c.spec = base.c.spec + buf;
-      c.c.step = base.c.step;
-      c.c.gptq = true;
-      c.c.path = "rowstep";
-      c.c.bytes = c.enc.payload.size() + c.enc.params.size();
-      c.price = Price(c.enc);
-      c.grid_price = c.price;  // a grid of its own: no protection bytes
-      c.c.proxy = GptqTrace(w, DequantizeAnsGrid(qu), stats) / double(tokens);
-      c.c.predicted = w.sensitivity * c.c.proxy;
-      c.base_tag = base_tag;
-      set.cands.push_back(std::move(c));
+      GP_RETURN_IF_ERROR(AddRowStepped(w, base, base_tag, *g, std::move(spec), "rowstep", buf, set));
     }
     return Status::Ok();
   }
