@@ -245,6 +245,15 @@ check(calib_path2.read_bytes() == calib_path.read_bytes(), "save(load_calibratio
 cli("pack", st_path, "-r", "rd", "--calib", calib_path, "--budget", budget, "-o", WORK / "rd_cli.gpk")
 rd_loaded, _ = golfpack.pack(state, loaded, budget=budget, recipe="rd")
 check(rd_loaded == (WORK / "rd_cli.gpk").read_bytes(), "rd: binding (loaded calibration) bytes == `golfpack pack -r rd`")
+# rd:PATHS restricts the paths: the binding and the CLI (-r and --paths alike) agree byte for byte
+rd_some, rd_some_report = golfpack.pack(state, loaded, budget=budget, recipe="rd:grid,rowalloc")
+check([p["path"] for p in rd_some_report["rd"]["paths"]] == ["grid", "rowalloc"],
+      f"rd:grid,rowalloc prices only those paths: {[p['path'] for p in rd_some_report['rd']['paths']]}")
+cli("pack", st_path, "-r", "rd:grid,rowalloc", "--calib", calib_path, "--budget", budget, "-o", WORK / "rd_some.gpk")
+cli("pack", st_path, "-r", "rd", "--paths", "grid,rowalloc", "--calib", calib_path, "--budget", budget,
+    "-o", WORK / "rd_some2.gpk")
+check(rd_some == (WORK / "rd_some.gpk").read_bytes() == (WORK / "rd_some2.gpk").read_bytes(),
+      "rd:grid,rowalloc: binding bytes == `-r rd:grid,rowalloc` == `-r rd --paths grid,rowalloc`")
 cli("pack", st_path, "-r", "gptq-int6-brotli", "--calib", calib_path, "-o", WORK / "gptq_cli.gpk")
 gq, _ = golfpack.pack(state, loaded, budget=0, recipe="gptq-int6-brotli")
 check(gq == (WORK / "gptq_cli.gpk").read_bytes(), "gptq-int6-brotli: binding bytes == CLI bytes")
