@@ -24,7 +24,7 @@ printf "paths\tcounted\tprotect_bytes\tprotect_units\tpredicted_loss\tpost_val_b
 # PATHS="grid all" (space-separated) runs only those; EXTRA="..." adds pack options.
 for paths in ${PATHS:-grid grid,sparse grid,blocks grid,columns grid,rows grid,lqer grid,rowstep all}; do
   name="${paths//,/+}"
-  args=(); [ "$paths" = all ] || args=(--paths "$paths")
+  args=(--paths "$paths")
   # EXTRA="--patch-fit compensate" adds pack options to every run.
   read -r -a extra <<<"${EXTRA:-}"; args+=("${extra[@]}")
   "$gp" -q pack "$model" -r rd --calib "$calib" --budget "$budget" -o "$out/$name.gpk" \

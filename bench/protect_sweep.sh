@@ -20,7 +20,7 @@ budget=$(awk -v n="$params" -v x="$bpp" 'BEGIN { printf "%d", n*x/8 }')
 printf "protect_cap\tprotected_bytes\tcounted\tpredicted_loss\tpost_val_bpb\tgap\n" >"$tsv"
 for cap in 0 500 1000 2000 4000 8000 16000 none; do
   extra=(); [ "$cap" = none ] || extra=(--protect-bytes "$cap")
-  "$gp" -q pack "$model" -r rd --calib "$calib" --budget "$budget" -o "$out/p$cap.gpk" "${extra[@]}" >"$out/p$cap.txt"
+  "$gp" -q pack "$model" -r rd --calib "$calib" --budget "$budget" -o "$out/p$cap.gpk" --paths all "${extra[@]}" >"$out/p$cap.txt"
   got=$(awk '$1 == "path" && $2 != "grid" { b += $5 } END { print b + 0 }' "$out/p$cap.txt")
   c=$(sed -n 's/^counted *\([0-9]*\).*/\1/p' "$out/p$cap.txt")
   pl=$(sed -n 's/^predicted loss increase \([0-9.e+-]*\).*/\1/p' "$out/p$cap.txt")

@@ -5,7 +5,9 @@
 // H = X^T X of random correlated activations X. Standalone: no benchmark
 // library, never part of ctest. Prints a table of phase timings and the total.
 //
-//   rd_pack_speed [--budget BYTES] [--threads N] [--layers L]
+//   rd_pack_speed [--budget BYTES] [--threads N] [--layers L] [--recipe rd|rd:all|rd:PATHS]
+//
+// --recipe names the paths as `pack -r` does (default rd: grid and rowalloc).
 //
 // Phase boundaries come from PackRd's progress callbacks (stage names), so the
 // table reads the same for any version of PackRd: "ladder" ends with the last
@@ -144,12 +146,14 @@ int main(int argc, char** argv) {
   Shape shape;
   uint64_t budget = 16'000'000;
   int threads = 0;
+  std::string recipe = "rd";  // a factory string: rd (the default paths), rd:all, rd:grid,lqer
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--budget")) budget = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (!std::strcmp(argv[i], "--recipe")) recipe = argv[i + 1];
     else if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--layers")) shape.layers = std::atoi(argv[i + 1]);
     else {
-      std::fprintf(stderr, "usage: rd_pack_speed [--budget BYTES] [--threads N] [--layers L]\n");
+      std::fprintf(stderr, "usage: rd_pack_speed [--budget BYTES] [--threads N] [--layers L] [--recipe rd|rd:all|rd:PATHS]\n");
       return 2;
     }
   }
@@ -162,7 +166,13 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  auto rec = encode::FindRecipe(recipe);
+  if (!rec.ok() || !rec->rules.empty()) {
+    std::fprintf(stderr, "--recipe %s: not an rd recipe\n", recipe.c_str());
+    return 2;
+  }
   encode::RdOptions o;
+  o.paths = rec->rd_paths;
   o.budget = budget;
   o.threads = threads;
   std::mutex mu;
@@ -185,8 +195,8 @@ int main(int argc, char** argv) {
   const double ladder = last.count("candidates") ? last["candidates"] : 0;
   const double gptq_end = last.count("gptq") ? last["gptq"] : ladder;
 
-  std::printf("rd_pack_speed: %llu params (%d layers, dim %d, %d/%d heads, MLP %dx, vocab %d), %u threads\n",
-              (unsigned long long)params, shape.layers, shape.dim, shape.heads, shape.kv_heads, shape.mlp_mult, shape.vocab,
+  std::printf("rd_pack_speed: -r %s, %llu params (%d layers, dim %d, %d/%d heads, MLP %dx, vocab %d), %u threads\n",
+              recipe.c_str(), (unsigned long long)params, shape.layers, shape.dim, shape.heads, shape.kv_heads, shape.mlp_mult, shape.vocab,
               threads > 0 ? unsigned(threads) : std::thread::hardware_concurrency());
   std::printf("budget %llu: counted %llu bytes (%.4f%% used)%s, %d allocation rounds, %d fine steps\n",
               (unsigned long long)budget, (unsigned long long)r->pack.counted_bytes,

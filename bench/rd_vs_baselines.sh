@@ -35,7 +35,7 @@ pg_bytes=$(field "$out/$label.pg-int8-zlib.txt" counted); gq_bytes=$(field "$out
 budgets="$gq_bytes $pg_bytes"
 for bpp in 2 3 4 5 6 8; do budgets="$budgets $(awk -v n="$params" -v b="$bpp" 'BEGIN { printf "%d", n*b/8 + 140000 }')"; done
 for b in $budgets; do
-  if "$gp" -q pack "$model" -r rd --calib "$calib" --budget "$b" -o "$out/$label.rd.$b.gpk" \
+  if "$gp" -q pack "$model" -r rd:all --calib "$calib" --budget "$b" -o "$out/$label.rd.$b.gpk" \
        --report "$out/$label.rd.$b.roi.json" >"$out/$label.rd.$b.txt" 2>"$out/$label.rd.$b.err"; then
     emit rd "$b" "$(field "$out/$label.rd.$b.txt" counted)" "$(val "$out/$label.rd.$b.gpk")" "$(field "$out/$label.rd.$b.txt" time)"
   else

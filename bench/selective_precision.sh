@@ -26,8 +26,9 @@ gap_of() { awk -F'\t' -v c="$1" '$1 == c { print $6 }' "$tsv"; }
 # rd NAME BUDGET [--paths grid]
 rd() {
   local name="$1" budget="$2"; shift 2
+  local all=(--paths all); [[ " $* " == *" --paths "* ]] && all=()
   "$gp" -q pack "$model" -r rd --calib "$calib" --budget "$budget" -o "$out/$name.gpk" \
-    --report "$out/$name.roi.json" "$@" >"$out/$name.txt"
+    --report "$out/$name.roi.json" "${all[@]}" "$@" >"$out/$name.txt"
   local c post lq
   c=$(field "$out/$name.txt" counted); post=$(val "$out/$name.gpk")
   lq=$(sed -n 's/^path *lqer .* \([0-9][0-9]*\) bytes.*/\1/p' "$out/$name.txt"); lq=${lq:-0}

@@ -62,6 +62,8 @@
 # "--paths grid", ~1.7 h adding --eval-tokens 65536. --smoke took 8 min here
 # (niced, load average 3-9).
 #
+# Order: every seed of plain, then every seed of each other config, then the
+# finetunes, so a run stopped early leaves whole seed sets.
 # Progress goes to stderr, one line per step with its wall time. Resumable:
 # a step whose output exists is skipped (outputs are written under a temporary
 # name and renamed when the step succeeds), so a killed run continues where
@@ -271,34 +273,45 @@ note "train_compress: seeds ${seed_list[*]}, configs ${config_list[*]}, $steps s
      "(0 = all); calibration $calib_tokens/$sens_tokens tokens; rd ${pack_args:-(defaults: all paths)}"
 
 # ---- 2./3. train, score, calibrate, pack, score ------------------------------
-for seed in "${seed_list[@]}"; do
-  for c in "${config_list[@]}"; do
-    d="$work/s$seed/$c"; mkdir -p "$d"; label="seed $seed $c"
-    read -r -a args <<<"$(config_args "$c")"
-    step "$label: train ($steps steps)" "$d/model.safetensors" "$d/train.jsonl" -- \
-      train_to "$d/model.safetensors" "$d/train.jsonl" "$batch" --seed "$seed" --iterations "$steps" \
-      --warmup "$warmup" --warmdown "$warmdown" "${args[@]}"
-    step "$label: pre eval" "$d/pre.json" -- eval_to "$d/pre.json" "$d/model.safetensors"
-    if [ "$c" = plain ]; then
-      params=$(params_of "$d/train.jsonl")
-      budget25=$(budget_of 2.5 "$params") budget35=$(budget_of 3.5 "$params")
-      note "$label: $params params: budgets $budget25 (2.5 bits/param), $budget35 (3.5) counted bytes"
-    fi
-    pack_and_score "$d" "$label" "$([ "$c" = shared ] && echo 1 || echo 0)"
-  done
-  if [ "$finetune" = 1 ]; then
-    for c in finetune-qat finetune-control; do
-      d="$work/s$seed/$c"; mkdir -p "$d"; label="seed $seed $c"
-      args=(); [ "$c" = finetune-qat ] && read -r -a args <<<"$FT_QAT_ARGS"
-      step "$label: finetune plain ($ft_steps steps x $ft_batch)" "$d/model.safetensors" "$d/train.jsonl" -- \
-        train_to "$d/model.safetensors" "$d/train.jsonl" "$ft_batch" \
-        --init "$work/s$seed/plain/model.safetensors" --iterations "$ft_steps" --warmup 0 --warmdown "$ft_steps" \
-        --matrix-lr "$(ft_lr 0.04)" --scalar-lr "$(ft_lr 0.04)" --embed-lr "$(ft_lr 0.05)" "${args[@]}"
-      step "$label: pre eval" "$d/pre.json" -- eval_to "$d/pre.json" "$d/model.safetensors"
-      pack_and_score "$d" "$label" 0
-    done
+# Config-major (every seed of plain, then every seed of the next config, ...):
+# a run stopped early leaves complete seed sets for the configs it reached.
+run_config() {  # seed config
+  local seed="$1" c="$2" d label
+  d="$work/s$seed/$c"; mkdir -p "$d"; label="seed $seed $c"
+  read -r -a args <<<"$(config_args "$c")"
+  step "$label: train ($steps steps)" "$d/model.safetensors" "$d/train.jsonl" -- \
+    train_to "$d/model.safetensors" "$d/train.jsonl" "$batch" --seed "$seed" --iterations "$steps" \
+    --warmup "$warmup" --warmdown "$warmdown" "${args[@]}"
+  step "$label: pre eval" "$d/pre.json" -- eval_to "$d/pre.json" "$d/model.safetensors"
+  if [ "$c" = plain ]; then
+    params=$(params_of "$d/train.jsonl")
+    budget25=$(budget_of 2.5 "$params") budget35=$(budget_of 3.5 "$params")
+    note "$label: $params params: budgets $budget25 (2.5 bits/param), $budget35 (3.5) counted bytes"
   fi
+  pack_and_score "$d" "$label" "$([ "$c" = shared ] && echo 1 || echo 0)"
+}
+run_finetune() {  # seed finetune-qat|finetune-control
+  local seed="$1" c="$2" d label
+  d="$work/s$seed/$c"; mkdir -p "$d"; label="seed $seed $c"
+  args=(); [ "$c" = finetune-qat ] && read -r -a args <<<"$FT_QAT_ARGS"
+  step "$label: finetune plain ($ft_steps steps x $ft_batch)" "$d/model.safetensors" "$d/train.jsonl" -- \
+    train_to "$d/model.safetensors" "$d/train.jsonl" "$ft_batch" \
+    --init "$work/s$seed/plain/model.safetensors" --iterations "$ft_steps" --warmup 0 --warmdown "$ft_steps" \
+    --matrix-lr "$(ft_lr 0.04)" --scalar-lr "$(ft_lr 0.04)" --embed-lr "$(ft_lr 0.05)" "${args[@]}"
+  step "$label: pre eval" "$d/pre.json" -- eval_to "$d/pre.json" "$d/model.safetensors"
+  pack_and_score "$d" "$label" 0
+}
+# The budgets come from plain's params (the same for every seed).
+for seed in "${seed_list[@]}"; do run_config "$seed" plain; done
+for c in "${config_list[@]}"; do
+  [ "$c" = plain ] && continue
+  for seed in "${seed_list[@]}"; do run_config "$seed" "$c"; done
 done
+if [ "$finetune" = 1 ]; then
+  for c in finetune-qat finetune-control; do
+    for seed in "${seed_list[@]}"; do run_finetune "$seed" "$c"; done
+  done
+fi
 
 # ---- 4. raw rows + table --------------------------------------------------------
 rows=()

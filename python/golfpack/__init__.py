@@ -83,8 +83,11 @@ def pack(state_dict, calib, budget, recipe="rd", code_bytes=None):
     """Packs a state dict; returns (artifact bytes, report dict).
 
     recipe "rd" fills `budget` counted bytes (file + code_bytes) exactly (at
-    most 0.1% under); named recipes (golfpack.recipe_names(): pg-int8-zlib,
-    gptq-int6-brotli, record-lqer:int5, ...) refuse to exceed a budget > 0.
+    most 0.1% under) with scalar grids and a step per row; "rd:all" prices
+    every representation path (slower, better on small models) and
+    "rd:grid,lqer,..." the paths named. Rule-based recipes (named ones,
+    golfpack.recipe_names(): pg-int8-zlib, gptq-int6-brotli, record-lqer:int5,
+    ..., or "rules:KEY=SPEC,..." factory strings) refuse to exceed a budget > 0.
     code_bytes defaults to golfpack's counted decoder sources. For rd the
     report carries the byte-ROI report under "rd".
     """

@@ -155,7 +155,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "model .safetensors");
   cmd->add_option("-o,--out", o->out, "output .gpk (written atomically, only if it fits --budget)");
-  cmd->add_option("-r,--recipe", o->recipe, "recipe name (--list-recipes)")->capture_default_str();
+  cmd->add_option("-r,--recipe", o->recipe, "recipe name or factory string: rd, rd:all, rules:... (--list-recipes)")->capture_default_str();
   cmd->add_option("--calib", o->calib, "calibration file from `golfpack calibrate` (needed by GPTQ recipes)");
   cmd->add_option("--budget", o->budget, "refuse unless file + code bytes <= N (PG cap: 16000000)");
   cmd->add_option("--code-bytes", o->code_bytes, "code bytes counted with the file (default: those of --code)");
@@ -168,7 +168,8 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--report", o->report, "rd: write the byte-ROI report (per tensor bytes, loss bought, loss per KB) as JSON");
   cmd->add_option("--family", o->family, "rd: candidate spec with {s} for the step (default gptq:ans:s{s}:row)");
   cmd->add_option("--steps", o->steps, "rd: candidate steps substituted for {s}")->delimiter(',');
-  cmd->add_option("--paths", o->paths, "rd: representation paths to price, from grid,lqer,sparse,blocks,columns,rows,rowstep,rowalloc (default: all)")->delimiter(',');
+  cmd->add_option("--paths", o->paths, "rd: representation paths to price, from grid,lqer,sparse,blocks,columns,rows,rowstep,rowalloc, or all "
+                  "(default: grid,rowalloc; -r rd:all is --paths all)")->delimiter(',');
   cmd->add_option("--lqer-ranks", o->lqer_ranks, "rd: ranks the lqer path offers (default 1,2,4,8,16)")->delimiter(',');
   cmd->add_option("--lqer-bits", o->lqer_bits, "rd: lqer factor bit widths, 2..8 or 16 (default 4,8)")->delimiter(',');
   cmd->add_option("--patch-bits", o->patch_bits,
@@ -195,7 +196,12 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
       for (const auto& name : encode::RecipeNames()) {
         auto r = encode::FindRecipe(name);
         Say(g, name + "  " + r->description);
+        if (!r->rules.empty()) Say(g, "    = " + encode::RecipeFactoryString(*r));
       }
+      Say(g, "rules:KEY=SPEC,...  any rule-based recipe as data: KEY control|small|embedding|attn|mlp|matrix|any "
+             "takes an encoder spec (first match wins; unmatched tensors: control f32, others f16); "
+             "codec=, level=, shuffle=, sections=one|each, lqer=K@r4:b4:g64 set the layout. "
+             "e.g. rules:matrix=gptq:cb4:row:shared,codec=brotli");
       return Status::Ok();
     }
     if (o->model.empty() || o->out.empty()) return InvalidArgument("give a model and -o OUT.gpk (or --list-recipes)");
@@ -218,11 +224,10 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     GP_ASSIGN_OR_RETURN(encode::Recipe recipe, encode::FindRecipe(o->recipe));
     GP_ASSIGN_OR_RETURN(io::TensorFile model, io::ReadSafetensors(o->model));
     if (recipe.name == "rd") {
-      if (!recipe.rd_paths.empty()) {
-        if (!o->paths.empty() && o->paths != recipe.rd_paths)
-          return InvalidArgument("-r " + o->recipe + " and --paths name different paths: give one of them");
-        o->paths = recipe.rd_paths;
-      }
+      if (recipe.rd_paths_named && !o->paths.empty() && o->paths != recipe.rd_paths)
+        return InvalidArgument("-r " + o->recipe + " and --paths name different paths: give one of them");
+      if (o->paths == std::vector<std::string>{"all"}) o->paths = encode::RdPathNames();
+      if (recipe.rd_paths_named || o->paths.empty()) o->paths = recipe.rd_paths;
       GP_RETURN_IF_ERROR(RunPackRd(*o, model, g));
       return write_decoder();
     }

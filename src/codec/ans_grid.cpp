@@ -18,16 +18,9 @@ using detail::Quote;
 using detail::ScaleBytesOf;
 using detail::ScaleDTypeName;
 using detail::SmallestPositive;
+using detail::StoreScaleNearest;
 
 
-// Nearest value representable in the scale dtype (0 or inf on under/overflow).
-float StoreScaleNearest(double s, uint8_t scale_dtype) {
-  switch (scale_dtype) {
-    case 1: return static_cast<float>(s);
-    case 2: return BF16ToF32(F32ToBF16(static_cast<float>(s)));
-    default: return F16ToF32(F32ToF16(static_cast<float>(s)));
-  }
-}
 
 
 // Plain rounding with the dead zone, clipped; *clipped set when it clipped.

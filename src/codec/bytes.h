@@ -43,6 +43,15 @@ inline float SmallestPositive(uint8_t scale_dtype) {
   }
 }
 
+// Nearest value representable in the scale dtype (0 or inf on under/overflow).
+inline float StoreScaleNearest(double s, uint8_t scale_dtype) {
+  switch (scale_dtype) {
+    case 1: return static_cast<float>(s);
+    case 2: return BF16ToF32(F32ToBF16(static_cast<float>(s)));
+    default: return F16ToF32(F32ToF16(static_cast<float>(s)));
+  }
+}
+
 inline void PutScale(std::vector<uint8_t>& out, float s, uint8_t scale_dtype) {
   switch (scale_dtype) {
     case 1: PutF32(out, s); break;

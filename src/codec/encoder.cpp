@@ -12,6 +12,26 @@ namespace golfpack::encode {
 
 TensorEncoder::~TensorEncoder() = default;
 
+Status TensorEncoder::Fit(std::span<const FitTensor>) { return Status::Ok(); }
+
+Result<std::vector<float>> TensorEncoder::Decode(const gpk::EncodedTensor& e) const {
+  const gpk::EncodingTraits* enc = gpk::FindEncoding(e.encoding);
+  if (enc == nullptr) return InvalidArgument("tensor '" + e.name + "': unknown encoding " + std::to_string(e.encoding));
+  const std::vector<gpk::EncodedObject> objs = objects();
+  std::vector<gpk::ObjectView> views;
+  for (uint32_t r : e.refs) {
+    if (r >= objs.size())
+      return InvalidArgument("tensor '" + e.name + "': ref " + std::to_string(r) + " but encoder '" + spec() +
+                             "' has " + std::to_string(objs.size()) + " objects (not fitted?)");
+    views.push_back({objs[r].kind, {}, objs[r].payload});
+  }
+  uint64_t numel = 1;
+  for (uint64_t d : e.shape) numel *= d;
+  std::vector<float> out(numel);
+  GP_RETURN_IF_ERROR(enc->decode(gpk::TensorView{e.shape, numel, e.params, e.payload, views}, out));
+  return out;
+}
+
 namespace {
 
 class RawEncoder final : public TensorEncoder {
@@ -193,7 +213,78 @@ Result<std::unique_ptr<TensorEncoder>> ParseAns(const std::vector<std::string_vi
   if (gptq) return std::unique_ptr<TensorEncoder>(new GptqAnsGridEncoder(grid, gopt));
   return std::unique_ptr<TensorEncoder>(new AnsGridEncoder(grid));
 }
+// "cb" BITS ":" scope { ":" cb_opt } (tok[at] is "cb<bits>").
+Result<std::unique_ptr<TensorEncoder>> ParseCodebook(const std::vector<std::string_view>& tok, size_t at, bool gptq,
+                                                     const std::function<Status(const std::string&)>& bad) {
+  CodebookSpec cb;
+  uint64_t bits = 0;
+  if (!ParseUint(tok[at].substr(2), &bits) || bits < 1 || bits > 8)
+    return bad("codebook bits '" + std::string(tok[at].substr(2)) + "' must be 1..8, like cb4");
+  cb.bits = int(bits);
+  ++at;
+  if (at >= tok.size()) return bad("missing scope after '" + std::string(tok[at - 1]) + "' (expected row or g<N>)");
+  if (tok[at] == "row") {
+    cb.group_size = 0;
+  } else if (StartsWith(tok[at], "g")) {
+    uint64_t g = 0;
+    if (!ParseUint(tok[at].substr(1), &g) || g == 0 || g > UINT32_MAX)
+      return bad("group size '" + std::string(tok[at].substr(1)) + "' must be a positive integer");
+    cb.group_size = static_cast<uint32_t>(g);
+  } else {
+    return bad("scope '" + std::string(tok[at]) + "' must be 'row' or 'g<N>'");
+  }
+  GptqOptions gopt;
+  for (++at; at < tok.size(); ++at) {
+    const std::string_view o = tok[at];
+    const std::string os(o);
+    std::string error;
+    uint64_t n = 0;
+    if (o == "shared") {
+      cb.shared = true;
+    } else if (o == "sf16" || o == "sf32" || o == "sbf16") {
+      cb.scale_dtype = o == "sf32" ? 1 : o == "sbf16" ? 2 : 0;
+    } else if (StartsWith(o, "it")) {
+      if (!ParseUint(o.substr(2), &n) || n < 1 || n > 100000) return bad("Lloyd passes '" + os + "' need 1..100000, like it50");
+      cb.iters = int(n);
+    } else if (ParseGptqOption(o, &gopt, &error)) {
+      if (!gptq) return bad("option '" + os + "' only applies to gptq:... specs");
+      if (!error.empty()) return bad(error);
+    } else {
+      return bad("unknown option '" + os + "'");
+    }
+  }
+  GP_RETURN_IF_ERROR(cb.Validate());
+  return std::unique_ptr<TensorEncoder>(new CodebookEncoder(cb, gptq, gopt));
+}
 }  // namespace
+
+std::string CodebookEncoder::spec() const { return (gptq_ ? "gptq:" : "") + spec_.ToString() + (gptq_ ? GptqSuffix(options_) : ""); }
+
+Status CodebookEncoder::Fit(std::span<const FitTensor> family) {
+  std::vector<CodebookSamples> samples;
+  for (const FitTensor& t : family) {
+    GP_ASSIGN_OR_RETURN(CodebookSamples s, CodebookSamplesOf(t.name, t.shape, t.w, spec_, t.hessian));
+    samples.push_back(std::move(s));
+  }
+  GP_ASSIGN_OR_RETURN(levels_, FitCodebook(samples, spec_));
+  return Status::Ok();
+}
+
+std::vector<gpk::EncodedObject> CodebookEncoder::objects() const {
+  if (levels_.empty()) return {};
+  return {CodebookObject(spec_.ToString(), levels_)};
+}
+
+Result<gpk::EncodedTensor> CodebookEncoder::Encode(const std::string& name, std::span<const uint64_t> shape,
+                                                   std::span<const float> w, const Eigen::MatrixXd* hessian) const {
+  if (levels_.empty())
+    return InvalidArgument("tensor '" + name + "': encoder '" + spec() + "' is not fitted (call Fit first)");
+  if (gptq_ && hessian == nullptr)
+    return InvalidArgument("tensor '" + name + "': encoder '" + spec() +
+                           "' needs a Hessian (X^T X of the layer input); none was given. For plain rounding use '" +
+                           spec_.ToString() + "'");
+  return EncodeCodebook(name, shape, w, spec_, levels_, gptq_ ? hessian : nullptr, options_);
+}
 
 std::string GptqEncoder::spec() const { return "gptq:" + grid_.ToString() + GptqSuffix(options_); }
 
@@ -304,11 +395,12 @@ Result<std::unique_ptr<TensorEncoder>> MakeEncoder(std::string_view spec) {
   const bool gptq = tok[0] == "gptq";
   if (gptq) ++at;
   if (at < tok.size() && tok[at] == "ans") return ParseAns(tok, at + 1, gptq, bad);
+  if (at < tok.size() && StartsWith(tok[at], "cb")) return ParseCodebook(tok, at, gptq, bad);
   if (at >= tok.size() || tok[at].empty() || tok[at][0] != 'u') {
     const std::string got = at < tok.size() ? std::string(tok[at]) : std::string();
     return bad("unknown encoder '" + got +
                "' (expected f32, f16, bf16, const, pg_int8, pg_int8_row, pg_int8_tensor, u<bits>:..., ans:s<step>:..., "
-               "or gptq:u<bits>:... / gptq:ans:...)");
+               "cb<bits>:..., or gptq:u<bits>:... / gptq:ans:... / gptq:cb<bits>:...)");
   }
   UniformSpec grid;
   uint64_t bits = 0;

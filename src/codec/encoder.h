@@ -33,6 +33,14 @@
 //             | "sf16" | "sf32" | "sbf16"         scale dtype (default sf16)
 //             | "amax" N                          max rANS alphabet, odd 1..4095 (default 4095)
 //             | "noact" | "act" | "damp" X | "block" N   gptq:ans only, as for uniform
+//   codebook := "cb" BITS ":" scope { ":" cb_opt }  k-means levels in a shared object, encoding 8
+//                                                 (codebook.h); BITS 1..8, indices bit-packed
+//             | "gptq:" codebook                 GPTQ error feedback, nearest level (needs a Hessian)
+//   cb_opt   := "shared"                          one codebook for every tensor of the recipe rule
+//                                                 (fitted on all of them), else one per tensor
+//             | "sf16" | "sf32" | "sbf16"         scale dtype (default sf16)
+//             | "it" N                            Lloyd passes at most, N >= 1 (default 50)
+//             | "noact" | "act" | "damp" X | "block" N   gptq:cb only, as for uniform
 //   lowrank  := spec "+lr" R { ":" lr_opt }      LQER, encoding 9: the inner spec, plus rank-R factors
 //                                                 of its error (W - decoded inner) fitted with column
 //                                                 weights diag(H) when a Hessian is given (else 1);
@@ -41,7 +49,7 @@
 //   lr_opt   := "b" BITS                          factor bits 2..8, or 16 for raw f16 factors (default b4)
 //             | "g" N                             N values of a factor row per f16 scale, g0 = whole
 //                                                 row (default g64; g0 with b16)
-// Examples: "u6:row:sd12.85", "u8:g64:q0.9999:packed", "u4:row:none",
+// Examples: "cb4:row", "gptq:cb3:g64:shared", "u6:row:sd12.85", "u8:g64:q0.9999:packed", "u4:row:none",
 //           "gptq:u6:row:sd12.85:nocap", "gptq:u4:g128:none:noact:damp0.05",
 //           "ans:s0.3:row", "ans:s0.3:g64:ctx4:dz0.1:rdo0.05:sf16", "gptq:ans:s0.3:row".
 //           "gptq:u6:row:sd12.85+lr4:b4:g64", "ans:s0.3:row+lr2".
@@ -66,22 +74,51 @@
 #include "core/artifact.h"
 #include "core/status.h"
 #include "codec/ans_grid.h"
+#include "codec/codebook.h"
 #include "codec/gptq.h"
 #include "codec/lowrank.h"
 #include "codec/quantize.h"
 
 namespace golfpack::encode {
 
+// One tensor of the family an encoder is fitted on (TensorEncoder::Fit).
+struct FitTensor {
+  std::string name;
+  std::span<const uint64_t> shape;
+  std::span<const float> w;
+  const Eigen::MatrixXd* hessian = nullptr;  // may be nullptr
+};
+
+// faiss's Quantizer, for tensors: Fit (learn the shared objects: codebooks,
+// bases), Encode, Decode. Encoders with nothing to learn (grids, raw) have
+// fit_scope() kNone and no objects. The others must be fitted before Encode:
+// on the one tensor they will encode (kTensor), or on every tensor of the
+// family that will share the objects (kFamily: a recipe rule's tensors).
+// Encode's refs index objects(); the caller renumbers them into the
+// artifact's object table.
 class TensorEncoder {
  public:
+  enum class FitScope { kNone, kTensor, kFamily };
+
   virtual ~TensorEncoder();
-  // The canonical spec string; MakeEncoder(spec()) builds an equal encoder.
+  // The canonical spec string; MakeEncoder(spec()) builds an equal encoder (unfitted).
   virtual std::string spec() const = 0;
   // hessian: X^T X [cols x cols] for the gptq encoder, may be nullptr otherwise.
   virtual Result<gpk::EncodedTensor> Encode(const std::string& name, std::span<const uint64_t> shape,
                                             std::span<const float> w, const Eigen::MatrixXd* hessian) const = 0;
   // True when Encode needs a Hessian (gptq).
   virtual bool needs_hessian() const { return false; }
+
+  virtual FitScope fit_scope() const { return FitScope::kNone; }
+  // Learns the objects from `family` (refits from scratch when called again).
+  // Encoders with fit_scope() kNone accept any family and learn nothing.
+  virtual Status Fit(std::span<const FitTensor> family);
+  bool fitted() const { return fit_scope() == FitScope::kNone || !objects().empty(); }
+  // The objects Encode's refs point at, in ref order (empty before Fit).
+  virtual std::vector<gpk::EncodedObject> objects() const { return {}; }
+  // The other direction: `e` (from Encode) through the counted decoder's
+  // registry, with objects(). What a .gpk reader returns for it.
+  Result<std::vector<float>> Decode(const gpk::EncodedTensor& e) const;
 };
 
 // InvalidArgument("bad encoder spec 'u9:row:none': bits '9' must be 2..8") etc.
@@ -137,6 +174,26 @@ class GptqAnsGridEncoder final : public TensorEncoder {
  private:
   AnsGridSpec grid_;
   GptqOptions options_;
+};
+
+// Shared k-means levels ("cb4:row", "gptq:cb3:g64:shared"), encoding 8.
+class CodebookEncoder final : public TensorEncoder {
+ public:
+  CodebookEncoder(CodebookSpec spec, bool gptq, GptqOptions options) : spec_(spec), gptq_(gptq), options_(options) {}
+  std::string spec() const override;
+  Result<gpk::EncodedTensor> Encode(const std::string& name, std::span<const uint64_t> shape,
+                                    std::span<const float> w, const Eigen::MatrixXd* hessian) const override;
+  bool needs_hessian() const override { return gptq_; }
+  FitScope fit_scope() const override { return spec_.shared ? FitScope::kFamily : FitScope::kTensor; }
+  Status Fit(std::span<const FitTensor> family) override;
+  std::vector<gpk::EncodedObject> objects() const override;
+  const std::vector<float>& levels() const { return levels_; }
+
+ private:
+  CodebookSpec spec_;
+  bool gptq_;
+  GptqOptions options_;
+  std::vector<float> levels_;
 };
 
 // Low-rank error correction around another encoder ("<inner>+lr4", encoding 9):

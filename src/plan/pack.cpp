@@ -1,6 +1,7 @@
 #include "plan/pack.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -10,6 +11,7 @@
 #include "codec/encoder.h"
 #include "codec/lowrank.h"
 #include "io/pg_names.h"
+#include "plan/rd.h"
 
 namespace golfpack::encode {
 
@@ -85,7 +87,7 @@ std::vector<Recipe> AllRecipes() {
       {"rd",
        "rate-distortion allocation over representation paths (grids, corrections, patches, a step per row), one "
        "candidate per tensor chosen by a Lagrangian allocator so the counted size fills --budget (needs --calib); "
-       "rd:PATH,PATH,... prices only those paths",
+       "plain rd prices grids and a step per row (fast), rd:all every path, rd:PATH,PATH,... only those",
        {},
        gpk::Codec::kNone,
        -1,
@@ -162,19 +164,106 @@ Status ApplyLqer(const io::TensorFile& model, const Recipe& recipe, std::vector<
   return Status::Ok();
 }
 
+// Rule keys of rules:... strings, in Match order.
+constexpr const char* kMatchKeys[] = {"control", "small", "embedding", "attn", "mlp", "matrix", "any"};
+
+// "rules:KEY=VALUE,..." (see pack.h).
+Result<Recipe> ParseRules(const std::string& name) {
+  auto bad = [&](const std::string& what) { return InvalidArgument("recipe '" + name + "': " + what); };
+  Recipe r{name, "rule-based recipe from its factory string", {}, gpk::Codec::kNone, -1, true};
+  bool any = false, control = false;
+  for (size_t at = 6; at <= name.size();) {
+    const size_t end = std::min(name.find(',', at), name.size());
+    const std::string item = name.substr(at, end - at);
+    at = end + 1;
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+      return bad("'" + item + "' is not KEY=VALUE (e.g. rules:matrix=gptq:u6:row:sd12.85,codec=brotli)");
+    const std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+    const auto* m = std::find(std::begin(kMatchKeys), std::end(kMatchKeys), key);
+    if (m != std::end(kMatchKeys)) {
+      auto enc = MakeEncoder(value);
+      if (!enc.ok()) return bad(enc.status().message());
+      r.rules.push_back({Match(m - std::begin(kMatchKeys)), value});
+      any |= key == "any";
+      control |= key == "control";
+    } else if (key == "codec") {
+      int c = 0;
+      while (c < gpk::kNumCodecs && value != gpk::CodecName(gpk::Codec(c))) ++c;
+      if (c == gpk::kNumCodecs) return bad("codec '" + value + "' must be none, zlib, zstd, xz or brotli");
+      r.codec = gpk::Codec(c);
+    } else if (key == "level" || key == "shuffle") {
+      int v = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+      if (ec != std::errc() || p != value.data() + value.size()) return bad(key + " '" + value + "' is not an integer");
+      if (key == "shuffle" && (v == 1 || v < 0 || v > 15)) return bad("shuffle must be 0 or 2..15");
+      if (key == "level") r.level = v;
+      if (key == "shuffle") r.shuffle = uint8_t(v);
+    } else if (key == "sections") {
+      if (value != "one" && value != "each") return bad("sections must be one or each");
+      r.one_section = value == "one";
+    } else if (key == "lqer") {
+      const size_t atsign = value.find('@');
+      int k = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + std::min(atsign, value.size()), k);
+      if (ec != std::errc() || p != value.data() + std::min(atsign, value.size()) || k < 1 || atsign == std::string::npos)
+        return bad("lqer '" + value + "' must be K@SPEC, like 3@r4:b4:g64");
+      auto spec = LowRankSpec::Parse(value.substr(atsign + 1));
+      if (!spec.ok()) return bad(spec.status().message());
+      r.lqer_top_k = k;
+      r.lqer = value.substr(atsign + 1);
+    } else {
+      return bad("unknown key '" + key + "' (rules: control, small, embedding, attn, mlp, matrix, any; options: "
+                 "codec, level, shuffle, sections, lqer)");
+    }
+  }
+  if (r.rules.empty()) return bad("no rule (e.g. rules:matrix=cb4:row:shared)");
+  // Without an `any` rule, Parameter Golf's passthrough: control tensors f32
+  // ahead of the rules given (unless one is given), whatever else no rule matches f16.
+  if (!any && !control) r.rules.insert(r.rules.begin(), {Match::kControl, "f32"});
+  if (!any) r.rules.push_back({Match::kAny, "f16"});
+  return r;
+}
+
 }  // namespace
 
+std::vector<std::string> RdDefaultPaths() { return {"grid", "rowalloc"}; }
+
+std::string RecipeFactoryString(const Recipe& r) {
+  if (r.rules.empty()) {
+    std::string s = "rd";
+    if (!r.rd_paths_named) return s;
+    if (r.rd_paths == RdPathNames()) return "rd:all";
+    for (size_t i = 0; i < r.rd_paths.size(); ++i) s += (i ? "," : ":") + r.rd_paths[i];
+    return s;
+  }
+  std::string s = "rules:";
+  for (size_t i = 0; i < r.rules.size(); ++i)
+    s += (i ? "," : "") + std::string(kMatchKeys[size_t(r.rules[i].match)]) + "=" + r.rules[i].encoder;
+  s += ",codec=" + std::string(gpk::CodecName(r.codec));
+  if (r.level != -1) s += ",level=" + std::to_string(r.level);
+  if (r.shuffle) s += ",shuffle=" + std::to_string(r.shuffle);
+  if (!r.one_section) s += ",sections=each";
+  if (r.lqer_top_k > 0) s += ",lqer=" + std::to_string(r.lqer_top_k) + "@" + r.lqer;
+  return s;
+}
+
 Result<Recipe> FindRecipe(const std::string& name) {
+  if (name.rfind("rules:", 0) == 0) return ParseRules(name);
   if (name.rfind("record-lqer:", 0) == 0) {
     const std::string arg = name.substr(12);
     if (arg.size() == 4 && arg.rfind("int", 0) == 0 && arg[3] >= '4' && arg[3] <= '8') return RecordLqer(arg[3] - '0');
     return InvalidArgument("recipe '" + name + "': the parameter must be int4..int8 (e.g. record-lqer:int5)");
   }
-  if (name.rfind("rd:", 0) == 0) {
+  if (name == "rd" || name.rfind("rd:", 0) == 0) {
     Recipe r;
     for (auto& each : AllRecipes())
       if (each.name == "rd") r = each;
-    for (size_t at = 3; at <= name.size();) {
+    r.rd_paths_named = name != "rd";
+    if (name == "rd") r.rd_paths = RdDefaultPaths();
+    if (name == "rd:all") r.rd_paths = RdPathNames();
+    const bool listed = r.rd_paths.empty();  // rd:PATH,PATH,...
+    for (size_t at = 3; listed && at <= name.size();) {
       const size_t end = std::min(name.find(',', at), name.size());
       if (end == at) return InvalidArgument("recipe '" + name + "': empty path name (e.g. rd:grid,lqer,rowalloc)");
       r.rd_paths.push_back(name.substr(at, end - at));
@@ -203,24 +292,85 @@ Result<PackResult> Pack(const io::TensorFile& model, const Hessians* hessians, c
   PackResult result;
   std::vector<gpk::EncodedTensor> encoded;
   encoded.reserve(model.tensors.size());
+  std::vector<gpk::EncodedObject> objects;
+  // The first rule that matches each tensor.
+  std::vector<size_t> rule_of(model.tensors.size());
+  for (size_t i = 0; i < model.tensors.size(); ++i) {
+    size_t r = 0;
+    while (r < recipe.rules.size() && !Matches(recipe.rules[r].match, model.tensors[i])) ++r;
+    if (r == recipe.rules.size())
+      return Internal("recipe " + recipe.name + " has no rule for tensor '" + model.tensors[i].name + "'");
+    rule_of[i] = r;
+  }
+  auto values_of = [&](const io::Tensor& t) -> Result<std::vector<float>> {
+    auto v = t.ToFloat32();
+    if (!v.ok()) return InvalidArgument("tensor '" + t.name + "': " + v.status().message());
+    return v;
+  };
+  auto hessian_of = [&](const io::Tensor& t, const TensorEncoder& enc) -> Result<const Eigen::MatrixXd*> {
+    const Eigen::MatrixXd* h = hessians ? hessians->ForWeight(t.name) : nullptr;
+    if (enc.needs_hessian() && !h && hessians)
+      return InvalidArgument("recipe " + recipe.name + ": tensor '" + t.name + "' uses '" + enc.spec() +
+                             "', which needs a Hessian, and the calibration has none for it (only linear layers' "
+                             "weights have one): give it a rule without gptq");
+    if (enc.needs_hessian() && !h)
+      return InvalidArgument("recipe " + recipe.name + ": tensor '" + t.name + "' uses '" + enc.spec() +
+                             "', which needs calibration: run `golfpack calibrate` and pass --calib FILE");
+    return h;
+  };
+  // Encoders fitted on a rule's whole family (shared codebooks): one per
+  // rule, fitted when its first tensor comes; `object_base` is where its
+  // objects start in the artifact's table.
+  std::vector<std::unique_ptr<TensorEncoder>> family(recipe.rules.size());
+  std::vector<uint32_t> object_base(recipe.rules.size(), 0);
   for (size_t i = 0; i < model.tensors.size(); ++i) {
     const io::Tensor& t = model.tensors[i];
-    const RecipeRule* rule = nullptr;
-    for (const auto& r : recipe.rules)
-      if (Matches(r.match, t)) {
-        rule = &r;
-        break;
+    const size_t r = rule_of[i];
+    std::unique_ptr<TensorEncoder> own;
+    TensorEncoder* encoder = family[r].get();
+    uint32_t base = object_base[r];
+    if (!encoder) {
+      GP_ASSIGN_OR_RETURN(own, MakeEncoder(recipe.rules[r].encoder));
+      encoder = own.get();
+      if (encoder->fit_scope() == TensorEncoder::FitScope::kFamily) {
+        std::vector<std::vector<float>> vals;
+        std::vector<std::vector<uint64_t>> shapes;
+        std::vector<FitTensor> fam;
+        for (size_t j = i; j < model.tensors.size(); ++j) {
+          if (rule_of[j] != r) continue;
+          const io::Tensor& m = model.tensors[j];
+          GP_ASSIGN_OR_RETURN(auto v, values_of(m));
+          GP_ASSIGN_OR_RETURN(const Eigen::MatrixXd* h, hessian_of(m, *encoder));
+          vals.push_back(std::move(v));
+          shapes.emplace_back(m.shape.begin(), m.shape.end());
+          fam.push_back({m.name, {}, {}, h});
+        }
+        for (size_t k = 0; k < fam.size(); ++k) fam[k].shape = shapes[k], fam[k].w = vals[k];
+        GP_RETURN_IF_ERROR(encoder->Fit(fam));
+        family[r] = std::move(own);
       }
-    if (!rule) return Internal("recipe " + recipe.name + " has no rule for tensor '" + t.name + "'");
-    GP_ASSIGN_OR_RETURN(auto encoder, MakeEncoder(rule->encoder));
-    const Eigen::MatrixXd* h = hessians ? hessians->ForWeight(t.name) : nullptr;
-    if (encoder->needs_hessian() && !h)
-      return InvalidArgument("recipe " + recipe.name + ": tensor '" + t.name + "' uses '" + rule->encoder +
-                             "', which needs calibration: run `golfpack calibrate` and pass --calib FILE");
-    auto values = t.ToFloat32();
-    if (!values.ok()) return InvalidArgument("tensor '" + t.name + "': " + values.status().message());
+      base = uint32_t(objects.size());
+      object_base[r] = base;
+      if (encoder->fit_scope() == TensorEncoder::FitScope::kFamily)
+        for (auto& o : encoder->objects()) {
+          o.name = "rule" + std::to_string(r) + "." + o.name;
+          objects.push_back(std::move(o));
+        }
+    }
+    GP_ASSIGN_OR_RETURN(const Eigen::MatrixXd* h, hessian_of(t, *encoder));
+    GP_ASSIGN_OR_RETURN(std::vector<float> values, values_of(t));
     std::vector<uint64_t> shape(t.shape.begin(), t.shape.end());
-    GP_ASSIGN_OR_RETURN(gpk::EncodedTensor e, encoder->Encode(t.name, shape, *values, h));
+    if (encoder->fit_scope() == TensorEncoder::FitScope::kTensor) {
+      const FitTensor one{t.name, shape, values, h};
+      GP_RETURN_IF_ERROR(encoder->Fit({&one, 1}));
+      base = uint32_t(objects.size());
+      for (auto& o : encoder->objects()) {
+        o.name = t.name + "." + o.name;
+        objects.push_back(std::move(o));
+      }
+    }
+    GP_ASSIGN_OR_RETURN(gpk::EncodedTensor e, encoder->Encode(t.name, shape, values, h));
+    for (uint32_t& ref : e.refs) ref += base;
     e.dtype = TargetOf(t.dtype);
     result.tensors.push_back({t.name, shape, static_cast<uint64_t>(t.numel()), encoder->spec(), e.encoding,
                               static_cast<uint64_t>(e.payload.size())});
@@ -238,11 +388,18 @@ Result<PackResult> Pack(const io::TensorFile& model, const Hessians* hessians, c
   if (recipe.one_section) {
     gpk::SectionPlan plan{recipe.codec, recipe.level, {}, {}, recipe.shuffle};
     for (size_t i = 0; i < encoded.size(); ++i) plan.tensors.push_back(i);
+    for (size_t i = 0; i < objects.size(); ++i) plan.objects.push_back(i);
     w.sections.push_back(std::move(plan));
   } else {
     for (size_t i = 0; i < encoded.size(); ++i)
       w.sections.push_back({recipe.codec, recipe.level, {i}, {}, recipe.shuffle});
+    if (!objects.empty()) {
+      gpk::SectionPlan plan{recipe.codec, recipe.level, {}, {}, recipe.shuffle};
+      for (size_t i = 0; i < objects.size(); ++i) plan.objects.push_back(i);
+      w.sections.push_back(std::move(plan));
+    }
   }
+  w.objects = std::move(objects);
   if (options.progress) options.progress({"compress", 0, 0, "", gpk::CodecName(recipe.codec)});
   GP_ASSIGN_OR_RETURN(result.bytes, gpk::BuildArtifact(encoded, w));
   result.file_bytes = result.bytes.size();

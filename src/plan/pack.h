@@ -54,18 +54,46 @@ struct Recipe {
   // `lqer` (a LowRankSpec, e.g. "r4:b4:g64") in encoding 9. 0 = none.
   int lqer_top_k = 0;
   std::string lqer;
-  // rd (not rule-based, plan/rd.h): the paths its factory string names
-  // ("rd:grid,rowalloc"); empty: every path, or --paths.
+  // rd (not rule-based, plan/rd.h): the paths it prices. "rd" gives
+  // RdDefaultPaths() (rd_paths_named false: --paths may replace them);
+  // "rd:grid,lqer" those paths and "rd:all" every path (named: true).
   std::vector<std::string> rd_paths;
+  bool rd_paths_named = false;
 };
+
+// The paths plain `-r rd` prices: scalar grids and a step per row
+// (rowalloc). On the 17M Parameter Golf shape they buy almost all that every
+// path buys (post-roundtrip gap 0.008523 against 0.008338 at 2.5 bits/param)
+// in about 20 s instead of minutes; on small models the protection paths
+// buy much more (m3: 0.0213 against 0.0139) and cost seconds: use rd:all.
+std::vector<std::string> RdDefaultPaths();
 
 // "pg-int8-zlib", "gptq-int6-brotli", ...; NotFound lists the known names.
 // Factory strings take parameters after a colon: "record-lqer:int5" is the
 // record-lqer recipe with int5 matrices (int4..int8; default int6), and
 // "rd:grid,lqer,rowalloc" is rd restricted to those paths (RdOptions::paths;
-// the names are checked when rd starts).
+// the names are checked when rd starts), "rd:all" rd with every path.
+//
+// Any rule-based recipe can be written as data, faiss-style:
+//   rules:KEY=VALUE,KEY=VALUE,...
+// where a KEY naming tensors adds a rule (first match wins, in the order
+// given) with an encoder spec string (codec/encoder.h) as VALUE:
+//   control | small | embedding | attn | mlp | matrix | any   (the Match values)
+// and the other KEYs set the layout:
+//   codec=none|zlib|zstd|xz|brotli   level=N (-1: the codec's default)
+//   shuffle=0|2..15   sections=one|each   lqer=K@LOWRANK (e.g. 3@r4:b4:g64)
+// Without an `any` rule, tensors are passed through as Parameter Golf does:
+// control tensors get f32 ahead of the rules given (unless a control rule is
+// given), and every other unmatched tensor f16. Encoders fitted on their family (codebooks with :shared) fit one
+// object per rule on every tensor that rule gets. Examples:
+//   rules:matrix=cb4:row:shared,codec=brotli
+//   rules:attn=gptq:cb3:row:shared,mlp=gptq:cb3:row:shared,embedding=u8:row:sd20:nocap,codec=brotli,shuffle=2
+// RecipeFactoryString(FindRecipe(n)) of every named recipe gives a string
+// that FindRecipe parses into the same recipe (name and description aside).
 Result<Recipe> FindRecipe(const std::string& name);
 std::vector<std::string> RecipeNames();
+// The rules:... string of a rule-based recipe (rd:PATHS for rd).
+std::string RecipeFactoryString(const Recipe& r);
 
 // Hessians (H = X^T X per weight input site, `golfpack calibrate`): plan/calibration.h.
 

@@ -54,6 +54,16 @@ else fail "artifact round trip: $(cat "$work/pack.err")"; fi
 if "$gp" -q pack "$work/m.safetensors" -r gptq-int6-brotli --calib "$work/calib.safetensors" -o "$work/g.gpk" >/dev/null 2>"$work/g.err" \
    && "$gp" -q eval "$work/g.gpk" --data "$work/data" --seq-len 64 --max-tokens 1024 | grep -q "^val_bpb"; then ok "gptq-int6-brotli with calibration"
 else fail "gptq recipe: $(cat "$work/g.err")"; fi
+# A recipe as data: shared codebooks per family, GPTQ onto them (rules:... factory string).
+if "$gp" -q pack "$work/m.safetensors" -r "rules:attn=gptq:cb3:row:shared,mlp=gptq:cb4:row:shared,codec=brotli" \
+     --calib "$work/calib.safetensors" -o "$work/cb.gpk" >/dev/null 2>"$work/cb.err" \
+   && "$gp" inspect "$work/cb.gpk" | grep -q "codebook" \
+   && "$gp" -q eval "$work/cb.gpk" --data "$work/data" --seq-len 64 --max-tokens 1024 | grep -q "^val_bpb"; then
+  ok "rules: recipe with shared codebooks packs and evaluates"
+else fail "rules: recipe: $(cat "$work/cb.err")"; fi
+if "$gp" pack --list-recipes | grep -q "= rules:control=f32,embedding=u8:row:sd20:nocap"; then ok "--list-recipes prints factory strings"
+else fail "--list-recipes lacks the rules: form of gptq-int6-brotli"; fi
+expect_error "bad rules: recipe" "unknown key 'weights'" "$gp" pack "$work/m.safetensors" -r "rules:weights=f16" -o "$work/x.gpk"
 
 # Bad input: one line, exit 1, names the file.
 expect_error "pack over budget" "over --budget 1000" "$gp" pack "$work/m.safetensors" --budget 1000 -o "$work/over.gpk"

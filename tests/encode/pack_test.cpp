@@ -91,7 +91,7 @@ TEST(PackRecipes, PgInt8ZlibAssignsPgRulesAndDecodesByTheFormula) {
 TEST(PackRecipes, RdFactoryStringNamesItsPaths) {
   auto all = FindRecipe("rd");
   ASSERT_TRUE(all.ok());
-  EXPECT_TRUE(all->rd_paths.empty());
+  EXPECT_EQ(all->rd_paths, RdDefaultPaths());
   auto some = FindRecipe("rd:grid,rowalloc,lqer");
   ASSERT_TRUE(some.ok()) << some.status().ToString();
   EXPECT_EQ(some->name, "rd");

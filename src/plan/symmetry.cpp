@@ -1,0 +1,138 @@
+#include "plan/symmetry.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+namespace golfpack::encode {
+
+double Log2Factorial(uint64_t n) { return std::lgamma(double(n) + 1.0) / std::log(2.0); }
+
+namespace {
+
+io::Tensor* Find(io::TensorFile& f, const std::string& name) {
+  for (auto& t : f.tensors)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+// Row-major 2-D view of a tensor's raw bytes (any dtype: values are moved, not converted).
+struct Rows {
+  io::Tensor* t;
+  uint64_t rows, cols, esz;
+  uint8_t* row(uint64_t r) { return t->data.data() + r * cols * esz; }
+};
+
+Result<Rows> RowsOf(io::Tensor* t, uint64_t want_rows, uint64_t want_cols) {
+  if (t->shape.size() != 2 || uint64_t(t->shape[0]) != want_rows || uint64_t(t->shape[1]) != want_cols)
+    return InvalidArgument("symmetry: tensor '" + t->name + "' should be [" + std::to_string(want_rows) + ", " +
+                           std::to_string(want_cols) + "]");
+  return Rows{t, want_rows, want_cols, io::DTypeSize(t->dtype)};
+}
+
+// Row blocks of `block` rows, reordered: new block i = old block perm[i].
+void PermuteRowBlocks(Rows& m, const std::vector<uint64_t>& perm, uint64_t block) {
+  const uint64_t bytes = block * m.cols * m.esz;
+  std::vector<uint8_t> out(m.t->data.size());
+  for (uint64_t i = 0; i < perm.size(); ++i) std::memcpy(out.data() + i * bytes, m.row(perm[i] * block), bytes);
+  m.t->data = std::move(out);
+}
+
+// Column blocks of `block` columns, reordered the same way.
+void PermuteColBlocks(Rows& m, const std::vector<uint64_t>& perm, uint64_t block) {
+  const uint64_t bytes = block * m.esz;
+  std::vector<uint8_t> out(m.t->data.size());
+  for (uint64_t r = 0; r < m.rows; ++r)
+    for (uint64_t i = 0; i < perm.size(); ++i)
+      std::memcpy(out.data() + (r * m.cols + i * block) * m.esz, m.row(r) + perm[i] * bytes, bytes);
+  m.t->data = std::move(out);
+}
+
+// Squared L2 norm of each block of `block` rows.
+Result<std::vector<double>> BlockNorms(const io::Tensor& t, uint64_t block) {
+  GP_ASSIGN_OR_RETURN(std::vector<float> v, t.ToFloat32());
+  const uint64_t cols = uint64_t(t.shape[1]), n = uint64_t(t.shape[0]) / block;
+  std::vector<double> out(n, 0.0);
+  for (uint64_t i = 0; i < v.size(); ++i) out[i / (cols * block)] += double(v[i]) * double(v[i]);
+  (void)n;
+  return out;
+}
+
+// Indices of `keys` (a range of them) in descending key order, ties by index.
+std::vector<uint64_t> Order(const std::vector<double>& keys, uint64_t begin, uint64_t n) {
+  std::vector<uint64_t> p(n);
+  std::iota(p.begin(), p.end(), begin);
+  std::stable_sort(p.begin(), p.end(), [&](uint64_t a, uint64_t b) { return keys[a] > keys[b]; });
+  return p;
+}
+
+bool Moved(const std::vector<uint64_t>& p, uint64_t begin) {
+  for (uint64_t i = 0; i < p.size(); ++i)
+    if (p[i] != begin + i) return true;
+  return false;
+}
+
+}  // namespace
+
+Result<SymmetryReport> Canonicalize(io::TensorFile& model) {
+  SymmetryReport rep;
+  for (int l = 0;; ++l) {
+    const std::string b = "blocks." + std::to_string(l) + ".";
+    io::Tensor *fc = Find(model, b + "mlp.fc.weight"), *mproj = Find(model, b + "mlp.proj.weight");
+    io::Tensor *cq = Find(model, b + "attn.c_q.weight"), *ck = Find(model, b + "attn.c_k.weight"),
+               *cv = Find(model, b + "attn.c_v.weight"), *aproj = Find(model, b + "attn.proj.weight"),
+               *gain = Find(model, b + "attn.q_gain");
+    if (!fc && !cq) break;
+    if (fc) {  // 1. MLP hidden units
+      if (!mproj) return InvalidArgument("symmetry: " + b + "mlp.fc.weight has no " + b + "mlp.proj.weight");
+      if (fc->shape.size() != 2) return InvalidArgument("symmetry: tensor '" + fc->name + "' is not 2-D");
+      const uint64_t hidden = uint64_t(fc->shape[0]), dim = uint64_t(fc->shape[1]);
+      GP_ASSIGN_OR_RETURN(Rows f, RowsOf(fc, hidden, dim));
+      GP_ASSIGN_OR_RETURN(Rows p, RowsOf(mproj, dim, hidden));
+      GP_ASSIGN_OR_RETURN(std::vector<double> norms, BlockNorms(*fc, 1));
+      const std::vector<uint64_t> perm = Order(norms, 0, hidden);
+      rep.groups.push_back({fc->name, "mlp units", hidden, Log2Factorial(hidden), Moved(perm, 0)});
+      PermuteRowBlocks(f, perm, 1);
+      PermuteColBlocks(p, perm, 1);
+    }
+    if (cq) {  // 2./3. heads within KV groups, KV groups
+      if (!ck || !cv || !aproj || !gain)
+        return InvalidArgument("symmetry: " + b + "attn.c_q.weight without c_k, c_v, proj and q_gain");
+      if (cq->shape.size() != 2 || gain->shape.size() != 1 || gain->shape[0] <= 0 || ck->shape.size() != 2)
+        return InvalidArgument("symmetry: " + b + "attn tensors have unexpected ranks");
+      const uint64_t dim = uint64_t(cq->shape[1]), qrows = uint64_t(cq->shape[0]), heads = uint64_t(gain->shape[0]);
+      if (qrows % heads) return InvalidArgument("symmetry: tensor '" + cq->name + "' rows do not split into q_gain's heads");
+      const uint64_t hd = qrows / heads, kvrows = uint64_t(ck->shape[0]);
+      if (kvrows % hd || heads % (kvrows / hd))
+        return InvalidArgument("symmetry: tensor '" + ck->name + "' rows do not split into KV heads of " + std::to_string(hd));
+      const uint64_t kv = kvrows / hd, g = heads / kv;
+      GP_ASSIGN_OR_RETURN(Rows q, RowsOf(cq, qrows, dim));
+      GP_ASSIGN_OR_RETURN(Rows k, RowsOf(ck, kvrows, dim));
+      GP_ASSIGN_OR_RETURN(Rows v, RowsOf(cv, kvrows, dim));
+      GP_ASSIGN_OR_RETURN(Rows o, RowsOf(aproj, uint64_t(aproj->shape.size() == 2 ? aproj->shape[0] : 0), qrows));
+      GP_ASSIGN_OR_RETURN(std::vector<double> qn, BlockNorms(*cq, hd));
+      GP_ASSIGN_OR_RETURN(std::vector<double> kn, BlockNorms(*ck, hd));
+      // KV groups first, then heads within each (new) group: one permutation of the heads.
+      const std::vector<uint64_t> groups = Order(kn, 0, kv);
+      rep.groups.push_back({ck->name, "KV groups", kv, Log2Factorial(kv), Moved(groups, 0)});
+      std::vector<uint64_t> head_perm;
+      for (uint64_t gi = 0; gi < kv; ++gi) {
+        const std::vector<uint64_t> within = Order(qn, groups[gi] * g, g);
+        rep.groups.push_back({cq->name, "heads in KV group " + std::to_string(gi), g, Log2Factorial(g),
+                              Moved(within, groups[gi] * g)});
+        head_perm.insert(head_perm.end(), within.begin(), within.end());
+      }
+      PermuteRowBlocks(k, groups, hd);
+      PermuteRowBlocks(v, groups, hd);
+      PermuteRowBlocks(q, head_perm, hd);
+      PermuteColBlocks(o, head_perm, hd);
+      Rows gr{gain, heads, 1, io::DTypeSize(gain->dtype)};
+      PermuteRowBlocks(gr, head_perm, 1);
+    }
+  }
+  for (const auto& g : rep.groups) rep.bits += g.bits;
+  return rep;
+}
+
+}  // namespace golfpack::encode
