@@ -1,6 +1,7 @@
 // pack / unpack / inspect: safetensors model <-> .gpk artifact.
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
@@ -10,6 +11,7 @@
 #include "codec/codecs.h"
 #include "plan/pack.h"
 #include "plan/rd.h"
+#include "plan/symmetry.h"
 #include "io/pg_names.h"
 #include "io/safetensors.h"
 
@@ -47,11 +49,30 @@ Status CheckArchitectureCarried(const io::TensorFile& model, std::span<const uin
 
 namespace {
 
+// --canonical: the model's exact permutation symmetries in canonical order
+// (plan/symmetry.h), the calibration reordered to match.
+Status Canonical(io::TensorFile& model, std::optional<encode::SymmetryReport>& sym, const GlobalOptions& g) {
+  GP_ASSIGN_OR_RETURN(sym, encode::Canonicalize(model));
+  size_t moved = 0;
+  for (const auto& grp : sym->groups) moved += grp.moved;
+  char line[256];
+  std::snprintf(line, sizeof line,
+                "symmetry  canonical order (%zu of %zu groups moved): %.0f bits = %.0f bytes of ordering freedom, "
+                "not recovered (the format has no bits-back stream)",
+                moved, sym->groups.size(), sym->bits, sym->bits / 8);
+  Say(g, line);
+  return Status::Ok();
+}
+
 template <typename Opts>
-Status RunPackRd(const Opts& o, const io::TensorFile& model, const GlobalOptions& g) {
+Status RunPackRd(const Opts& o, const io::TensorFile& model, const GlobalOptions& g,
+                 const std::optional<encode::SymmetryReport>& sym) {
   if (o.calib.empty()) return InvalidArgument("recipe rd needs --calib FILE (from `golfpack calibrate`)");
   if (o.budget == 0) return InvalidArgument("recipe rd needs --budget BYTES (the cap it fills exactly)");
   GP_ASSIGN_OR_RETURN(encode::Hessians h, encode::Hessians::Load(o.calib));
+  if (sym) {
+    GP_ASSIGN_OR_RETURN(h, encode::PermuteHessians(h, *sym));
+  }
   if (!h.has_sensitivity() && !g.quiet)
     std::fprintf(stderr, "pack: %s has no sensitivities (calibrate with --sensitivity-tokens > 0): using the raw proxy\n",
                  o.calib.c_str());
@@ -151,6 +172,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     std::vector<double> rowstep_gammas;
     double token_row_floor = encode::kTokenRowFloor;
     int protect_neighbors = -1;
+    bool canonical = false;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "model .safetensors");
@@ -165,6 +187,9 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
       ->check(CLI::IsMember({"cpp", "python"}))
       ->capture_default_str();
   cmd->add_flag("--list-recipes", o->list, "print the recipes and exit");
+  cmd->add_flag("--canonical", o->canonical,
+                "reorder MLP units, heads and KV groups into a canonical order first (the same function; the "
+                "calibration is reordered to match) and print the ordering freedom in bits");
   cmd->add_option("--report", o->report, "rd: write the byte-ROI report (per tensor bytes, loss bought, loss per KB) as JSON");
   cmd->add_option("--family", o->family, "rd: candidate spec with {s} for the step (default gptq:ans:s{s}:row)");
   cmd->add_option("--steps", o->steps, "rd: candidate steps substituted for {s}")->delimiter(',');
@@ -223,17 +248,22 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     };
     GP_ASSIGN_OR_RETURN(encode::Recipe recipe, encode::FindRecipe(o->recipe));
     GP_ASSIGN_OR_RETURN(io::TensorFile model, io::ReadSafetensors(o->model));
+    std::optional<encode::SymmetryReport> sym;
+    if (o->canonical) GP_RETURN_IF_ERROR(Canonical(model, sym, g));
     if (recipe.name == "rd") {
       if (recipe.rd_paths_named && !o->paths.empty() && o->paths != recipe.rd_paths)
         return InvalidArgument("-r " + o->recipe + " and --paths name different paths: give one of them");
       if (o->paths == std::vector<std::string>{"all"}) o->paths = encode::RdPathNames();
       if (recipe.rd_paths_named || o->paths.empty()) o->paths = recipe.rd_paths;
-      GP_RETURN_IF_ERROR(RunPackRd(*o, model, g));
+      GP_RETURN_IF_ERROR(RunPackRd(*o, model, g, sym));
       return write_decoder();
     }
     std::optional<encode::Hessians> hessians;
     if (!o->calib.empty()) {
       GP_ASSIGN_OR_RETURN(hessians, encode::Hessians::Load(o->calib));
+      if (sym) {
+        GP_ASSIGN_OR_RETURN(hessians, encode::PermuteHessians(*hessians, *sym));
+      }
     }
     encode::PackOptions popt;
     popt.budget = o->budget;

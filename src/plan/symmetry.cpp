@@ -95,6 +95,7 @@ Result<SymmetryReport> Canonicalize(io::TensorFile& model) {
       rep.groups.push_back({fc->name, "mlp units", hidden, Log2Factorial(hidden), Moved(perm, 0)});
       PermuteRowBlocks(f, perm, 1);
       PermuteColBlocks(p, perm, 1);
+      rep.site_perm[b + "mlp.proj_in"] = perm;
     }
     if (cq) {  // 2./3. heads within KV groups, KV groups
       if (!ck || !cv || !aproj || !gain)
@@ -127,12 +128,35 @@ Result<SymmetryReport> Canonicalize(io::TensorFile& model) {
       PermuteRowBlocks(v, groups, hd);
       PermuteRowBlocks(q, head_perm, hd);
       PermuteColBlocks(o, head_perm, hd);
+      std::vector<uint64_t>& in = rep.site_perm[b + "attn.proj_in"];
+      for (uint64_t h : head_perm)
+        for (uint64_t r = 0; r < hd; ++r) in.push_back(h * hd + r);
       Rows gr{gain, heads, 1, io::DTypeSize(gain->dtype)};
       PermuteRowBlocks(gr, head_perm, 1);
     }
   }
   for (const auto& g : rep.groups) rep.bits += g.bits;
   return rep;
+}
+
+Result<Hessians> PermuteHessians(const Hessians& h, const SymmetryReport& report) {
+  std::map<std::string, Eigen::MatrixXd> sites = h.sites();
+  for (const auto& [site, perm] : report.site_perm) {
+    auto it = sites.find(site);
+    if (it == sites.end()) continue;  // a site the calibration lacks stays lacking
+    const Eigen::MatrixXd& H = it->second;
+    if (uint64_t(H.rows()) != perm.size())
+      return InvalidArgument("symmetry: calibration site '" + site + "' is " + std::to_string(H.rows()) + "x" +
+                             std::to_string(H.cols()) + ", the model's reordering has " + std::to_string(perm.size()) +
+                             " inputs");
+    Eigen::MatrixXd out(H.rows(), H.cols());
+    for (Eigen::Index i = 0; i < H.rows(); ++i)
+      for (Eigen::Index j = 0; j < H.cols(); ++j) out(i, j) = H(Eigen::Index(perm[size_t(i)]), Eigen::Index(perm[size_t(j)]));
+    it->second = std::move(out);
+  }
+  Hessians r = Hessians::FromSites(std::move(sites), h.tokens(), h.sensitivity(), h.seq_len(), h.notes());
+  r.set_token_counts(h.token_counts());
+  return r;
 }
 
 }  // namespace golfpack::encode

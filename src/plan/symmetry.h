@@ -27,11 +27,13 @@
 // once.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
 #include "core/status.h"
 #include "io/safetensors.h"
+#include "plan/calibration.h"
 
 namespace golfpack::encode {
 
@@ -46,6 +48,10 @@ struct SymmetryGroup {
 struct SymmetryReport {
   std::vector<SymmetryGroup> groups;
   double bits = 0;  // sum over groups
+  // The order the inputs of each reordered Hessian site (io::HessianSite:
+  // "blocks.0.mlp.proj_in", "blocks.0.attn.proj_in") now have: new input i
+  // is old input perm[i].
+  std::map<std::string, std::vector<uint64_t>> site_perm;
 };
 
 // log2(n!).
@@ -55,5 +61,10 @@ double Log2Factorial(uint64_t n);
 // their dtype; values are moved, never rounded). InvalidArgument naming the
 // tensor when a block's shapes disagree.
 Result<SymmetryReport> Canonicalize(io::TensorFile& model);
+
+// The calibration of the reordered model: each reordered site's H becomes
+// P H P^T (H'(i, j) = H(perm[i], perm[j])); everything else is kept.
+// InvalidArgument when a site's size disagrees with its permutation.
+Result<Hessians> PermuteHessians(const Hessians& h, const SymmetryReport& report);
 
 }  // namespace golfpack::encode

@@ -54,6 +54,15 @@ else fail "artifact round trip: $(cat "$work/pack.err")"; fi
 if "$gp" -q pack "$work/m.safetensors" -r gptq-int6-brotli --calib "$work/calib.safetensors" -o "$work/g.gpk" >/dev/null 2>"$work/g.err" \
    && "$gp" -q eval "$work/g.gpk" --data "$work/data" --seq-len 64 --max-tokens 1024 | grep -q "^val_bpb"; then ok "gptq-int6-brotli with calibration"
 else fail "gptq recipe: $(cat "$work/g.err")"; fi
+# Canonical order (pack --canonical): another artifact, the same function.
+vb() { "$gp" -q eval "$1" --data "$work/data" --seq-len 64 --max-tokens 1024 --json | sed -n 's/.*"val_bpb": \([0-9.]*\).*/\1/p'; }
+if "$gp" pack "$work/m.safetensors" -r gptq-int6-brotli --calib "$work/calib.safetensors" --canonical -o "$work/canon.gpk" \
+     >"$work/canon.out" 2>"$work/canon.err" && grep -q "^symmetry  canonical order" "$work/canon.out" \
+   && ! cmp -s "$work/canon.gpk" "$work/g.gpk" \
+   && awk -v a="$(vb "$work/g.gpk")" -v b="$(vb "$work/canon.gpk")" 'BEGIN { d = a - b; exit !(a > 0 && d < 1e-3 && d > -1e-3) }'; then
+  ok "pack --canonical: other bytes, same val_bpb"
+else fail "pack --canonical: $(cat "$work/canon.err") $(grep symmetry "$work/canon.out")"; fi
+
 # A recipe as data: shared codebooks per family, GPTQ onto them (rules:... factory string).
 if "$gp" -q pack "$work/m.safetensors" -r "rules:attn=gptq:cb3:row:shared,mlp=gptq:cb4:row:shared,codec=brotli" \
      --calib "$work/calib.safetensors" -o "$work/cb.gpk" >/dev/null 2>"$work/cb.err" \
