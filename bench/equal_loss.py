@@ -59,32 +59,33 @@ def main():
             print(f"{p}: worse than grid at the same bytes ({hi_l:.6g}); skipped", file=sys.stderr)
             rows.append((p, hi_b, hi_l, hi_b / base_bytes, runs))
             continue
-        lo_b, lo_l = None, None
-        b = a.budget
-        while lo_b is None:  # step down until the loss exceeds the target
-            b = int(b * 0.9)
-            cb, cl = pack(a.model, a.calib, b, paths, tmp)
+        lo = None  # (bytes, loss) with loss > target
+        hi = (hi_b, hi_l)  # (bytes, loss) with loss <= target
+
+        def probe(budget):
+            nonlocal lo, hi, runs
+            got = pack(a.model, a.calib, budget, paths, tmp)
             runs += 1
-            if cl > target:
-                lo_b, lo_l = cb, cl
+            if got[1] > target:
+                lo = got
             else:
-                hi_b, hi_l = cb, cl
-        best = (hi_b, hi_l)
+                hi = got
+
+        b = a.budget
+        while lo is None:  # step down until the loss exceeds the target
+            b = int(b * 0.9)
+            probe(b)
         for _ in range(12):
+            best = min([hi, lo], key=lambda x: abs(x[1] - target))
             if abs(best[1] - target) <= a.tol * target:
                 break
             # secant on (bytes, loss), kept inside the bracket
-            t = (lo_l - target) / (lo_l - hi_l) if lo_l != hi_l else 0.5
-            b = int(lo_b + min(max(t, 0.1), 0.9) * (hi_b - lo_b))
-            if b <= lo_b or b >= hi_b:
+            t = (lo[1] - target) / (lo[1] - hi[1]) if lo[1] != hi[1] else 0.5
+            b = int(lo[0] + min(max(t, 0.1), 0.9) * (hi[0] - lo[0]))
+            if b <= lo[0] or b >= hi[0]:
                 break
-            cb, cl = pack(a.model, a.calib, b, paths, tmp)
-            runs += 1
-            if cl > target:
-                lo_b, lo_l = cb, cl
-            else:
-                hi_b, hi_l = cb, cl
-            best = min([(hi_b, hi_l), (lo_b, lo_l)], key=lambda x: abs(x[1] - target))
+            probe(b)
+        best = min([hi, lo], key=lambda x: abs(x[1] - target))
         rows.append((p, best[0], best[1], best[0] / base_bytes, runs))
         print(f"{p}: {best[0]} bytes ({best[0] / base_bytes:.4f}x), loss {best[1]:.6g}, {runs} packs", file=sys.stderr)
     with open(a.out + ".tsv", "w") as f:

@@ -153,6 +153,20 @@ bool ParseGptqOption(std::string_view tok, GptqOptions* o, std::string* error) {
 }
 
 // tok[at..] after "ans": "s<step>" ":" scope { ":" option }.
+// Scope token: "row" (0) or "g<N>" (N > 0 columns per scale).
+Status ParseScope(std::string_view tok, uint32_t* group, const std::function<Status(const std::string&)>& bad) {
+  if (tok == "row") {
+    *group = 0;
+    return Status::Ok();
+  }
+  uint64_t g = 0;
+  if (!StartsWith(tok, "g")) return bad("scope '" + std::string(tok) + "' must be 'row' or 'g<N>'");
+  if (!ParseUint(tok.substr(1), &g) || g == 0 || g > UINT32_MAX)
+    return bad("group size '" + std::string(tok.substr(1)) + "' must be a positive integer");
+  *group = static_cast<uint32_t>(g);
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<TensorEncoder>> ParseAns(const std::vector<std::string_view>& tok, size_t at, bool gptq,
                                                 const std::function<Status(const std::string&)>& bad) {
   AnsGridSpec grid;
@@ -162,16 +176,7 @@ Result<std::unique_ptr<TensorEncoder>> ParseAns(const std::vector<std::string_vi
     return bad("step '" + std::string(tok[at]) + "' needs a number > 0, like s0.3");
   ++at;
   if (at >= tok.size()) return bad("missing scope after '" + std::string(tok[at - 1]) + "' (expected row or g<N>)");
-  if (tok[at] == "row") {
-    grid.group_size = 0;
-  } else if (StartsWith(tok[at], "g")) {
-    uint64_t g = 0;
-    if (!ParseUint(tok[at].substr(1), &g) || g == 0 || g > UINT32_MAX)
-      return bad("group size '" + std::string(tok[at].substr(1)) + "' must be a positive integer");
-    grid.group_size = static_cast<uint32_t>(g);
-  } else {
-    return bad("scope '" + std::string(tok[at]) + "' must be 'row' or 'g<N>'");
-  }
+  GP_RETURN_IF_ERROR(ParseScope(tok[at], &grid.group_size, bad));
   ++at;
   GptqOptions gopt;
   for (; at < tok.size(); ++at) {
@@ -223,16 +228,7 @@ Result<std::unique_ptr<TensorEncoder>> ParseCodebook(const std::vector<std::stri
   cb.bits = int(bits);
   ++at;
   if (at >= tok.size()) return bad("missing scope after '" + std::string(tok[at - 1]) + "' (expected row or g<N>)");
-  if (tok[at] == "row") {
-    cb.group_size = 0;
-  } else if (StartsWith(tok[at], "g")) {
-    uint64_t g = 0;
-    if (!ParseUint(tok[at].substr(1), &g) || g == 0 || g > UINT32_MAX)
-      return bad("group size '" + std::string(tok[at].substr(1)) + "' must be a positive integer");
-    cb.group_size = static_cast<uint32_t>(g);
-  } else {
-    return bad("scope '" + std::string(tok[at]) + "' must be 'row' or 'g<N>'");
-  }
+  GP_RETURN_IF_ERROR(ParseScope(tok[at], &cb.group_size, bad));
   GptqOptions gopt;
   for (++at; at < tok.size(); ++at) {
     const std::string_view o = tok[at];
@@ -410,17 +406,7 @@ Result<std::unique_ptr<TensorEncoder>> MakeEncoder(std::string_view spec) {
   grid.bits = static_cast<int>(bits);
   ++at;
   if (at >= tok.size()) return bad("missing scope after '" + std::string(tok[at - 1]) + "' (expected row or g<N>)");
-  if (tok[at] == "row") {
-    grid.group_size = 0;
-  } else if (StartsWith(tok[at], "g")) {
-    uint64_t g = 0;
-    if (!ParseUint(tok[at].substr(1), &g) || g == 0 || g > UINT32_MAX) {
-      return bad("group size '" + std::string(tok[at].substr(1)) + "' must be a positive integer");
-    }
-    grid.group_size = static_cast<uint32_t>(g);
-  } else {
-    return bad("scope '" + std::string(tok[at]) + "' must be 'row' or 'g<N>'");
-  }
+  GP_RETURN_IF_ERROR(ParseScope(tok[at], &grid.group_size, bad));
   ++at;
   if (at >= tok.size()) return bad("missing clip (expected none, q<quantile> or sd<k>)");
   const std::string_view clip = tok[at];
