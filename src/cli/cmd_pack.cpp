@@ -51,8 +51,11 @@ namespace {
 
 // --canonical: the model's exact permutation symmetries in canonical order
 // (plan/symmetry.h), the calibration reordered to match.
-Status Canonical(io::TensorFile& model, std::optional<encode::SymmetryReport>& sym, const GlobalOptions& g) {
-  GP_ASSIGN_OR_RETURN(sym, encode::Canonicalize(model));
+Status Canonical(io::TensorFile& model, bool vo, std::optional<encode::SymmetryReport>& sym, const GlobalOptions& g) {
+  GP_ASSIGN_OR_RETURN(sym, encode::Canonicalize(model, {.vo = vo}));
+  if (vo)
+    Say(g, sym->vo_applied ? "symmetry  V rows orthonormal per KV group, their transform moved into attn.proj"
+                           : "symmetry  V/O transform skipped: the model has the extra RMSNorm before attn.proj");
   size_t moved = 0;
   for (const auto& grp : sym->groups) moved += grp.moved;
   char line[256];
@@ -172,7 +175,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     std::vector<double> rowstep_gammas;
     double token_row_floor = encode::kTokenRowFloor;
     int protect_neighbors = -1;
-    bool canonical = false;
+    bool canonical = false, canonical_vo = false;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "model .safetensors");
@@ -190,6 +193,9 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
   cmd->add_flag("--canonical", o->canonical,
                 "reorder MLP units, heads and KV groups into a canonical order first (the same function; the "
                 "calibration is reordered to match) and print the ordering freedom in bits");
+  cmd->add_flag("--canonical-vo", o->canonical_vo,
+                "--canonical, and also make V's rows orthonormal per KV group, moving the transform into attn.proj "
+                "(the same function; not for models with the extra RMSNorm)");
   cmd->add_option("--report", o->report, "rd: write the byte-ROI report (per tensor bytes, loss bought, loss per KB) as JSON");
   cmd->add_option("--family", o->family, "rd: candidate spec with {s} for the step (default gptq:ans:s{s}:row)");
   cmd->add_option("--steps", o->steps, "rd: candidate steps substituted for {s}")->delimiter(',');
@@ -249,7 +255,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     GP_ASSIGN_OR_RETURN(encode::Recipe recipe, encode::FindRecipe(o->recipe));
     GP_ASSIGN_OR_RETURN(io::TensorFile model, io::ReadSafetensors(o->model));
     std::optional<encode::SymmetryReport> sym;
-    if (o->canonical) GP_RETURN_IF_ERROR(Canonical(model, sym, g));
+    if (o->canonical || o->canonical_vo) GP_RETURN_IF_ERROR(Canonical(model, o->canonical_vo, sym, g));
     if (recipe.name == "rd") {
       if (recipe.rd_paths_named && !o->paths.empty() && o->paths != recipe.rd_paths)
         return InvalidArgument("-r " + o->recipe + " and --paths name different paths: give one of them");

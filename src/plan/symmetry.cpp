@@ -5,6 +5,8 @@
 #include <cstring>
 #include <numeric>
 
+#include "io/pg_names.h"
+
 namespace golfpack::encode {
 
 double Log2Factorial(uint64_t n) { return std::lgamma(double(n) + 1.0) / std::log(2.0); }
@@ -75,8 +77,48 @@ bool Moved(const std::vector<uint64_t>& p, uint64_t begin) {
 
 }  // namespace
 
-Result<SymmetryReport> Canonicalize(io::TensorFile& model) {
+// 4.: V rows orthonormal per KV group, L into the projection (see symmetry.h).
+Status OrthonormaliseVo(io::Tensor& cv, io::Tensor& proj, uint64_t hd, uint64_t group, std::vector<Eigen::MatrixXd>& blocks) {
+  GP_ASSIGN_OR_RETURN(std::vector<float> v, cv.ToFloat32());
+  GP_ASSIGN_OR_RETURN(std::vector<float> o, proj.ToFloat32());
+  const uint64_t dim = uint64_t(cv.shape[1]), kv = uint64_t(cv.shape[0]) / hd;
+  const uint64_t out = uint64_t(proj.shape[0]), in = uint64_t(proj.shape[1]);
+  blocks.assign(in / hd, Eigen::MatrixXd());
+  for (uint64_t g = 0; g < kv; ++g) {
+    Eigen::MatrixXd wt(dim, hd);  // W_v,g^T
+    for (uint64_t r = 0; r < hd; ++r)
+      for (uint64_t c = 0; c < dim; ++c) wt(Eigen::Index(c), Eigen::Index(r)) = v[(g * hd + r) * dim + c];
+    Eigen::HouseholderQR<Eigen::MatrixXd> qr(wt);
+    Eigen::MatrixXd q = qr.householderQ() * Eigen::MatrixXd::Identity(Eigen::Index(dim), Eigen::Index(hd));
+    Eigen::MatrixXd r = qr.matrixQR().topRows(Eigen::Index(hd)).triangularView<Eigen::Upper>();
+    for (Eigen::Index i = 0; i < Eigen::Index(hd); ++i)
+      if (r(i, i) < 0) r.row(i) *= -1, q.col(i) *= -1;
+    if ((r.diagonal().array() <= 1e-12 * std::max(1.0, r.diagonal().cwiseAbs().maxCoeff())).any())
+      return InvalidArgument("symmetry: tensor '" + cv.name + "': KV group " + std::to_string(g) +
+                             " has linearly dependent V rows (no invertible transform to make them orthonormal)");
+    const Eigen::MatrixXd L = r.transpose();  // W_v,g = L Q^T
+    for (uint64_t rr = 0; rr < hd; ++rr)
+      for (uint64_t c = 0; c < dim; ++c) v[(g * hd + rr) * dim + c] = float(q(Eigen::Index(c), Eigen::Index(rr)));
+    const Eigen::MatrixXd T = L.inverse();
+    for (uint64_t h = g * group; h < (g + 1) * group; ++h) {  // W_o,h <- W_o,h L
+      Eigen::MatrixXd wo(out, hd);
+      for (uint64_t a = 0; a < out; ++a)
+        for (uint64_t b = 0; b < hd; ++b) wo(Eigen::Index(a), Eigen::Index(b)) = o[a * in + h * hd + b];
+      const Eigen::MatrixXd nw = wo * L;
+      for (uint64_t a = 0; a < out; ++a)
+        for (uint64_t b = 0; b < hd; ++b) o[a * in + h * hd + b] = float(nw(Eigen::Index(a), Eigen::Index(b)));
+      blocks[h] = T;
+    }
+  }
+  cv = io::Tensor::FromFloat32(cv.name, cv.shape, v, cv.dtype);
+  proj = io::Tensor::FromFloat32(proj.name, proj.shape, o, proj.dtype);
+  return Status::Ok();
+}
+
+Result<SymmetryReport> Canonicalize(io::TensorFile& model, const SymmetryOptions& options) {
   SymmetryReport rep;
+  auto en = model.metadata.find(io::kMetaExtraNorm);
+  const bool vo = options.vo && (en == model.metadata.end() || en->second == "0");
   for (int l = 0;; ++l) {
     const std::string b = "blocks." + std::to_string(l) + ".";
     io::Tensor *fc = Find(model, b + "mlp.fc.weight"), *mproj = Find(model, b + "mlp.proj.weight");
@@ -133,6 +175,10 @@ Result<SymmetryReport> Canonicalize(io::TensorFile& model) {
         for (uint64_t r = 0; r < hd; ++r) in.push_back(h * hd + r);
       Rows gr{gain, heads, 1, io::DTypeSize(gain->dtype)};
       PermuteRowBlocks(gr, head_perm, 1);
+      if (vo) {
+        GP_RETURN_IF_ERROR(OrthonormaliseVo(*cv, *aproj, hd, g, rep.site_block_transform[b + "attn.proj_in"]));
+        rep.vo_applied = true;
+      }
     }
   }
   for (const auto& g : rep.groups) rep.bits += g.bits;
@@ -153,6 +199,21 @@ Result<Hessians> PermuteHessians(const Hessians& h, const SymmetryReport& report
     for (Eigen::Index i = 0; i < H.rows(); ++i)
       for (Eigen::Index j = 0; j < H.cols(); ++j) out(i, j) = H(Eigen::Index(perm[size_t(i)]), Eigen::Index(perm[size_t(j)]));
     it->second = std::move(out);
+  }
+  for (const auto& [site, t] : report.site_block_transform) {
+    auto it = sites.find(site);
+    if (it == sites.end() || t.empty()) continue;
+    Eigen::MatrixXd& H = it->second;
+    const Eigen::Index hd = t[0].rows();
+    if (H.rows() != hd * Eigen::Index(t.size()))
+      return InvalidArgument("symmetry: calibration site '" + site + "' is " + std::to_string(H.rows()) +
+                             " wide, the V/O transform covers " + std::to_string(hd * Eigen::Index(t.size())));
+    Eigen::MatrixXd out(H.rows(), H.cols());
+    for (size_t a = 0; a < t.size(); ++a)
+      for (size_t b = 0; b < t.size(); ++b)
+        out.block(Eigen::Index(a) * hd, Eigen::Index(b) * hd, hd, hd) =
+            t[a] * H.block(Eigen::Index(a) * hd, Eigen::Index(b) * hd, hd, hd) * t[b].transpose();
+    H = std::move(out);
   }
   Hessians r = Hessians::FromSites(std::move(sites), h.tokens(), h.sensitivity(), h.seq_len(), h.notes());
   r.set_token_counts(h.token_counts());

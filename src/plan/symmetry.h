@@ -21,12 +21,25 @@
 // (the counted decoder has no room for one today), so these bits are
 // reported, not recovered.
 //
+// Optionally (SymmetryOptions::vo), a continuous symmetry as well:
+//   4. V and the output projection, per KV group: for any invertible T
+//      (head_dim x head_dim), the group's c_v rows W_v -> T W_v and the
+//      proj columns of each of its query heads W_o,h -> W_o,h T^-1 give the
+//      same function (attention mixes V rows linearly, nothing else touches
+//      V). Canonical choice: W_v = L Q (LQ, diag(L) > 0), T = L^-1, so the
+//      stored V rows are orthonormal and L moves into the projection. The
+//      extra RMSNorm before attn.proj is not invariant under a non-orthogonal
+//      T, so a model with golfpack.extra_norm = 1 is left alone there
+//      (vo_applied false). Values are recomputed in double and rounded to
+//      the tensor's dtype, so this one is exact only up to that rounding.
+//
 // Layers are found by name (blocks.<i>.attn.c_q.weight, ...); the head
 // count comes from q_gain, head_dim from c_q's rows, the KV-head count from
 // c_k's rows. Shared-depth models have fewer blocks; each is canonicalised
 // once.
 #pragma once
 
+#include <Eigen/Dense>
 #include <map>
 #include <string>
 #include <vector>
@@ -52,6 +65,14 @@ struct SymmetryReport {
   // "blocks.0.mlp.proj_in", "blocks.0.attn.proj_in") now have: new input i
   // is old input perm[i].
   std::map<std::string, std::vector<uint64_t>> site_perm;
+  // With vo: per reordered site ("blocks.0.attn.proj_in"), one T_h per
+  // head_dim block of inputs (after site_perm): new input block x'_h = x_h T_h^T.
+  std::map<std::string, std::vector<Eigen::MatrixXd>> site_block_transform;
+  bool vo_applied = false;
+};
+
+struct SymmetryOptions {
+  bool vo = false;  // also orthonormalise V per KV group (4. above)
 };
 
 // log2(n!).
@@ -60,10 +81,11 @@ double Log2Factorial(uint64_t n);
 // Reorders `model` in place into the canonical form above (tensors keep
 // their dtype; values are moved, never rounded). InvalidArgument naming the
 // tensor when a block's shapes disagree.
-Result<SymmetryReport> Canonicalize(io::TensorFile& model);
+Result<SymmetryReport> Canonicalize(io::TensorFile& model, const SymmetryOptions& options = {});
 
 // The calibration of the reordered model: each reordered site's H becomes
-// P H P^T (H'(i, j) = H(perm[i], perm[j])); everything else is kept.
+// P H P^T (H'(i, j) = H(perm[i], perm[j])), then, with block transforms,
+// H'(h1, h2) = T_h1 H(h1, h2) T_h2^T per head_dim block; everything else is kept.
 // InvalidArgument when a site's size disagrees with its permutation.
 Result<Hessians> PermuteHessians(const Hessians& h, const SymmetryReport& report);
 

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <numeric>
+#include <map>
 #include <random>
 
 #include "model/weights.h"
@@ -130,6 +131,68 @@ TEST(Symmetry, EveryReorderingHasTheSameCanonicalForm) {
   auto again = encode::Canonicalize(a);
   ASSERT_TRUE(again.ok());
   for (const auto& g : again->groups) EXPECT_FALSE(g.moved) << g.tensor << " " << g.kind;
+}
+
+TEST(Symmetry, VoOrthonormalisesVAndKeepsTheFunction) {
+  const GPTConfig c = Config();
+  io::TensorFile f = RandomModel(c, 9);
+  const io::TensorFile before = f;
+  auto rep = encode::Canonicalize(f, {.vo = true});
+  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+  EXPECT_TRUE(rep->vo_applied);
+  EXPECT_LT((Logits(before) - Logits(f)).abs().max().item<float>(), 1e-4f);
+  for (int l = 0; l < c.num_layers; ++l) {
+    const auto v = *T(f, "blocks." + std::to_string(l) + ".attn.c_v.weight").ToFloat32();  // [16, 32]: 2 groups of 8 rows
+    for (int g = 0; g < 2; ++g)
+      for (int a = 0; a < 8; ++a)
+        for (int b = 0; b < 8; ++b) {
+          double dot = 0;
+          for (int j = 0; j < 32; ++j) dot += double(v[(g * 8 + a) * 32 + j]) * v[(g * 8 + b) * 32 + j];
+          EXPECT_NEAR(dot, a == b ? 1.0 : 0.0, 1e-5) << "layer " << l << " group " << g << " rows " << a << "," << b;
+        }
+  }
+  // The extra RMSNorm before attn.proj is not invariant under it: left alone.
+  GPTConfig e = Config(/*extra_norm=*/true);
+  io::TensorFile fe = RandomModel(e, 9), fp = fe;
+  auto re = encode::Canonicalize(fe, {.vo = true});
+  ASSERT_TRUE(re.ok());
+  EXPECT_FALSE(re->vo_applied);
+  ASSERT_TRUE(encode::Canonicalize(fp).ok());
+  for (size_t i = 0; i < fe.tensors.size(); ++i) EXPECT_EQ(fe.tensors[i].data, fp.tensors[i].data) << fe.tensors[i].name;
+}
+
+TEST(Symmetry, HessiansFollowTheReorderingAndTheVoTransform) {
+  const GPTConfig c = Config();
+  io::TensorFile f = RandomModel(c, 4);
+  auto rep = encode::Canonicalize(f, {.vo = true});
+  ASSERT_TRUE(rep.ok());
+  // Inputs X of layer 0's attn.proj (32 wide) and mlp.proj (64 wide), random.
+  torch::manual_seed(5);
+  const auto xa = torch::randn({200, 32}, torch::kFloat64), xm = torch::randn({200, 64}, torch::kFloat64);
+  auto eig = [](const torch::Tensor& x) {
+    Eigen::MatrixXd m(x.size(0), x.size(1));
+    auto a = x.accessor<double, 2>();
+    for (int64_t i = 0; i < x.size(0); ++i)
+      for (int64_t j = 0; j < x.size(1); ++j) m(i, j) = a[i][j];
+    return m;
+  };
+  const Eigen::MatrixXd Xa = eig(xa), Xm = eig(xm);
+  std::map<std::string, Eigen::MatrixXd> sites{{"blocks.0.attn.proj_in", Xa.transpose() * Xa},
+                                               {"blocks.0.mlp.proj_in", Xm.transpose() * Xm}};
+  auto h = encode::Hessians::FromSites(sites, 200);
+  auto h2 = encode::PermuteHessians(h, *rep);
+  ASSERT_TRUE(h2.ok()) << h2.status().ToString();
+  // Directly: the reordered model's inputs are the columns in the new order,
+  // then each head block times T_h^T.
+  const auto& pa = rep->site_perm.at("blocks.0.attn.proj_in");
+  const auto& pm = rep->site_perm.at("blocks.0.mlp.proj_in");
+  const auto& tb = rep->site_block_transform.at("blocks.0.attn.proj_in");
+  Eigen::MatrixXd Xa2(200, 32), Xm2(200, 64);
+  for (int j = 0; j < 32; ++j) Xa2.col(j) = Xa.col(Eigen::Index(pa[size_t(j)]));
+  for (int j = 0; j < 64; ++j) Xm2.col(j) = Xm.col(Eigen::Index(pm[size_t(j)]));
+  for (int hh = 0; hh < 4; ++hh) Xa2.middleCols(hh * 8, 8) = (Xa2.middleCols(hh * 8, 8) * tb[size_t(hh)].transpose()).eval();
+  EXPECT_LT((*h2->ForSite("blocks.0.attn.proj_in") - Xa2.transpose() * Xa2).cwiseAbs().maxCoeff(), 1e-8);
+  EXPECT_LT((*h2->ForSite("blocks.0.mlp.proj_in") - Xm2.transpose() * Xm2).cwiseAbs().maxCoeff(), 1e-8);
 }
 
 TEST(Symmetry, BadShapesAreNamed) {
