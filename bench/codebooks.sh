@@ -47,7 +47,7 @@ for b in $bits; do
     "$gp" -q pack "$model" --calib "$calib" -r "$r" -o "$f" >"$f.log" 2>&1 || { echo "codebooks: pack failed: $(tail -1 "$f.log")" >&2; exit 1; }
     counted=$(sed -n 's/^counted *\([0-9,]*\).*/\1/p' "$f.log" | tr -d ,)
     params=$(sed -n 's/^params *\([0-9,]*\).*/\1/p' "$f.log" | tr -d ,)
-    objs=$("$gp" inspect "$f" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin).get("objects", [])))')
+    objs=$("$gp" inspect "$f" --json | python3 -c 'import json,sys; print(sum(k.startswith("object:") for k in json.load(sys.stdin)["parts"]))')
     post=$("$gp" -q eval "$f" "${evargs[@]}" | sed -n 's/.*"val_bpb": \([0-9.]*\).*/\1/p')
     python3 - "$b" "$row" "$counted" "$params" "$objs" "$post" "$pre" "$r" >>"$out.tsv" <<'EOF'
 import sys
