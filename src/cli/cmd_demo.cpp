@@ -28,6 +28,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The demo packs rd with every path (the 3M model makes that cheap); its rows say so.
+constexpr const char* kRdRecipe = "rd:all";
+
 double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
 }
@@ -93,6 +96,7 @@ Result<PackedRow> PackRdAt(const io::TensorFile& model, const encode::Hessians& 
                            const std::string& path, const GlobalOptions& g) {
   encode::RdOptions ro;
   ro.budget = budget;
+  ro.paths = encode::RdPathNames();  // every path: cheap on the demo's 3M params (`pack -r rd:all`)
   ro.threads = g.threads;
   ProgressBar bar(g.quiet);
   ro.progress = bar.Callback();
@@ -100,7 +104,7 @@ Result<PackedRow> PackRdAt(const io::TensorFile& model, const encode::Hessians& 
   bar.Finish();
   GP_RETURN_IF_ERROR(WriteFileAtomic(path, r.pack.bytes));
   PackedRow row;
-  row.recipe = "rd";
+  row.recipe = kRdRecipe;
   row.budget = budget;
   row.params = r.pack.params;
   row.file_bytes = r.pack.file_bytes;
@@ -186,7 +190,7 @@ std::string RdCurveSvg(const std::vector<PackedRow>& rows, double reference_bpb,
   // rd points joined, in byte order
   std::vector<const PackedRow*> rd;
   for (const auto& r : rows)
-    if (r.recipe == "rd") rd.push_back(&r);
+    if (r.recipe == kRdRecipe) rd.push_back(&r);
   std::sort(rd.begin(), rd.end(), [](auto* a, auto* b) { return a->counted_bytes < b->counted_bytes; });
   const char* kRd = "#1f77b4";
   if (rd.size() > 1) {
@@ -195,19 +199,19 @@ std::string RdCurveSvg(const std::vector<PackedRow>& rows, double reference_bpb,
     add("<polyline points=\"" + pts + "\" fill=\"none\" stroke=\"" + kRd + "\" stroke-width=\"2\"/>");
   }
   auto color = [&](const std::string& recipe) -> std::string {
-    if (recipe == "rd") return kRd;
+    if (recipe == kRdRecipe) return kRd;
     if (recipe == "pg-int8-zlib") return "#d62728";
     if (recipe == "gptq-int6-brotli") return "#2ca02c";
     return "#9467bd";
   };
   for (const auto& r : rows) {
     const double cx = sx(r.counted_bytes / 1e6), cy = sy(r.post.val_bpb);
-    const bool base = r.recipe != "rd";
+    const bool base = r.recipe != kRdRecipe;
     add("<circle cx=\"" + Fmt("%.1f", cx) + "\" cy=\"" + Fmt("%.1f", cy) + "\" r=\"" + (base ? "6" : "4.5") +
         "\" fill=\"" + color(r.recipe) + "\"" + (base ? " fill-opacity=\"0.75\"" : "") + "/>");
     // Baselines are labelled above their point, rd points below (they can share the x of a baseline).
     const std::string label =
-        (base ? r.recipe + " " : std::string("rd ")) + Fmt("%.2f", r.BitsPerParam()) + " b/p, " + Fmt("%.4f", r.post.val_bpb);
+        (base ? r.recipe + " " : std::string(kRdRecipe) + " ") + Fmt("%.2f", r.BitsPerParam()) + " b/p, " + Fmt("%.4f", r.post.val_bpb);
     const bool right = cx < (L + W - R) / 2;
     add("<text x=\"" + Fmt("%.1f", cx + (right ? 8 : -8)) + "\" y=\"" + Fmt("%.1f", cy + (base ? -10 : 18)) +
         "\" text-anchor=\"" + (right ? "start" : "end") + "\" fill=\"" + color(r.recipe) +
@@ -215,7 +219,7 @@ std::string RdCurveSvg(const std::vector<PackedRow>& rows, double reference_bpb,
   }
   // legend, top right (many bytes and a high val_bpb: no recipe lands there)
   int i = 0;
-  for (const char* name : {"rd", "gptq-int6-brotli", "pg-int8-zlib"}) {
+  for (const char* name : {kRdRecipe, "gptq-int6-brotli", "pg-int8-zlib"}) {
     const double ly = T + 12 + 16 * i++, lx = W - R - 130;
     add("<circle cx=\"" + Fmt("%.1f", lx) + "\" cy=\"" + Fmt("%.1f", ly) + "\" r=\"4.5\" fill=\"" + color(name) +
         "\"/><text x=\"" + Fmt("%.1f", lx + 10) + "\" y=\"" + Fmt("%.1f", ly + 4) + "\">" + name + "</text>");
