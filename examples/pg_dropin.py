@@ -250,7 +250,9 @@ def main():
     ap.add_argument("--out", required=True, help="output dir")
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--budget", type=int, default=16_000_000, help="counted bytes (file + code) for recipe rd")
-    ap.add_argument("--recipe", default="rd", help="rd, or a named recipe (pg-int8-zlib, gptq-int6-brotli, ...)")
+    ap.add_argument("--recipe", default="rd",
+                    help="rd (grids + a step per row, fast), rd:all (every path), a named recipe "
+                         "(pg-int8-zlib, gptq-int6-brotli, record-lqer:int5, ...) or rules:KEY=SPEC,...")
     ap.add_argument("--code-bytes", type=int, default=None,
                     help="code bytes counted with the file (default: this script + golfpack_decode.py + reference_gpt.py)")
     ap.add_argument("--layers", type=int, default=2)
