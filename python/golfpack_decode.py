@@ -248,10 +248,10 @@ def _size(t):
         t.dtype_s, gs, t.model = p[0], int.from_bytes(p[1:5], 'little'), p[5]
         if t.dtype_s > 2:
             fail(f'ans_grid: unknown scale_dtype {t.dtype_s}')
-        if t.model > 1:
+        if t.model > 8:
             fail(f'ans_grid: unknown model {t.model}')
         _grid(t, 'ans_grid', gs, t.dtype_s, 0)
-        return t.sb + 4 + t.model + 4 * min(n, 4), 0
+        return t.sb + (2 if t.model > 1 else 4 + t.model + 4 * min(n, 4)), 0
     if e == 8:
         _params(t, 6)
         t.bits, t.dtype_s, gs = p[0], p[1], int.from_bytes(p[2:6], 'little')
@@ -378,11 +378,68 @@ def _walk(t, pl):
     return [(t, pl)] if t.enc == 7 else _walk(t.inner, pl[:t.inner_len]) if t.enc > 8 else []
 
 
+# ans_grid models 2..8 (FORMAT.md "trellis grids"): Ungerboeck's (h0, h1) for 2^model states.
+TRELLIS = ((0o5, 0o2), (0o13, 0o4), (0o23, 0o4), (0o45, 0o10), (0o103, 0o24), (0o235, 0o126), (0o515, 0o362))
+
+
+def _unions(t, pl):
+    """A trellis grid's two union streams, as order-0 ans_grid nodes [(u, payload)] (u.sb: where its stream starts)."""
+    r = Reader(pl[t.sb:], t.sb)
+    n1 = r.var('ans_grid n1', 0, t.n)
+    size0 = r.var('ans_grid size0', 0, r.left())
+    a = t.sb + r.p
+    us = []
+    for k, (n, lo, hi) in enumerate(((t.n - n1, a, a + size0), (n1, a + size0, len(pl)))):
+        if (n == 0) != (hi == lo):
+            fail(f'union {k} has {n} symbols in {hi - lo} bytes')
+        us.append((NS(n=n, model=0, sb=lo), pl[:hi]))
+    return us
+
+
+def _trellis(t, us):
+    """Walks every row's trellis from state 0, the rows in lockstep (column-major symbol order): sets t.codes."""
+    rows = t.shape[0]
+    cols = t.n // rows if rows else 0
+    h0, h1 = (h >> 1 for h in TRELLIS[t.model - 2])
+    v = [u.codes.astype(np.int64) for u, _ in us]
+    k, s, out = [0, 0], np.zeros(rows, np.int64), np.empty((cols, rows), np.int64)
+    for c in range(cols):
+        a = s & 1
+        m = a == 1
+        n1 = int(m.sum())
+        if k[0] + rows - n1 > len(v[0]) or k[1] + n1 > len(v[1]):
+            t.err = 'the trellis needs more symbols than a union stream has'
+            return
+        x = np.empty(rows, np.int64)
+        x[~m], x[m] = v[0][k[0]:k[0] + rows - n1], v[1][k[1]:k[1] + n1]
+        k[0], k[1] = k[0] + rows - n1, k[1] + n1
+        out[c] = 2 * x + a
+        s = (s >> 1) ^ (a * h0) ^ ((x & 1) * h1)
+    if k != [len(v[0]), len(v[1])]:
+        t.err = 'symbols of a union stream left over after the trellis'
+        return
+    t.codes = out.T.ravel()
+
+
 def _prep(nodes):
     """Decodes the streams of ans_grid nodes [(t, payload)]: sets t.codes or t.err (raised by _decode)."""
-    run = []
+    run, walks, subs = [], [], []
     for t, pl in nodes:
         t.err, t.codes = None, np.zeros(0, np.int32)
+        if t.model > 1:
+            try:
+                us = _unions(t, pl)
+            except ValueError as x:
+                t.err = str(x)
+                continue
+            walks.append((t, us))
+            for u, upl in us:
+                u.err, u.codes, u.st = None, np.zeros(0, np.int32), None
+                if u.n:
+                    subs.append((u, upl))
+            continue
+        subs.append((t, pl))
+    for t, pl in subs:
         try:
             _stream(t, pl)
         except ValueError as x:
@@ -393,7 +450,11 @@ def _prep(nodes):
         elif t.st.d:
             t.err = f'rANS payload: {len(t.st.d)} trailing bytes after 0 symbols'
     _ans(run)
-    for t, _ in nodes:
+    for t, us in walks:
+        t.err = next((u.err for u, _ in us if u.err), None)
+        if not t.err:
+            _trellis(t, us)
+    for t, _ in nodes + subs:
         t.st = None
 
 

@@ -94,6 +94,8 @@ Status RunPackRd(const Opts& o, const io::TensorFile& model, const GlobalOptions
   if (o.patch_block > 0) ro.patch_block = o.patch_block;
   ro.patch_exact = o.patch_fit != "compensate";
   if (!o.rowstep_gammas.empty()) ro.rowstep_gammas = o.rowstep_gammas;
+  if (!o.tcq_ratios.empty()) ro.tcq_ratios = o.tcq_ratios;
+  if (o.tcq_state_bits > 0) ro.tcq_state_bits = o.tcq_state_bits;
   ro.token_row_floor = o.token_row_floor;
   ro.protect_neighbors = o.protect_neighbors;
   if (o.protect_bytes >= 0) ro.protect_max = static_cast<uint64_t>(o.protect_bytes);
@@ -173,6 +175,8 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     int patch_block = 0;
     std::string patch_fit = "exact";
     std::vector<double> rowstep_gammas;
+    std::vector<double> tcq_ratios;
+    int tcq_state_bits = 0;
     double token_row_floor = encode::kTokenRowFloor;
     int protect_neighbors = -1;
     bool canonical = false, canonical_vo = false;
@@ -199,7 +203,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--report", o->report, "rd: write the byte-ROI report (per tensor bytes, loss bought, loss per KB) as JSON");
   cmd->add_option("--family", o->family, "rd: candidate spec with {s} for the step (default gptq:ans:s{s}:row)");
   cmd->add_option("--steps", o->steps, "rd: candidate steps substituted for {s}")->delimiter(',');
-  cmd->add_option("--paths", o->paths, "rd: representation paths to price, from grid,lqer,sparse,blocks,columns,rows,rowstep,rowalloc, or all "
+  cmd->add_option("--paths", o->paths, "rd: representation paths to price, from grid,lqer,sparse,blocks,columns,rows,rowstep,rowalloc,tcq, or all "
                   "(default: grid,rowalloc; -r rd:all is --paths all)")->delimiter(',');
   cmd->add_option("--lqer-ranks", o->lqer_ranks, "rd: ranks the lqer path offers (default 1,2,4,8,16)")->delimiter(',');
   cmd->add_option("--lqer-bits", o->lqer_bits, "rd: lqer factor bit widths, 2..8 or 16 (default 4,8)")->delimiter(',');
@@ -210,6 +214,10 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--patch-fit", o->patch_fit,
                   "rd: patch values restore the weights (exact, default) or compensate the row's other errors under H")
       ->check(CLI::IsMember({"exact", "compensate"}));
+  cmd->add_option("--tcq-ratios", o->tcq_ratios,
+                  "rd: the tcq path's trellis steps as multiples of each grid candidate's step, in (0, 4] (default 0.5)")
+      ->delimiter(',');
+  cmd->add_option("--tcq-state-bits", o->tcq_state_bits, "rd: the tcq path's trellis has 2^N states, N 2..8 (default 3)");
   cmd->add_option("--rowstep-gammas", o->rowstep_gammas,
                   "rd: exponents of the rowstep path's per-row steps, in (0, 4] (default 0.5,1)")
       ->delimiter(',');

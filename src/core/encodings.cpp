@@ -222,7 +222,8 @@ Result<AnsLayout> AnsLayoutOf(std::span<const uint64_t> shape, uint64_t numel, s
   GP_ASSIGN_OR_RETURN(L.p, AnsGridParams::Parse(params));
   GP_RETURN_IF_ERROR(FillGridLayout("ans_grid", shape, numel, L.p.group_size, L.p.scale_dtype, &L));
   const uint64_t states = 4 * (numel < kRansInterleave ? numel : kRansInterleave);
-  auto min = CheckedAdd(L.scale_bytes, kAnsMinHeader[L.p.model] + states);
+  // Models 2..8 (a trellis): two varints, the union streams' sizes follow from the data.
+  auto min = CheckedAdd(L.scale_bytes, L.p.model >= 2 ? 2 : kAnsMinHeader[L.p.model] + states);
   if (!min) return Corrupt("ans_grid: payload size overflows");
   L.min_payload = *min;
   return L;
@@ -272,12 +273,66 @@ Status AnsDecodeSymbols(const AnsLayout& L, const TensorView& t, std::vector<uin
   return Status::Ok();
 }
 
+// Models 2..8: the grid index of every element from the two union streams,
+// walking each row's trellis from state 0, the rows in lockstep. The next
+// state is written in shift-register form: shift right, then add h0 and h1
+// (without their constant terms) for the union bit and the subset bit.
+Status TrellisCodesRef(const AnsLayout& L, const TensorView& t, std::vector<int>& code) {
+  ByteReader r(t.payload.subspan(L.scale_bytes), L.scale_bytes);
+  GP_ASSIGN_OR_RETURN(uint64_t n1, r.Varint("ans_grid n1"));
+  GP_ASSIGN_OR_RETURN(uint64_t size0, r.Varint("ans_grid size0"));
+  if (n1 > t.numel) return Corrupt("ans_grid: n1 " + Num(n1) + " exceeds numel " + Num(t.numel));
+  if (size0 > r.remaining()) return Corrupt("ans_grid: size0 " + Num(size0) + " is past the payload");
+  const uint64_t count[2] = {t.numel - n1, n1};
+  const size_t start = L.scale_bytes + r.position();
+  const std::span<const uint8_t> stream[2] = {t.payload.subspan(start, size0), t.payload.subspan(start + size0)};
+  std::vector<uint16_t> sym[2];
+  int zero[2] = {0, 0};
+  for (int a = 0; a < 2; ++a) {
+    if (count[a] == 0 || stream[a].empty()) {
+      if (count[a] != 0 || !stream[a].empty())
+        return Corrupt("ans_grid: union " + Num(a) + " has " + Num(count[a]) + " symbols in " + Num(stream[a].size()) + " bytes");
+      continue;
+    }
+    ByteReader sr(stream[a]);
+    auto table = FrequencyTable::Parse(sr);
+    if (!table.ok()) return Corrupt("ans_grid: " + table.status().message());
+    GP_RETURN_IF_ERROR(AnsAlphabetCheck(table->alphabet_size()));
+    zero[a] = static_cast<int>((table->alphabet_size() - 1) / 2);
+    sym[a].resize(count[a]);
+    const Status st = RansDecodeRef(stream[a].subspan(sr.position()), *table, count[a], sym[a]);
+    if (!st.ok()) return Corrupt("ans_grid: " + st.message());
+  }
+  const uint32_t h0 = kTrellis[L.p.model - 2][0], h1 = kTrellis[L.p.model - 2][1];
+  std::vector<uint32_t> state(L.rows, 0);
+  uint64_t used[2] = {0, 0};
+  code.assign(t.numel, 0);
+  for (uint64_t c = 0; c < L.cols; ++c) {
+    for (uint64_t row = 0; row < L.rows; ++row) {
+      const int a = static_cast<int>(state[row] % 2);
+      if (used[a] >= count[a])
+        return Corrupt("ans_grid: the trellis needs more than the " + Num(count[a]) + " symbols of union " + Num(a));
+      const int v = static_cast<int>(sym[a][used[a]++]) - zero[a];
+      code[row * L.cols + c] = 2 * v + a;
+      const bool z1 = (v % 2) != 0;
+      state[row] = (state[row] >> 1) ^ (a ? (h0 >> 1) : 0u) ^ (z1 ? (h1 >> 1) : 0u);
+    }
+  }
+  if (used[0] != count[0] || used[1] != count[1]) return Corrupt("ans_grid: union symbols left over after the trellis");
+  return Status::Ok();
+}
+
 Status AnsGridRef(const TensorView& t, std::span<float> out) {
   GP_RETURN_IF_ERROR(CheckView(*FindEncoding(kAnsGrid), t, out));
   GP_ASSIGN_OR_RETURN(AnsLayout L, AnsLayoutOf(t.shape, t.numel, t.params));
   std::vector<uint16_t> sym;
   int z = 0;
-  GP_RETURN_IF_ERROR(AnsDecodeSymbols(L, t, sym, &z));
+  std::vector<int> trellis;
+  if (L.p.model >= 2) {
+    GP_RETURN_IF_ERROR(TrellisCodesRef(L, t, trellis));
+  } else {
+    GP_RETURN_IF_ERROR(AnsDecodeSymbols(L, t, sym, &z));
+  }
   const uint64_t sbytes = ScaleBytes(L.p.scale_dtype);
   for (uint64_t i = 0; i < t.numel; ++i) {
     const uint64_t r = i / L.cols, c = i % L.cols;
@@ -292,7 +347,7 @@ Status AnsGridRef(const TensorView& t, std::span<float> out) {
       scale = std::bit_cast<float>(uint32_t{sp[0]} | uint32_t{sp[1]} << 8 | uint32_t{sp[2]} << 16 |
                                    uint32_t{sp[3]} << 24);
     }
-    const int code = static_cast<int>(sym[i]) - z;
+    const int code = L.p.model >= 2 ? trellis[i] : static_cast<int>(sym[i]) - z;
     out[i] = static_cast<float>(code) * scale;
   }
   return Status::Ok();

@@ -152,29 +152,66 @@ Status ConstDecode(const TensorView& t, Out out) {
   return Status::Ok();
 }
 
-// ans_grid: at least the scales, a 4-byte (model 0) or 5-byte (model 1) stream header and the states.
+// ans_grid: at least the scales and, for models 0 and 1, a 4- or 5-byte stream header and the states.
 Result<uint64_t> AnsGridSize(Dims s, uint64_t n, ByteSpan b) {
   AnsGridParams p;
   GP_ASSIGN_OR_RETURN(Grid g, GridOf("ans_grid", s, n, b, p));
-  auto min = CheckedAdd(g.scale_bytes, (p.model ? 5 : 4) + 4 * (n < 4 ? n : 4));
+  auto min = CheckedAdd(g.scale_bytes, p.model > 1 ? 2 : (p.model ? 5 : 4) + 4 * (n < 4 ? n : 4));
   if (!min) return Corrupt("ans_grid: payload size overflows");
   return *min;
+}
+// n symbols of one stream (r reads b) with an odd alphabet A; z = (A - 1) / 2.
+Status OddStream(ByteReader& r, ByteSpan b, bool ctx, uint64_t n, std::vector<uint16_t>& sym, int& z) {
+  auto m = ParseRansModel(r, ctx);
+  if (!m.ok()) return Corrupt("ans_grid: ", m.status().message());
+  if (m->alphabet % 2 == 0) return Corrupt("ans_grid: rANS alphabet size ", m->alphabet, " is even, must be odd");
+  z = int(m->alphabet / 2);
+  if (ctx && m->zero_point != z)
+    return Corrupt("ans_grid: context model zero_point ", m->zero_point, ", expected (alphabet - 1) / 2 = ", z);
+  sym.resize(n);
+  const Status st = RansDecodeStream(b.subspan(r.position()), *m, n, sym);
+  return st.ok() ? st : Corrupt("ans_grid: ", st.message());
 }
 Status AnsGridDecode(const TensorView& t, Out out) {
   AnsGridParams p;
   const Grid g = *GridOf("ans_grid", t.shape, t.numel, t.params, p);
-  const ByteSpan stream = t.payload.subspan(g.scale_bytes);
-  ByteReader r(stream, g.scale_bytes);  // errors name payload offsets
-  auto m = ParseRansModel(r, p.model);
-  if (!m.ok()) return Corrupt("ans_grid: ", m.status().message());
-  if (m->alphabet % 2 == 0) return Corrupt("ans_grid: rANS alphabet size ", m->alphabet, " is even, must be odd");
-  const uint16_t z = uint16_t((m->alphabet - 1) / 2);
-  if (p.model && m->zero_point != z)
-    return Corrupt("ans_grid: context model zero_point ", m->zero_point, ", expected (alphabet - 1) / 2 = ", z);
-  std::vector<uint16_t> sym(t.numel);
-  const Status st = RansDecodeStream(stream.subspan(r.position()), *m, t.numel, sym);
-  if (!st.ok()) return Corrupt("ans_grid: ", st.message());
-  Dequant(g, t.payload.data(), out, [&](uint64_t i) { return float(int(sym[i]) - z); });
+  const ByteSpan b = t.payload.subspan(g.scale_bytes);
+  ByteReader r(b, g.scale_bytes);  // errors name payload offsets
+  std::vector<uint16_t> sym[2];
+  int z[2] = {};
+  if (p.model < 2) {
+    GP_RETURN_IF_ERROR(OddStream(r, b, p.model, t.numel, sym[0], z[0]));
+    Dequant(g, t.payload.data(), out, [&](uint64_t i) { return float(sym[0][i] - z[0]); });
+    return Status::Ok();
+  }
+  // A trellis of 2^model states: varint n1, varint size0, the streams of unions 0 (size0 bytes) and 1.
+  GP_ASSIGN_OR_RETURN(uint64_t n1, r.Varint("ans_grid n1"));
+  GP_ASSIGN_OR_RETURN(uint64_t size0, r.Varint("ans_grid size0"));
+  if (n1 > t.numel) return Corrupt("ans_grid: n1 ", n1, " exceeds numel ", t.numel);
+  const uint64_t n[2] = {t.numel - n1, n1};
+  for (int a = 0; a < 2; ++a) {
+    GP_ASSIGN_OR_RETURN(ByteSpan u, r.Bytes(a ? r.remaining() : size0, "ans_grid union 0"));
+    ByteReader ur(u, g.scale_bytes + r.start());
+    if (!n[a] != u.empty()) return Corrupt("ans_grid: union ", a, " has ", n[a], " symbols in ", u.size(), " bytes");
+    if (n[a]) GP_RETURN_IF_ERROR(OddStream(ur, u, false, n[a], sym[a], z[a]));
+  }
+  // Every row walks from state 0, the rows in lockstep (column-major symbol order): state s
+  // takes union a = s & 1, and the parity of its union index v moves it.
+  const uint32_t h0 = kTrellis[p.model - 2][0] >> 1, h1 = kTrellis[p.model - 2][1] >> 1;
+  const uint64_t rows = Rows(t.shape), cols = Cols(t.shape, t.numel);
+  std::vector<uint32_t> s(rows);
+  std::vector<float> j(t.numel);
+  uint64_t k[2] = {};
+  for (uint64_t c = 0; c < cols; ++c)
+    for (uint64_t i = 0; i < rows; ++i) {
+      const unsigned a = s[i] & 1;
+      if (k[a] == n[a]) return Corrupt("ans_grid: the trellis needs more than the ", n[a], " symbols of union ", a);
+      const int v = sym[a][k[a]++] - z[a];
+      j[i * cols + c] = float(2 * v + int(a));
+      s[i] = s[i] >> 1 ^ (a ? h0 : 0) ^ (v & 1 ? h1 : 0);
+    }
+  if (k[1] != n1) return Corrupt("ans_grid: ", n1 - k[1], " symbols of union 1 left over");
+  Dequant(g, t.payload.data(), out, [&](uint64_t i) { return j[i]; });
   return Status::Ok();
 }
 
@@ -350,7 +387,7 @@ Result<AnsGridParams> AnsGridParams::Parse(ByteSpan b) {
   GP_RETURN_IF_ERROR(ParamsSize("ans_grid", b, 6));
   AnsGridParams p{b[0], Load32(&b[1]), b[5]};
   if (p.scale_dtype > 2) return Corrupt("ans_grid: unknown scale_dtype ", p.scale_dtype);
-  if (p.model > 1) return Corrupt("ans_grid: unknown model ", p.model);
+  if (p.model > 8) return Corrupt("ans_grid: unknown model ", p.model);
   return p;
 }
 

@@ -74,6 +74,9 @@ struct CodebookParams {
   static Result<CodebookParams> Parse(ByteSpan bytes);
 };
 
+// ans_grid models 2..8: Ungerboeck's 1-D trellis codes (h0, h1), octal.
+inline constexpr uint16_t kTrellis[7][2] = {{05, 02}, {013, 04}, {023, 04}, {045, 010}, {0103, 024}, {0235, 0126}, {0515, 0362}};
+
 // The inner encoding that lowrank and patch build on.
 struct InnerParams {
   uint32_t inner = 0;

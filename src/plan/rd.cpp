@@ -1,5 +1,7 @@
 #include "plan/rd.h"
 
+#include "codec/tcq_grid.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -19,6 +21,7 @@
 #include "codec/encoder.h"
 #include "codec/lowrank.h"
 #include "codec/patch.h"
+#include "codec/tcq_grid.h"
 #include "plan/patch_source.h"
 #include "plan/distortion.h"
 #include "io/pg_names.h"
@@ -207,6 +210,9 @@ struct RdPlanner::Impl {
   bool lqer = false;  // the lqer path is on
   bool rowstep = false;  // the rowstep path is on
   bool rowalloc = false;  // the rowalloc path is on
+  bool tcq = false;       // the tcq path is on
+  // Factorisations without act-order, for the tcq path (its trellis walks the stored column order).
+  std::map<const Eigen::MatrixXd*, std::unique_ptr<GptqFactor>> tcq_factors;
   double first_lambda = 0;  // the first (plain) allocation's lambda, for rowalloc
   int lqer_max_rank = 0;
   std::vector<PatchPath> patch_paths;  // the patch paths that are on
@@ -383,6 +389,40 @@ struct RdPlanner::Impl {
       char buf[32];
       std::snprintf(buf, sizeof buf, "+rowalloc%g", mu);
       GP_RETURN_IF_ERROR(AddRowStepped(w, base, base_tag, *g, std::move(spec), "rowalloc", buf, set));
+    }
+    return Status::Ok();
+  }
+
+  // The tcq candidates on GPTQ candidate `base` into `set`: block-LDLQ TCQ
+  // at base's step times each ratio, a representation of its own (no bytes on
+  // top of a grid), priced exactly and proxied from its own error accounting.
+  Status AddTcq(const Work& w, const Cand& base, int base_tag, LqerSet& set) const {
+    if (!gptq_ans || !tcq_factors.count(w.h)) return Status::Ok();
+    GP_ASSIGN_OR_RETURN(auto enc, MakeEncoder(base.c.spec));
+    const auto* g = dynamic_cast<const GptqAnsGridEncoder*>(enc.get());
+    if (!g || g->grid().group_size != 0) return Status::Ok();
+    for (double ratio : o.tcq_ratios) {
+      TcqGridSpec spec;
+      spec.step = g->grid().step * ratio;
+      spec.scale_dtype = g->grid().scale_dtype;
+      spec.state_bits = o.tcq_state_bits;
+      GptqRunStats stats;
+      GP_ASSIGN_OR_RETURN(TcqGridQuant qu, GptqTcqGridQuant(w.tensor->name, w.shape, w.values, *tcq_factors.at(w.h),
+                                                            spec, &stats));
+      Cand c;
+      GP_ASSIGN_OR_RETURN(c.enc, PackTcqGrid(w.tensor->name, w.shape, spec, qu));
+      c.packed = true;
+      c.c.spec = "gptq:" + spec.ToString() + ":row";
+      c.c.step = base.c.step;
+      c.c.gptq = true;
+      c.c.path = "tcq";
+      c.c.bytes = c.enc.payload.size() + c.enc.params.size();
+      c.price = Price(c.enc);
+      c.grid_price = c.price;
+      c.c.proxy = GptqTrace(w, DequantizeTcqGrid(qu), stats) / double(std::max<int64_t>(hessians->tokens(), 1));
+      c.c.predicted = w.sensitivity * c.c.proxy;
+      c.base_tag = base_tag;
+      set.cands.push_back(std::move(c));
     }
     return Status::Ok();
   }
@@ -783,6 +823,27 @@ struct RdPlanner::Impl {
       return Status::Ok();
     }));
     for (size_t i = 0; i < need.size(); ++i) factors.emplace(need[i], std::move(made[i]));
+    if (!tcq) return Status::Ok();
+    GptqOptions no_act = gptq_options;
+    no_act.act_order = false;
+    need.clear();
+    names.clear();
+    for (size_t k : ks) {
+      const Eigen::MatrixXd* h = work[k].h;
+      if (tcq_factors.count(h) || std::find(need.begin(), need.end(), h) != need.end()) continue;
+      need.push_back(h);
+      names.push_back(work[k].tensor->name);
+    }
+    made.clear();
+    made.resize(need.size());
+    cost.assign(need.size(), 0.0);
+    for (size_t i = 0; i < need.size(); ++i) cost[i] = std::pow(double(need[i]->cols()), 3);
+    GP_RETURN_IF_ERROR(ParallelFor(need.size(), threads, cost, [&](size_t i) -> Status {
+      GP_ASSIGN_OR_RETURN(GptqFactor f, GptqFactorize(names[i], *need[i], no_act));
+      made[i] = std::make_unique<GptqFactor>(std::move(f));
+      return Status::Ok();
+    }));
+    for (size_t i = 0; i < need.size(); ++i) tcq_factors.emplace(need[i], std::move(made[i]));
     return Status::Ok();
   }
 
@@ -927,7 +988,7 @@ Result<RdPlanner> RdPlanner::Create(const io::TensorFile& model, const Hessians&
   const std::vector<std::string> known = RdPathNames();
   for (const std::string& path : o.paths)
     if (std::find(known.begin(), known.end(), path) == known.end())
-      return InvalidArgument("recipe rd: unknown path '" + path + "' in --paths (known: grid, lqer, sparse, blocks, columns, rows, rowstep, rowalloc)");
+      return InvalidArgument("recipe rd: unknown path '" + path + "' in --paths (known: grid, lqer, sparse, blocks, columns, rows, rowstep, rowalloc, tcq)");
   auto wants = [&](const char* path) {
     return o.paths.empty() || std::find(o.paths.begin(), o.paths.end(), path) != o.paths.end();
   };
@@ -950,6 +1011,12 @@ Result<RdPlanner> RdPlanner::Create(const io::TensorFile& model, const Hessians&
   }
   p.rowstep = wants("rowstep") && p.two_phase && !o.rowstep_gammas.empty();
   p.rowalloc = wants("rowalloc") && p.two_phase && !o.rowalloc_lambdas.empty();
+  p.tcq = wants("tcq") && p.two_phase && !o.tcq_ratios.empty();
+  if (!o.paths.empty() && wants("tcq") && !p.two_phase)
+    return InvalidArgument("recipe rd: path tcq needs a GPTQ family; family '" + p.family + "'");
+  for (double r : o.tcq_ratios)
+    if (!(std::isfinite(r) && r > 0 && r <= 4)) return InvalidArgument("recipe rd: tcq step ratios must be in (0, 4]");
+  if (o.tcq_state_bits < 2 || o.tcq_state_bits > 8) return InvalidArgument("recipe rd: tcq state bits must be 2..8");
   if (!o.paths.empty() && wants("rowalloc") && !p.two_phase)
     return InvalidArgument("recipe rd: path rowalloc needs a GPTQ family; family '" + p.family + "'");
   for (double mu : o.rowalloc_lambdas)
@@ -971,6 +1038,10 @@ Result<RdPlanner> RdPlanner::Create(const io::TensorFile& model, const Hessians&
   if (p.rowalloc)
     p.sources.push_back({"rowalloc", [](const Impl& i, SourceInput& in, LqerSet& set) {
                            return i.AddRowAlloc(in.w, in.base, in.base_tag, set);
+                         }});
+  if (p.tcq)
+    p.sources.push_back({"tcq", [](const Impl& i, SourceInput& in, LqerSet& set) {
+                           return i.AddTcq(in.w, in.base, in.base_tag, set);
                          }});
   if (p.rowstep)
     p.sources.push_back({"rowstep", [](const Impl& i, SourceInput& in, LqerSet& set) {
@@ -1159,7 +1230,7 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
       std::vector<std::pair<size_t, int>> fits;  // (k, base tag)
       std::vector<size_t> lks;
       for (size_t k = 0; k < nw; ++k) {
-        if (patch_paths.empty() && !rowstep && !rowalloc && chol.at(work[k].h).size() == 0) continue;
+        if (patch_paths.empty() && !rowstep && !rowalloc && !tcq && chol.at(work[k].h).size() == 0) continue;
         bool any = false;
         for (int si = window[k].first; si <= window[k].second; ++si) {
           const int tag = static_cast<int>(ns) + si;
@@ -1393,6 +1464,7 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
   for (const PatchPath& path : patch_paths) prot.push_back({path.name});
   if (rowstep) prot.push_back({"rowstep"});
   if (rowalloc) prot.push_back({"rowalloc"});
+  if (tcq) prot.push_back({"tcq"});
   auto prot_of = [&](const std::string& name) -> RdPathReport& {
     for (auto& r : prot)
       if (r.path == name) return r;
@@ -1460,7 +1532,7 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
 }
 
 std::vector<std::string> RdPathNames() {
-  return {"grid", "lqer", "sparse", "blocks", "columns", "rows", "rowstep", "rowalloc"};
+  return {"grid", "lqer", "sparse", "blocks", "columns", "rows", "rowstep", "rowalloc", "tcq"};
 }
 
 Result<RdResult> PackRd(const io::TensorFile& model, const Hessians& hessians, const RdOptions& o) {

@@ -80,6 +80,14 @@ struct RdOptions {
   //           in rowalloc_lambdas, made on the window's center candidate. Like
   //           rowstep it costs no bytes beyond encoding 7's scale per row.
   std::vector<double> rowalloc_lambdas = {0.5, 1.0, 2.0};
+  //   "tcq": entropy-coded trellis-coded quantization (encoding 11,
+  //           codec/tcq_grid.h) in place of the grid: block-LDLQ GPTQ (no
+  //           act-order) onto a trellis of 2^tcq_state_bits states at the
+  //           grid candidate's step times each of tcq_ratios (a trellis step
+  //           about half the grid's gives about the same bytes). Its own
+  //           representation: no bytes on top of a grid.
+  std::vector<double> tcq_ratios = {0.5};
+  int tcq_state_bits = 3;
   // Token rows of the tied embedding weigh by their frequency in the proxy
   // when the calibration file has token counts (plan/calibration.h,
   // TokenRowWeights); this is the floor of those weights, < 0 turns them off.

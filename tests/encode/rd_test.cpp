@@ -603,7 +603,7 @@ TEST(RdPatch, PatchesOverCorrectionsPackAndDecode) {
   auto planner = RdPlanner::Create(model, h, o);
   ASSERT_TRUE(planner.ok()) << planner.status().ToString();
   const uint64_t lo = planner->min_counted_bytes(), hi = planner->max_plain_counted_bytes();
-  bool offered = false;
+  bool offered = false, tcq_chosen = false;
   for (int i = 1; i < 6; ++i) {
     const uint64_t budget = lo + (hi - lo) * uint64_t(i) / 12;
     auto r = planner->Pack(budget);
@@ -630,10 +630,14 @@ TEST(RdPatch, PatchesOverCorrectionsPackAndDecode) {
       if (c.path == "lqer") {
         EXPECT_EQ(enc, gpk::kLowRank) << c.spec;
       }
-      if (c.path == "rowstep" || c.path == "rowalloc") {
+      if (c.path == "rowstep" || c.path == "rowalloc" || c.path == "tcq") {
         EXPECT_EQ(enc, gpk::kAnsGrid) << c.spec;
+        auto p = gpk::AnsGridParams::Parse(art->tensors()[idx].params);
+        ASSERT_TRUE(p.ok());
+        EXPECT_EQ(p->model, c.path == "tcq" ? 3 : 0) << c.spec;  // the trellis: 2^3 states by default
+        tcq_chosen |= c.path == "tcq";
       }
-      if (c.path != "grid" && c.path != "lqer" && c.path != "rowstep" && c.path != "rowalloc") {
+      if (c.path != "grid" && c.path != "lqer" && c.path != "rowstep" && c.path != "rowalloc" && c.path != "tcq") {
         EXPECT_EQ(enc, gpk::kPatch) << c.spec;
         auto p = gpk::PatchParams::Parse(art->tensors()[idx].params);
         ASSERT_TRUE(p.ok());
@@ -642,6 +646,7 @@ TEST(RdPatch, PatchesOverCorrectionsPackAndDecode) {
     }
   }
   EXPECT_TRUE(offered) << "no patch over a correction was offered";
+  EXPECT_TRUE(tcq_chosen) << "no trellis grid was chosen at any budget";
 }
 
 TEST(RdLqer, PathsAreCheckedWithOneClearLine) {

@@ -612,6 +612,8 @@ def main():
                         ('rd-ans-o0-lqer', rd + ['--budget', 220000]),
                         ('rd-ans-ctx4-bf16', rd + ['--budget', 220000, '--family', 'ans:s{s}:g16:ctx4:sbf16',
                                                    '--paths', 'grid']),
+                        ('rd-tcq', rd + ['--budget', 180000, '--paths', 'grid,tcq,lqer', '--tcq-state-bits', 4,
+                                         '--tcq-ratios', '0.4,0.5']),
                         ('rd-gptq-ans-ctx8-f32', rd + ['--budget', 220000, '--family', 'gptq:ans:s{s}:g32:ctx8:sf32']),
                         ('rd-uniform-packed-f32', rd + ['--budget', 220000, '--family', 'u{s}:g16:none:packed:sf32',
                                                         '--paths', 'grid']),
@@ -619,7 +621,7 @@ def main():
                                                         '--paths', 'grid']),
                         ('gptq-int6-brotli', ['-r', 'gptq-int6-brotli', '--calib', WORK / 'calib.safetensors']),
                         ('record-lqer', ['-r', 'record-lqer', '--calib', WORK / 'calib.safetensors'])]
-    for label, args in packs[:3] if SFX else packs:
+    for label, args in packs[:4] if SFX else packs:
         out = WORK / f'{label}.gpk'
         r = golfpack('pack', WORK / 'model.safetensors', *args, '-o', out)
         check(r.returncode == 0, f'golfpack pack {label}: {r.stderr.strip()}')
@@ -655,7 +657,7 @@ def main():
           'decode(bytes) == decode(path)')
 
     # Every payload again, rewritten: one xz section; one uncompressed section per payload; version 1
-    rewritable = {k: v for k, v in artifacts.items() if k in ('pg-int8-zlib', 'rd-ans-o0-lqer', 'rd-ans-ctx4-bf16',
+    rewritable = {k: v for k, v in artifacts.items() if k in ('pg-int8-zlib', 'rd-ans-o0-lqer', 'rd-ans-ctx4-bf16', 'rd-tcq',
                                                               'rd-uniform-packed-f32', 'golden_v2', 'golden_v3')}
     for label, buf in rewritable.items():
         meta, objs, ts = pieces(buf)
@@ -731,7 +733,7 @@ def main():
 
     # Coverage: every encoding, both rANS models, every scale dtype, codecs none/zlib/xz, versions 1 to 3, strides
     check(SEEN['enc'] == set(range(11)), f'encodings covered: {sorted(SEEN["enc"])}')
-    check(SEEN['model'] == {0, 1}, f'ans_grid models covered: {SEEN["model"]}')
+    check(SEEN['model'] == {0, 1, 4}, f'ans_grid models covered (4: rd-tcq\'s trellis): {SEEN["model"]}')
     check(SEEN['scale_dtype'] == {0, 1, 2}, f'scale dtypes covered: {SEEN["scale_dtype"]}')
     check({0, 1, 3} <= SEEN['codec'], f'codecs covered: {SEEN["codec"]}')
     check(SEEN['version'] == {1, 2, 3}, f'versions covered: {SEEN["version"]}')

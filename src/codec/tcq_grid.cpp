@@ -1,0 +1,353 @@
+#include "codec/tcq_grid.h"
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cmath>
+#include <limits>
+
+#include "codec/ans_grid.h"
+#include "codec/bytes.h"
+#include "core/byte_reader.h"
+#include "core/encodings.h"
+#include "core/rans.h"
+
+namespace golfpack::encode {
+namespace {
+
+using detail::FormatDouble;
+using detail::Quote;
+
+constexpr int kMaxU = 2047;  // |union index| <= 2047: at most 4095 symbols per stream, |j| <= 4095
+
+// The trellis of gpk::kTrellis (FORMAT.md "7: ans_grid", models 2 to 8). State s holds
+// state_bits bits; its union is a = s & 1 and
+//   next(s, z1) = (s >> 1) ^ (a ? h0 >> 1 : 0) ^ (z1 ? h1 >> 1 : 0).
+// Invariant the Viterbi below relies on: the top bit of next(s, z1) is a
+// (h0 has its top bit set, h1 does not), so both predecessors of a state s'
+// share the union s' >> (state_bits - 1), and they differ in z1: every state
+// has exactly one predecessor per subset bit.
+struct Trellis {
+  int states = 0, top = 0;
+  std::vector<std::array<uint16_t, 2>> pred;  // pred[s'][z1]
+};
+Trellis MakeTrellis(int state_bits) {
+  const uint32_t h0 = gpk::kTrellis[state_bits - 2][0] >> 1, h1 = gpk::kTrellis[state_bits - 2][1] >> 1;
+  Trellis t;
+  t.states = 1 << state_bits;
+  t.top = state_bits - 1;
+  t.pred.assign(size_t(t.states), {0, 0});
+  for (int s = 0; s < t.states; ++s)
+    for (uint32_t z1 = 0; z1 < 2; ++z1) t.pred[(uint32_t(s) >> 1) ^ (s & 1 ? h0 : 0) ^ (z1 ? h1 : 0)][z1] = uint16_t(s);
+  return t;
+}
+uint32_t Next(int state_bits, uint32_t s, uint32_t z1) {
+  return (s >> 1) ^ (s & 1 ? gpk::kTrellis[state_bits - 2][0] >> 1 : 0) ^
+         (z1 ? gpk::kTrellis[state_bits - 2][1] >> 1 : 0);
+}
+
+// Code lengths of union index u in union a: bits[a][u + kMaxU].
+using Bits = std::array<std::vector<double>, 2>;
+Bits FlatBits() { return {std::vector<double>(2 * kMaxU + 1, 0.0), std::vector<double>(2 * kMaxU + 1, 0.0)}; }
+Bits BitsFromCodes(std::span<const int16_t> codes, uint64_t rows, uint64_t cols, int state_bits) {
+  std::array<std::vector<uint64_t>, 2> n{std::vector<uint64_t>(2 * kMaxU + 1), std::vector<uint64_t>(2 * kMaxU + 1)};
+  uint64_t tot[2] = {0, 0};
+  for (uint64_t r = 0; r < rows; ++r) {
+    uint32_t s = 0;
+    for (uint64_t c = 0; c < cols; ++c) {
+      const int a = int(s & 1), u = (codes[r * cols + c] - a) / 2;
+      ++n[a][size_t(u + kMaxU)], ++tot[a];
+      s = Next(state_bits, s, uint32_t(u) & 1);
+    }
+  }
+  Bits b = FlatBits();
+  for (int a = 0; a < 2; ++a) {
+    const double l = std::log2(double(std::max<uint64_t>(tot[a], 1)));
+    for (size_t k = 0; k < b[a].size(); ++k) b[a][k] = n[a][k] ? l - std::log2(double(n[a][k])) : l + 1.0;
+  }
+  return b;
+}
+
+// Viterbi over one row segment x (in units of the scale) with weights wt,
+// from state `start`, free end: writes j per sample, returns the end state.
+uint32_t Viterbi(const Trellis& tr, std::span<const double> x, std::span<const double> wt, uint32_t start, double lam,
+                 const Bits& bits, std::span<int16_t> j_out) {
+  const size_t n = x.size(), S = size_t(tr.states);
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  std::vector<double> cost(S, kInf), ncost(S);
+  cost[start] = 0;
+  std::vector<uint8_t> dec(n * S);
+  std::vector<std::array<int16_t, 4>> best(n);  // best[t][2a + z1]: the union index of subset (a, z1)
+  for (size_t t = 0; t < n; ++t) {
+    double bc[4];
+    for (int a = 0; a < 2; ++a) {
+      const double u = (x[t] - a) * 0.5;
+      for (int z1 = 0; z1 < 2; ++z1) {
+        int i0 = int(std::clamp(std::floor(u), double(-kMaxU - 2), double(kMaxU + 2)));
+        if ((i0 & 1) != z1) --i0;
+        double bcost = kInf;
+        int bi = 0;
+        for (int i : {i0 - 2, i0, i0 + 2, i0 + 4}) {
+          if (i < -kMaxU || i > kMaxU) continue;
+          const double d = x[t] - double(2 * i + a);
+          const double c = wt[t] * d * d + lam * bits[size_t(a)][size_t(i + kMaxU)];
+          if (c < bcost) bcost = c, bi = i;
+        }
+        bc[2 * a + z1] = bcost;
+        best[t][size_t(2 * a + z1)] = int16_t(bi);
+      }
+    }
+    for (size_t s = 0; s < S; ++s) {
+      const int a = int(s >> tr.top);
+      const double c0 = cost[tr.pred[s][0]] + bc[2 * a], c1 = cost[tr.pred[s][1]] + bc[2 * a + 1];
+      dec[t * S + s] = c1 < c0;
+      ncost[s] = c1 < c0 ? c1 : c0;
+    }
+    cost.swap(ncost);
+  }
+  uint32_t s = uint32_t(std::min_element(cost.begin(), cost.end()) - cost.begin());
+  const uint32_t end = s;
+  for (size_t t = n; t-- > 0;) {
+    const int z1 = dec[t * S + s];
+    const uint32_t prev = tr.pred[s][size_t(z1)];
+    const int a = int(prev & 1);
+    j_out[t] = int16_t(2 * best[t][size_t(2 * a + z1)] + a);
+    s = prev;
+  }
+  return n ? end : start;
+}
+
+// Viterbi over one row's block with GPTQ's feedback inside the block, per
+// survivor: every state keeps the block's remaining values as its own path's
+// errors left them (x[l] -= e_t U[t, l] / U[t, t] for l > t), so the metric
+// summed along a path is exactly GPTQ's sum of squared scaled errors for that
+// path's codes (plus lambda times their bits). x: the block's values in weight
+// units with every earlier block's feedback applied; u: the block's rows of U
+// (n x n, upper); wt: f.weight of its columns; sc: the row's scale. Returns
+// the end state (the cheapest); writes j per column.
+uint32_t ViterbiFeedback(const Trellis& tr, std::span<const double> x, const Eigen::MatrixXd& u, std::span<const double> wt,
+                         double sc, uint32_t start, double lam, const Bits& bits, std::span<int16_t> j_out) {
+  const size_t n = x.size(), S = size_t(tr.states);
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  std::vector<double> cost(S, kInf), ncost(S), res(S * n), nres(S * n);
+  cost[start] = 0;
+  std::copy(x.begin(), x.end(), res.begin() + std::ptrdiff_t(start * n));
+  std::vector<uint8_t> dec(n * S);
+  std::vector<int16_t> jsel(n * S);
+  for (size_t t = 0; t < n; ++t) {
+    for (size_t s = 0; s < S; ++s) {
+      const int a = int(s >> tr.top);
+      double bc = kInf;
+      int bz = 0, bj = 0;
+      for (int z1 = 0; z1 < 2; ++z1) {
+        const size_t p = tr.pred[s][size_t(z1)];
+        if (cost[p] == kInf) continue;
+        const double xv = res[p * n + t] / sc, uu = (xv - a) * 0.5;
+        int i0 = int(std::clamp(std::floor(uu), double(-kMaxU - 2), double(kMaxU + 2)));
+        if ((i0 & 1) != z1) --i0;
+        for (int i : {i0 - 2, i0, i0 + 2, i0 + 4}) {
+          if (i < -kMaxU || i > kMaxU) continue;
+          const double d = xv - double(2 * i + a);
+          const double c = cost[p] + wt[t] * d * d + lam * bits[size_t(a)][size_t(i + kMaxU)];
+          if (c < bc) bc = c, bz = z1, bj = 2 * i + a;
+        }
+      }
+      ncost[s] = bc;
+      dec[t * S + s] = uint8_t(bz);
+      jsel[t * S + s] = int16_t(bj);
+      if (bc == kInf) continue;
+      const size_t p = tr.pred[s][size_t(bz)];
+      double* r = &nres[s * n];
+      std::copy(&res[p * n], &res[p * n] + n, r);
+      const double e = (r[t] - double(float(bj) * float(sc))) / u(Eigen::Index(t), Eigen::Index(t));
+      for (size_t l = t + 1; l < n; ++l) r[l] -= e * u(Eigen::Index(t), Eigen::Index(l));
+    }
+    cost.swap(ncost);
+    res.swap(nres);
+  }
+  uint32_t s = uint32_t(std::min_element(cost.begin(), cost.end()) - cost.begin());
+  const uint32_t end = s;
+  for (size_t t = n; t-- > 0;) {
+    j_out[t] = jsel[t * S + s];
+    s = tr.pred[s][dec[t * S + s]];
+  }
+  return n ? end : start;
+}
+
+Result<TcqGridQuant> Scales(const std::string& name, std::span<const uint64_t> shape, std::span<const float> w,
+                            const TcqGridSpec& spec) {
+  GP_RETURN_IF_ERROR(spec.Validate());
+  AnsGridSpec g;
+  g.step = spec.step;
+  g.scale_dtype = spec.scale_dtype;
+  g.row_step = spec.row_step;
+  GP_ASSIGN_OR_RETURN(AnsGridQuant a, AnsGridScales(name, shape, w, g));
+  TcqGridQuant q;
+  q.rows = a.rows;
+  q.cols = a.cols;
+  q.scales = std::move(a.scales);
+  q.codes.assign(w.size(), 0);
+  return q;
+}
+
+// The plain passes on q (scales set): returns the last pass's code lengths.
+Bits PlainPasses(std::span<const float> w, const TcqGridSpec& spec, TcqGridQuant& q) {
+  const Trellis tr = MakeTrellis(spec.state_bits);
+  Bits bits = FlatBits();
+  std::vector<double> x(q.cols), wt(q.cols, 1.0);
+  for (int it = 0; it < spec.iterations; ++it) {
+    for (uint64_t r = 0; r < q.rows; ++r) {
+      for (uint64_t c = 0; c < q.cols; ++c) x[c] = double(w[r * q.cols + c]) / double(q.scales[r]);
+      Viterbi(tr, x, wt, 0, it ? spec.lambda : 0.0, bits, std::span(q.codes).subspan(r * q.cols, q.cols));
+    }
+    bits = BitsFromCodes(q.codes, q.rows, q.cols, spec.state_bits);
+  }
+  return bits;
+}
+
+}  // namespace
+
+Status TcqGridSpec::Validate() const {
+  if (!(std::isfinite(step) && step > 0 && step <= 1e6)) return InvalidArgument("tcq: step must be in (0, 1e6]");
+  if (scale_dtype > 2) return InvalidArgument("tcq: scale_dtype must be 0 (f16), 1 (f32) or 2 (bf16)");
+  if (state_bits < 2 || state_bits > 8) return InvalidArgument("tcq: state bits must be 2..8");
+  if (!(std::isfinite(lambda) && lambda >= 0)) return InvalidArgument("tcq: lambda must be finite and >= 0");
+  if (iterations < 1 || iterations > 16) return InvalidArgument("tcq: iterations must be 1..16");
+  if (block < 1) return InvalidArgument("tcq: block must be >= 1");
+  return Status::Ok();
+}
+
+std::string TcqGridSpec::ToString() const {
+  std::string s = "tcq:s" + FormatDouble(step) + ":st" + std::to_string(state_bits);
+  const TcqGridSpec d;
+  if (lambda != d.lambda) s += ":l" + FormatDouble(lambda);
+  if (iterations != d.iterations) s += ":it" + std::to_string(iterations);
+  if (block != d.block) s += ":b" + std::to_string(block);
+  if (scale_dtype == 1) s += ":f32";
+  if (scale_dtype == 2) s += ":bf16";
+  return s;
+}
+
+Result<TcqGridQuant> QuantizeTcqGrid(const std::string& name, std::span<const uint64_t> shape,
+                                     std::span<const float> w, const TcqGridSpec& spec) {
+  GP_ASSIGN_OR_RETURN(TcqGridQuant q, Scales(name, shape, w, spec));
+  PlainPasses(w, spec, q);
+  return q;
+}
+
+Result<TcqGridQuant> GptqTcqGridQuant(const std::string& name, std::span<const uint64_t> shape,
+                                      std::span<const float> w, const GptqFactor& f, const TcqGridSpec& spec,
+                                      GptqRunStats* stats) {
+  GP_ASSIGN_OR_RETURN(TcqGridQuant q, Scales(name, shape, w, spec));
+  if (f.act_order) return InvalidArgument(Quote(name) + ": tcq needs a GPTQ factorisation without act-order");
+  if (f.cols != q.cols)
+    return InvalidArgument(Quote(name) + ": GPTQ factorisation is for " + std::to_string(f.cols) + " columns, expected " +
+                           std::to_string(q.cols));
+  const Bits bits = PlainPasses(w, spec, q);
+  GptqRunStats st;
+  st.damp_used = f.damp_used;
+  st.dead_columns = f.dead_columns;
+  st.row_err_damped.assign(q.rows, 0.0);
+  const auto rows = Eigen::Index(q.rows), cols = Eigen::Index(q.cols);
+  if (rows && cols) {
+    Eigen::MatrixXd W(rows, cols);
+    for (Eigen::Index r = 0; r < rows; ++r)
+      for (Eigen::Index c = 0; c < cols; ++c) W(r, c) = f.dead[size_t(c)] ? 0.0 : double(w[size_t(r * cols + c)]);
+    const Trellis tr = MakeTrellis(spec.state_bits);
+    const Eigen::Index bs = spec.block;
+    std::vector<uint32_t> state(q.rows, 0);
+    std::vector<double> x(static_cast<size_t>(bs)), wt(static_cast<size_t>(bs));
+    Eigen::MatrixXd Err(rows, bs);
+    for (Eigen::Index i1 = 0; i1 < cols; i1 += bs) {
+      const Eigen::Index i2 = std::min(i1 + bs, cols), n = i2 - i1;
+      for (Eigen::Index i = 0; i < n; ++i) wt[size_t(i)] = f.weight(i1 + i);
+      const Eigen::MatrixXd ub = f.U.block(i1, i1, n, n);
+      // One Viterbi per row over the block, with every earlier block's feedback in W.
+      for (Eigen::Index r = 0; r < rows; ++r) {
+        for (Eigen::Index i = 0; i < n; ++i) x[size_t(i)] = W(r, i1 + i);
+        state[size_t(r)] = ViterbiFeedback(tr, std::span(x).first(size_t(n)), ub, std::span(wt).first(size_t(n)),
+                                           q.scales[size_t(r)], state[size_t(r)], spec.lambda, bits,
+                                           std::span(q.codes).subspan(size_t(r * cols + i1), size_t(n)));
+      }
+      // GPTQ's error recurrence with these codes: exact err_damped, and the
+      // feedback onto the later columns.
+      for (Eigen::Index i = 0; i < n; ++i) {
+        const Eigen::Index j = i1 + i;
+        for (Eigen::Index r = 0; r < rows; ++r) {
+          const float deq = float(q.codes[size_t(r * cols + j)]) * q.scales[size_t(r)];
+          Err(r, i) = (W(r, j) - double(deq)) / f.U(j, j);
+          st.row_err_damped[size_t(r)] += Err(r, i) * Err(r, i);
+        }
+        if (i2 - j - 1 > 0) W.block(0, j + 1, rows, i2 - j - 1).noalias() -= Err.col(i) * f.U.block(j, j + 1, 1, i2 - j - 1);
+      }
+      if (i2 < cols) W.rightCols(cols - i2).noalias() -= Err.leftCols(n) * f.U.block(i1, i2, n, cols - i2);
+    }
+    for (double e : st.row_err_damped) st.err_damped += e;
+  }
+  if (stats) *stats = std::move(st);
+  return q;
+}
+
+std::vector<float> DequantizeTcqGrid(const TcqGridQuant& q) {
+  std::vector<float> out(q.codes.size());
+  for (uint64_t r = 0; r < q.rows; ++r)
+    for (uint64_t c = 0; c < q.cols; ++c) out[r * q.cols + c] = float(q.codes[r * q.cols + c]) * q.scales[r];
+  return out;
+}
+
+Result<gpk::EncodedTensor> PackTcqGrid(const std::string& name, std::span<const uint64_t> shape,
+                                       const TcqGridSpec& spec, const TcqGridQuant& q) {
+  GP_RETURN_IF_ERROR(spec.Validate());
+  if (q.codes.size() != q.rows * q.cols || q.scales.size() != q.rows)
+    return InvalidArgument(Quote(name) + ": tcq codes or scales do not match the shape");
+  // The union indices in the decoder's order (column-major: the rows walk in lockstep), per union.
+  std::array<std::vector<int>, 2> u;
+  std::vector<uint32_t> state(q.rows, 0);
+  for (uint64_t c = 0; c < q.cols; ++c)
+    for (uint64_t r = 0; r < q.rows; ++r) {
+      const int a = int(state[r] & 1), j = q.codes[r * q.cols + c];
+      if (((j - a) & 1) || std::abs(j) > 2 * kMaxU + 1)
+        return Internal(Quote(name) + ": tcq code " + std::to_string(j) + " is off the trellis path");
+      const int v = (j - a) / 2;
+      u[size_t(a)].push_back(v);
+      state[r] = Next(spec.state_bits, state[r], uint32_t(v) & 1);
+    }
+  std::array<std::vector<uint8_t>, 2> stream;
+  for (int a = 0; a < 2; ++a) {
+    if (u[size_t(a)].empty()) continue;
+    int z = 0;
+    for (int v : u[size_t(a)]) z = std::max(z, std::abs(v));
+    std::vector<uint16_t> sym(u[size_t(a)].size());
+    for (size_t k = 0; k < sym.size(); ++k) sym[k] = uint16_t(u[size_t(a)][k] + z);
+    const size_t alphabet = size_t(2 * z + 1);
+    int best_m = kRansMinScaleBits;
+    size_t best = SIZE_MAX;
+    for (int m = kRansMinScaleBits; m <= kRansMaxScaleBits; ++m) {
+      auto n = RansCompressedSize(sym, alphabet, m);
+      if (n.ok() && *n < best) best = *n, best_m = m;
+    }
+    auto bytes = RansCompress(sym, alphabet, best_m);
+    if (!bytes.ok()) return Internal(Quote(name) + ": tcq union stream: " + bytes.status().message());
+    stream[size_t(a)] = std::move(*bytes);
+  }
+  gpk::EncodedTensor t;
+  t.name = name;
+  t.shape.assign(shape.begin(), shape.end());
+  t.dtype = gpk::TargetDType::kF32;
+  t.encoding = gpk::kAnsGrid;
+  gpk::AnsGridParams params;
+  params.scale_dtype = spec.scale_dtype;
+  params.model = uint8_t(spec.state_bits);
+  t.params = params.Serialize();
+  for (float s : q.scales) detail::PutScale(t.payload, s, spec.scale_dtype);
+  ByteWriter hw;
+  hw.Varint(u[1].size());
+  hw.Varint(stream[0].size());
+  const std::vector<uint8_t> head = std::move(hw).Take();
+  t.payload.insert(t.payload.end(), head.begin(), head.end());
+  for (const auto& s : stream) t.payload.insert(t.payload.end(), s.begin(), s.end());
+  return t;
+}
+
+}  // namespace golfpack::encode

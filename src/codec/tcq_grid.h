@@ -1,0 +1,82 @@
+// Entropy-coded trellis-coded quantization of a weight matrix onto encoding
+// 7 (`ans_grid`) with model = state_bits (2..8, docs/FORMAT.md): the grid of
+// ans_grid.h with a trellis on top.
+//
+//   scale[r]   = stored(step * row_step[r] * sigma[r])  as AnsGridScales (one per row)
+//   value[r,c] = f32(j[r,c]) * f32(scale[r])             j an integer grid index
+//
+// The grid j * scale is split into four subsets D_k = { j : j mod 4 == k }.
+// Each row walks a 2^state_bits-state Ungerboeck trellis from state 0, in
+// column order. State s allows only the union A_a = D_a u D_{a+2} with
+// a = s & 1 (even or odd j), so each sample costs about one bit less than its
+// grid would suggest. The union index u = (j - a) / 2 is what is coded, in one
+// order-0 rANS stream per union (column-major order: the rows walk in
+// lockstep, so a decoder can vectorise over rows), and u's parity picks the
+// next state. The
+// encoder chooses the path with Viterbi, on the Lagrangian cost
+//   weight_c * (x_c - j_c)^2 + lambda * bits_a(u_c)      x = w / scale
+// bits_a being the code lengths of the previous pass. On i.i.d. Gaussian data
+// this sits about 0.09 bit (8 states) above D(R), against 0.27-0.33 for
+// the entropy-coded scalar grid (docs/results/gaussian_rd.md).
+//
+// With a GPTQ factorisation (computed WITHOUT act-order: the trellis walks the
+// stored column order), GptqTcqGridQuant quantizes blocks of `block` columns
+// jointly, as QTIP's block LDLQ does: one Viterbi per row over the block, with
+// the error feedback of every earlier block applied; then the block's error is
+// spread onto the later columns through the Cholesky factor exactly as GPTQ
+// spreads it, so GptqRunStats::err_damped is exact.
+//
+// Conventions as ans_grid.h: ndim >= 1, rows = shape[0], cols = numel / rows,
+// non-finite weights are InvalidArgument naming the tensor.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "codec/gptq.h"
+#include "core/artifact.h"
+#include "core/status.h"
+
+namespace golfpack::encode {
+
+struct TcqGridSpec {
+  double step = 0.15;       // scale = step * std(row): the full grid's spacing (smaller = more bits)
+  uint8_t scale_dtype = 0;  // 0 f16, 1 f32, 2 bf16
+  int state_bits = 3;       // 2..8: a trellis of 4..256 states
+  double lambda = 0.3;      // rate weight, in units of scale^2 per bit (0: nearest point on the path)
+  int iterations = 3;       // Viterbi passes; each re-estimates the code lengths from the one before
+  int block = 16;           // GPTQ: columns chosen together by one Viterbi per row
+  // A step multiplier per row (empty = 1), as AnsGridSpec::row_step; not in the spec string.
+  std::vector<double> row_step;
+  Status Validate() const;
+  std::string ToString() const;  // "tcq:s0.15:st3", plus ":l0.2", ":it2", ":b32", ":f32" when not default
+};
+
+// Codes and stored scales of one tensor.
+struct TcqGridQuant {
+  uint64_t rows = 0, cols = 0;
+  std::vector<float> scales;   // one per row, as stored
+  std::vector<int16_t> codes;  // j per element, row-major; each row's j lie on its trellis path
+};
+
+// Plain TCQ (no error feedback): `iterations` Viterbi passes over every row.
+Result<TcqGridQuant> QuantizeTcqGrid(const std::string& name, std::span<const uint64_t> shape,
+                                     std::span<const float> w, const TcqGridSpec& spec);
+
+// Block-LDLQ TCQ with a factorisation of the tensor's Hessian made with
+// act_order = false (InvalidArgument otherwise). The code lengths come from
+// QuantizeTcqGrid on the original weights. `stats` as GptqAnsGridQuant's.
+Result<TcqGridQuant> GptqTcqGridQuant(const std::string& name, std::span<const uint64_t> shape,
+                                      std::span<const float> w, const GptqFactor& factor, const TcqGridSpec& spec,
+                                      GptqRunStats* stats = nullptr);
+
+// Serializes q as encoding 7, model state_bits (the union streams at their best table
+// precision). Internal when a code is off its row's trellis path.
+Result<gpk::EncodedTensor> PackTcqGrid(const std::string& name, std::span<const uint64_t> shape,
+                                       const TcqGridSpec& spec, const TcqGridQuant& q);
+// What a decoder returns: f32(j) * scale, row-major.
+std::vector<float> DequantizeTcqGrid(const TcqGridQuant& q);
+
+}  // namespace golfpack::encode
