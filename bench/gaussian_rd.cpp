@@ -4,6 +4,9 @@
 //              real payload bytes, f32 scale included)
 //   ecsq-H0    the same codes priced at their empirical order-0 entropy
 //   ectcq-sN   entropy-coded TCQ, 2^N states (codec/tcq.h): real bytes
+//   trellis-sN the same in the format: ans_grid model N (codec/tcq_grid.h,
+//              the rd path tcq), one row, f32 scale: real payload bytes,
+//              decoded by the counted decoder
 //   bitshift   QTIP-style bitshift trellis, L-bit state, fixed k bits/sample:
 //              real bytes (header + L + (T-1) k bits per segment + CRC)
 // Entropy-coded methods search their step for each target rate R (rate ~
@@ -26,6 +29,8 @@
 
 #include "codec/ans_grid.h"
 #include "codec/tcq.h"
+#include "codec/tcq_grid.h"
+#include "gpk/encodings.h"
 
 namespace {
 
@@ -137,6 +142,35 @@ int main(int argc, char** argv) {
       char note[96];
       std::snprintf(note, sizeof note, "%d states, step %.4f, lambda 0.3, H0 %.4f", 1 << nu, p.param, r.entropy_bits);
       rows.push_back({"ectcq-s" + std::to_string(nu), R, p, note});
+    }
+
+    for (int nu : {3, 8}) {
+      TcqGridSpec gs;
+      gs.state_bits = nu;
+      gs.scale_dtype = 1;
+      auto run = [&](double step, std::vector<float>* decoded) {
+        gs.step = step;
+        const TcqGridQuant q = Must(QuantizeTcqGrid("x", shape, x, gs), "trellis");
+        const gpk::EncodedTensor t = Must(PackTcqGrid("x", shape, gs, q), "trellis");
+        const std::vector<float> y = DequantizeTcqGrid(q);
+        if (decoded) {
+          decoded->assign(n, 0.0f);
+          const Status st = gpk::FindEncoding(t.encoding)->decode({t.shape, n, t.params, t.payload}, *decoded);
+          if (!st.ok() || *decoded != y) {
+            std::fprintf(stderr, "gaussian_rd: trellis: the counted decoder differs: %s\n", st.ToString().c_str());
+            std::exit(1);
+          }
+        }
+        double mse = 0;
+        for (size_t i = 0; i < n; ++i) mse += (double(x[i]) - y[i]) * (double(x[i]) - y[i]);
+        return Point{8.0 * double(t.payload.size()) / double(n), mse / double(n), 0};
+      };
+      Point p = SearchRate(R, std::exp2(2.047 - R - 1.0), [&](double step) { return run(step, nullptr); });
+      std::vector<float> decoded;
+      run(p.param, &decoded);
+      char note[96];
+      std::snprintf(note, sizeof note, "ans_grid model %d, %d states, step %.4f, lambda 0.3", nu, 1 << nu, p.param);
+      rows.push_back({"trellis-s" + std::to_string(nu), R, p, note});
     }
 
     if (R == std::floor(R)) {
