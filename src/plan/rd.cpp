@@ -86,6 +86,11 @@ struct Cand {
   // per token, no row weight) and the bits its codes cost under the
   // candidate's own histogram. Empty when GPTQ had dead columns.
   std::shared_ptr<const std::vector<std::pair<double, double>>> row_stats;
+  // A protection candidate over a tcq candidate (not over its grid base):
+  // the trellis tensor it wraps, and the lqer fit made on that tensor's error.
+  std::shared_ptr<const gpk::EncodedTensor> over;
+  std::shared_ptr<const LowRankFactors> over_fit;
+  int over_index = -1;  // ... and that tcq candidate's index in the set
 };
 
 // The protection paths on one grid candidate. lqer: factors fitted once at
@@ -263,7 +268,49 @@ struct RdPlanner::Impl {
       std::lock_guard lock(source_mu);
       source_cpu[s.path] += Since(t);
     }
+    for (size_t i = 0, n = set.cands.size(); i < n; ++i)
+      if (set.cands[i].c.path == "tcq") {
+        const Cand t = set.cands[i];  // a copy: set grows
+        GP_RETURN_IF_ERROR(AddOverTcq(w, t, int(i), base_tag, set));
+      }
     return set;
+  }
+
+  // The lqer and patch paths again, over tcq candidate t (made on grid
+  // candidate base_tag) instead of over the grid: the trellis takes the
+  // bulk, the corrections its low-rank part and its salient units. GPTQ-kept
+  // patches (OWQ columns) and the paths that re-run a grid are not offered.
+  Status AddOverTcq(const Work& w, const Cand& t, int t_index, int base_tag, LqerSet& set) const {
+    const auto rows = static_cast<Eigen::Index>(w.rows), cols = static_cast<Eigen::Index>(w.cols);
+    const int64_t tokens = std::max<int64_t>(hessians->tokens(), 1);
+    GP_ASSIGN_OR_RETURN(std::vector<float> q, Decode(t.enc, w.rows * w.cols));
+    Eigen::MatrixXf e(rows, cols);
+    for (Eigen::Index r = 0; r < rows; ++r)
+      for (Eigen::Index c = 0; c < cols; ++c) e(r, c) = w.values[size_t(r * cols + c)] - q[size_t(r * cols + c)];
+    LqerSet sub;
+    SourceInput in{w, t, base_tag, e, t.c.proxy * double(tokens), {}};
+    for (const CandidateSource& s : sources) {
+      if (s.path == "tcq" || s.path == "rowstep" || s.path == "rowalloc" || s.path == "columns") continue;
+      const auto t0 = Clock::now();
+      GP_RETURN_IF_ERROR(s.add(*this, in, sub));
+      std::lock_guard lock(source_mu);
+      source_cpu[s.path] += Since(t0);
+    }
+    const auto over = std::make_shared<const gpk::EncodedTensor>(t.enc);
+    const auto fit = std::make_shared<const LowRankFactors>(std::move(sub.fit));
+    const int off = static_cast<int>(set.cands.size());
+    for (Cand& c : sub.cands) {
+      if (set.cands.size() >= size_t(kLqerPerBase))
+        return Internal("recipe rd: more than 256 protection candidates on one grid candidate");
+      c.over = over;
+      c.over_fit = fit;
+      c.over_index = t_index;
+      if (c.lqer_index >= 0) c.lqer_index += off;
+      if (!c.grid_price) c.grid_price = t.price;
+      c.base_tag = base_tag;
+      set.cands.push_back(std::move(c));
+    }
+    return Status::Ok();
   }
 
   // The patch source on in's error (made once per grid candidate, shared by the patch paths).
@@ -629,7 +676,7 @@ struct RdPlanner::Impl {
     for (const PatchPath& path : paths) {
       // Columns always, and with exact values (the default) single weights and
       // blocks too, are kept by GPTQ itself (over a correction: fitted after it).
-      if (!lq && (path.unit == gpk::kPatchColumn || (o.patch_exact && path.unit != gpk::kPatchRow))) {
+      if (!lq && base.c.path != "tcq" && (path.unit == gpk::kPatchColumn || (o.patch_exact && path.unit != gpk::kPatchRow))) {
         GP_RETURN_IF_ERROR(AddGptqPatches(w, base, base_tag, src.e(), path, set));
         continue;
       }
@@ -776,17 +823,19 @@ struct RdPlanner::Impl {
     if (c.packed) return &c.enc;
     if (c.base_tag >= 0) {
       std::optional<Cand> base_storage;
-      GP_ASSIGN_OR_RETURN(const gpk::EncodedTensor* base, Packed(w, CandOf(w, c.base_tag), base_storage));
+      const gpk::EncodedTensor* base = c.over.get();
+      if (!base) {
+        GP_ASSIGN_OR_RETURN(base, Packed(w, CandOf(w, c.base_tag), base_storage));
+      }
+      const LowRankFactors& fit = c.over_fit ? *c.over_fit : w.lqer.at(c.base_tag).fit;
       Cand p = c;
       if (c.patch_values && c.lqer_index < 0) {
         GP_ASSIGN_OR_RETURN(p.enc, EncodePatch(*base, *c.patch_values, c.patch));
       } else if (c.patch_values) {
-        const LowRankFactors& fit = w.lqer.at(c.base_tag).fit;
         GP_ASSIGN_OR_RETURN(gpk::EncodedTensor lr,
                             EncodeLowRank(*base, {fit.a.leftCols(c.lr.rank), fit.b.topRows(c.lr.rank)}, c.lr));
         GP_ASSIGN_OR_RETURN(p.enc, EncodePatch(lr, *c.patch_values, c.patch));
       } else {
-        const LowRankFactors& fit = w.lqer.at(c.base_tag).fit;
         const LowRankFactors slice{fit.a.leftCols(c.lr.rank), fit.b.topRows(c.lr.rank)};
         GP_ASSIGN_OR_RETURN(p.enc, EncodeLowRank(*base, slice, c.lr));
       }
@@ -1472,7 +1521,11 @@ Result<RdResult> RdPlanner::Impl::Pack(uint64_t budget) {
   };
   for (size_t k = 0; k < nw; ++k) {
     const Cand& c = *pick[k];
-    const Cand& base = c.base_tag >= 0 ? CandOf(work[k], c.base_tag) : c;
+    // What the chosen candidate builds on: its grid candidate, or the tcq candidate it corrects.
+    const Cand& base = c.over_index >= 0 ? work[k].lqer.at(c.base_tag).cands[size_t(c.over_index)]
+                       : c.base_tag >= 0 ? CandOf(work[k], c.base_tag)
+                                         : c;
+    if (c.over_index >= 0) ++prot_of("tcq").units;
     ++grid.units;
     grid.bytes += c.base_tag >= 0 ? GridPrice(work[k], c) : c.price;
     uint64_t cheapest = UINT64_MAX;

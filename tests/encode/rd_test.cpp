@@ -603,7 +603,7 @@ TEST(RdPatch, PatchesOverCorrectionsPackAndDecode) {
   auto planner = RdPlanner::Create(model, h, o);
   ASSERT_TRUE(planner.ok()) << planner.status().ToString();
   const uint64_t lo = planner->min_counted_bytes(), hi = planner->max_plain_counted_bytes();
-  bool offered = false, tcq_chosen = false;
+  bool offered = false, tcq_chosen = false, over_tcq = false;
   for (int i = 1; i < 6; ++i) {
     const uint64_t budget = lo + (hi - lo) * uint64_t(i) / 12;
     auto r = planner->Pack(budget);
@@ -621,8 +621,10 @@ TEST(RdPatch, PatchesOverCorrectionsPackAndDecode) {
       EXPECT_EQ(*dec, *ref) << art->tensors()[i].name;
     }
     for (const auto& t : r->tensors) {
-      for (const auto& c : t.candidates)
+      for (const auto& c : t.candidates) {
         offered |= c.spec.find("+lr") != std::string::npos && c.spec.find("+sparse") != std::string::npos;
+        over_tcq |= c.spec.rfind("gptq:tcq", 0) == 0 && c.path != "tcq";  // a correction over a trellis grid
+      }
       const RdCandidate& c = t.candidates[t.chosen];
       size_t idx = 0;
       while (art->tensors()[idx].name != t.name) ++idx;
@@ -647,6 +649,7 @@ TEST(RdPatch, PatchesOverCorrectionsPackAndDecode) {
   }
   EXPECT_TRUE(offered) << "no patch over a correction was offered";
   EXPECT_TRUE(tcq_chosen) << "no trellis grid was chosen at any budget";
+  EXPECT_TRUE(over_tcq) << "no correction over a trellis grid was offered";
 }
 
 TEST(RdLqer, PathsAreCheckedWithOneClearLine) {
