@@ -69,6 +69,22 @@ Bits BitsFromCodes(std::span<const int16_t> codes, uint64_t rows, uint64_t cols,
   return b;
 }
 
+// The point of subset (a, z1) (union a, union index of parity z1) nearest x
+// under wt * (x - j)^2 + lam * bits_a: writes j, returns the cost. Four
+// neighbours of the continuous index cover the rate term's pull.
+double BestInSubset(double x, int a, int z1, double wt, double lam, const Bits& bits, int& j) {
+  int i0 = int(std::clamp(std::floor((x - a) * 0.5), double(-kMaxU - 2), double(kMaxU + 2)));
+  if ((i0 & 1) != z1) --i0;
+  double best = std::numeric_limits<double>::infinity();
+  for (int i : {i0 - 2, i0, i0 + 2, i0 + 4}) {
+    if (i < -kMaxU || i > kMaxU) continue;
+    const double d = x - double(2 * i + a);
+    const double c = wt * d * d + lam * bits[size_t(a)][size_t(i + kMaxU)];
+    if (c < best) best = c, j = 2 * i + a;
+  }
+  return best;
+}
+
 // Viterbi over one row segment x (in units of the scale) with weights wt,
 // from state `start`, free end: writes j per sample, returns the end state.
 uint32_t Viterbi(const Trellis& tr, std::span<const double> x, std::span<const double> wt, uint32_t start, double lam,
@@ -78,25 +94,13 @@ uint32_t Viterbi(const Trellis& tr, std::span<const double> x, std::span<const d
   std::vector<double> cost(S, kInf), ncost(S);
   cost[start] = 0;
   std::vector<uint8_t> dec(n * S);
-  std::vector<std::array<int16_t, 4>> best(n);  // best[t][2a + z1]: the union index of subset (a, z1)
+  std::vector<std::array<int16_t, 4>> best(n);  // best[t][2a + z1]: j of subset (a, z1)
   for (size_t t = 0; t < n; ++t) {
     double bc[4];
-    for (int a = 0; a < 2; ++a) {
-      const double u = (x[t] - a) * 0.5;
-      for (int z1 = 0; z1 < 2; ++z1) {
-        int i0 = int(std::clamp(std::floor(u), double(-kMaxU - 2), double(kMaxU + 2)));
-        if ((i0 & 1) != z1) --i0;
-        double bcost = kInf;
-        int bi = 0;
-        for (int i : {i0 - 2, i0, i0 + 2, i0 + 4}) {
-          if (i < -kMaxU || i > kMaxU) continue;
-          const double d = x[t] - double(2 * i + a);
-          const double c = wt[t] * d * d + lam * bits[size_t(a)][size_t(i + kMaxU)];
-          if (c < bcost) bcost = c, bi = i;
-        }
-        bc[2 * a + z1] = bcost;
-        best[t][size_t(2 * a + z1)] = int16_t(bi);
-      }
+    for (int k = 0; k < 4; ++k) {
+      int j = 0;
+      bc[k] = BestInSubset(x[t], k / 2, k % 2, wt[t], lam, bits, j);
+      best[t][size_t(k)] = int16_t(j);
     }
     for (size_t s = 0; s < S; ++s) {
       const int a = int(s >> tr.top);
@@ -111,8 +115,7 @@ uint32_t Viterbi(const Trellis& tr, std::span<const double> x, std::span<const d
   for (size_t t = n; t-- > 0;) {
     const int z1 = dec[t * S + s];
     const uint32_t prev = tr.pred[s][size_t(z1)];
-    const int a = int(prev & 1);
-    j_out[t] = int16_t(2 * best[t][size_t(2 * a + z1)] + a);
+    j_out[t] = best[t][size_t(2 * int(prev & 1) + z1)];
     s = prev;
   }
   return n ? end : start;
@@ -143,15 +146,9 @@ uint32_t ViterbiFeedback(const Trellis& tr, std::span<const double> x, const Eig
       for (int z1 = 0; z1 < 2; ++z1) {
         const size_t p = tr.pred[s][size_t(z1)];
         if (cost[p] == kInf) continue;
-        const double xv = res[p * n + t] / sc, uu = (xv - a) * 0.5;
-        int i0 = int(std::clamp(std::floor(uu), double(-kMaxU - 2), double(kMaxU + 2)));
-        if ((i0 & 1) != z1) --i0;
-        for (int i : {i0 - 2, i0, i0 + 2, i0 + 4}) {
-          if (i < -kMaxU || i > kMaxU) continue;
-          const double d = xv - double(2 * i + a);
-          const double c = cost[p] + wt[t] * d * d + lam * bits[size_t(a)][size_t(i + kMaxU)];
-          if (c < bc) bc = c, bz = z1, bj = 2 * i + a;
-        }
+        int j = 0;
+        const double c = cost[p] + BestInSubset(res[p * n + t] / sc, a, z1, wt[t], lam, bits, j);
+        if (c < bc) bc = c, bz = z1, bj = j;
       }
       ncost[s] = bc;
       dec[t * S + s] = uint8_t(bz);
