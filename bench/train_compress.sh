@@ -38,8 +38,8 @@
 #                      (default all; plain is always trained: it sets the budgets)
 #   --best "ARGS"      train flags of `best` (default: the qat + rate flags + --extra-norm)
 #   --eval-tokens N    val tokens scored (0 = the whole val split, the default)
-#   --pack-args "ARGS" more `pack -r rd` flags, e.g. "--paths grid" (about 15x faster:
-#                      rd with all representation paths takes ~80 s per pack here)
+#   --pack-args "ARGS" more `pack -r rd` flags, e.g. "--paths grid" (default: rd's
+#                      default paths, grid and rowalloc; "--paths all" takes ~80 s per pack here)
 #   --ft-frac F        finetune tokens as a fraction of the training tokens (default 0.1)
 #   --ft-batch N       finetune tokens per step (default 2048: 4x the steps of the
 #                      main batch for the same tokens); --ft-lr-scale S (default 0.25)
@@ -270,7 +270,7 @@ else
 fi
 note "train_compress: seeds ${seed_list[*]}, configs ${config_list[*]}, $steps steps x $batch tokens (seq $seq," \
      "warmup $warmup, warmdown $warmdown); finetune $ft_steps steps x $ft_batch tokens; eval tokens $evtok" \
-     "(0 = all); calibration $calib_tokens/$sens_tokens tokens; rd ${pack_args:-(defaults: all paths)}"
+     "(0 = all); calibration $calib_tokens/$sens_tokens tokens; rd ${pack_args:-(default paths: grid, rowalloc)}"
 
 # ---- 2./3. train, score, calibrate, pack, score ------------------------------
 # Config-major (every seed of plain, then every seed of the next config, ...):
@@ -329,5 +329,5 @@ for r in "${rows[@]}"; do desc+=(--describe "$r=$(describe "$r")"); done
 evdesc="the first $evtok val tokens"; [ "$evtok" = 0 ] && evdesc="the whole val split"
 python3 "$root/bench/train_compress_table.py" --work "$work" --out "$out" --seeds "$seeds" \
   --configs "$(IFS=,; echo "${rows[*]}")" "${desc[@]}" \
-  --setup "demo shape, $steps steps x $batch tokens (seq $seq), seeds $seeds; val_bpb on $evdesc (seq $seq); calibration $calib_tokens tokens (sensitivity $sens_tokens); rd ${pack_args:-(all paths)}; budgets llround(bits x plain params / 8) counted bytes"
+  --setup "demo shape, $steps steps x $batch tokens (seq $seq), seeds $seeds; val_bpb on $evdesc (seq $seq); calibration $calib_tokens tokens (sensitivity $sens_tokens); rd ${pack_args:-(default paths: grid, rowalloc)}; budgets llround(bits x plain params / 8) counted bytes"
 note "train_compress: done; $out.tsv, $out.md"

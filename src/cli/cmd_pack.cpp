@@ -96,6 +96,7 @@ Status RunPackRd(const Opts& o, const io::TensorFile& model, const GlobalOptions
   if (!o.rowstep_gammas.empty()) ro.rowstep_gammas = o.rowstep_gammas;
   if (!o.tcq_ratios.empty()) ro.tcq_ratios = o.tcq_ratios;
   if (o.tcq_state_bits > 0) ro.tcq_state_bits = o.tcq_state_bits;
+  if (o.tcq_damp >= 0) ro.tcq_damp = o.tcq_damp;
   ro.token_row_floor = o.token_row_floor;
   ro.protect_neighbors = o.protect_neighbors;
   if (o.protect_bytes >= 0) ro.protect_max = static_cast<uint64_t>(o.protect_bytes);
@@ -177,6 +178,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     std::vector<double> rowstep_gammas;
     std::vector<double> tcq_ratios;
     int tcq_state_bits = 0;
+    double tcq_damp = -1;
     double token_row_floor = encode::kTokenRowFloor;
     int protect_neighbors = -1;
     bool canonical = false, canonical_vo = false;
@@ -218,6 +220,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
                   "rd: the tcq path's trellis steps as multiples of each grid candidate's step, in (0, 4] (default 0.5)")
       ->delimiter(',');
   cmd->add_option("--tcq-state-bits", o->tcq_state_bits, "rd: the tcq path's trellis has 2^N states, N 2..8 (default 3)");
+  cmd->add_option("--tcq-damp", o->tcq_damp, "rd: GPTQ damping of the tcq path's factorisation, x mean(diag H) (default 0.1)");
   cmd->add_option("--rowstep-gammas", o->rowstep_gammas,
                   "rd: exponents of the rowstep path's per-row steps, in (0, 4] (default 0.5,1)")
       ->delimiter(',');

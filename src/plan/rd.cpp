@@ -875,6 +875,7 @@ struct RdPlanner::Impl {
     if (!tcq) return Status::Ok();
     GptqOptions no_act = gptq_options;
     no_act.act_order = false;
+    if (o.tcq_damp >= 0) no_act.percdamp = o.tcq_damp;
     need.clear();
     names.clear();
     for (size_t k : ks) {
@@ -1025,6 +1026,18 @@ Result<RdPlanner> RdPlanner::Create(const io::TensorFile& model, const Hessians&
   // GPTQ families are priced in two phases (see RdOptions::gptq_neighbors).
   p.two_phase = p.family.rfind("gptq:", 0) == 0 && o.gptq_neighbors >= 0;
   p.plain_family = p.two_phase ? p.family.substr(5) : p.family;
+  if (p.two_phase) {  // GPTQ's own options (act-order, damping, block) mean nothing to plain rounding
+    std::string plain;
+    size_t at = 0;
+    while (at <= p.plain_family.size()) {
+      const size_t end = std::min(p.plain_family.find(':', at), p.plain_family.size());
+      const std::string tok = p.plain_family.substr(at, end - at);
+      if (!(tok == "noact" || tok == "act" || tok.rfind("damp", 0) == 0 || tok.rfind("block", 0) == 0))
+        plain += (plain.empty() ? "" : ":") + tok;
+      at = end + 1;
+    }
+    p.plain_family = plain;
+  }
   p.ladder = p.family.find("{s}") != std::string::npos && p.family.rfind("u{s}", 0) != 0;
   if (p.two_phase) {
     GP_ASSIGN_OR_RETURN(auto enc, MakeEncoder(Substitute(p.family, p.steps.front())));

@@ -88,6 +88,11 @@ struct RdOptions {
   //           representation: no bytes on top of a grid.
   std::vector<double> tcq_ratios = {0.5};
   int tcq_state_bits = 3;
+  // GPTQ damping (percdamp, x mean(diag H)) of the tcq factorisation; < 0: the
+  // GPTQ family's. 0.1 measured best of 0.01, 0.1, 0.3, 1 after the round trip
+  // on the demo and m3 models (docs/results/structure.md): the trellis search
+  // fits the calibration Hessian harder than rounding does.
+  double tcq_damp = 0.1;
   // Token rows of the tied embedding weigh by their frequency in the proxy
   // when the calibration file has token counts (plan/calibration.h,
   // TokenRowWeights); this is the floor of those weights, < 0 turns them off.
