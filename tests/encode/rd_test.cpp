@@ -652,6 +652,38 @@ TEST(RdPatch, PatchesOverCorrectionsPackAndDecode) {
   EXPECT_TRUE(over_tcq) << "no correction over a trellis grid was offered";
 }
 
+// GPTQ's own options in the family (damping, act-order) reach the GPTQ
+// candidates; the plain-rounding ladder drops them; the tcq path takes its
+// own damping and state count, and a bad one is one clear line.
+TEST(Rd, GptqOptionsInTheFamilyAndTcqOptions) {
+  const auto model = Model();
+  const auto h = Calib({});
+  RdOptions o;
+  o.budget = 20000;
+  o.code_bytes = 0;
+  o.code_bytes_set = true;
+  o.threads = 1;
+  o.family = "gptq:ans:s{s}:row:noact:damp0.1";
+  o.paths = {"grid", "tcq"};
+  o.tcq_damp = 0.2;
+  o.tcq_state_bits = 2;
+  auto r = PackRd(model, h, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  bool damped = false, trellis = false;
+  for (const auto& t : r->tensors)
+    for (const auto& c : t.candidates) {
+      damped |= c.gptq && c.path == "grid" && c.spec.find(":noact:damp0.1") != std::string::npos;
+      trellis |= c.path == "tcq" && c.spec.find(":st2") != std::string::npos;
+      if (!c.gptq) EXPECT_EQ(c.spec.find("damp"), std::string::npos) << c.spec;
+    }
+  EXPECT_TRUE(damped);
+  EXPECT_TRUE(trellis);
+  o.tcq_state_bits = 9;
+  r = PackRd(model, h, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("tcq state bits must be 2..8"), std::string::npos) << r.status().ToString();
+}
+
 TEST(RdLqer, PathsAreCheckedWithOneClearLine) {
   const auto model = Model();
   const auto h = Calib({});
