@@ -346,6 +346,21 @@ double CodeEntropyBits(std::span<const int16_t> codes) {
   return h;
 }
 
+gpk::EncodedTensor AnsGridTensor(const std::string& name, std::span<const uint64_t> shape, uint8_t scale_dtype,
+                                 uint32_t group_size, uint8_t model) {
+  gpk::EncodedTensor t;
+  t.name = name;
+  t.shape.assign(shape.begin(), shape.end());
+  t.dtype = gpk::TargetDType::kF32;
+  t.encoding = gpk::kAnsGrid;
+  gpk::AnsGridParams params;
+  params.scale_dtype = scale_dtype;
+  params.group_size = group_size;
+  params.model = model;
+  t.params = params.Serialize();
+  return t;
+}
+
 std::vector<float> DequantizeAnsGrid(const AnsGridQuant& q) {
   std::vector<float> out(q.codes.size());
   for (uint64_t r = 0; r < q.rows; ++r) {
@@ -378,16 +393,7 @@ Result<gpk::EncodedTensor> PackAnsGrid(const std::string& name, std::span<const 
   GP_ASSIGN_OR_RETURN(StreamChoice sc, ChooseStream(sym, z, spec));
   const size_t alphabet = static_cast<size_t>(2 * z + 1);
 
-  gpk::EncodedTensor t;
-  t.name = name;
-  t.shape.assign(shape.begin(), shape.end());
-  t.dtype = gpk::TargetDType::kF32;
-  t.encoding = gpk::kAnsGrid;
-  gpk::AnsGridParams params;
-  params.scale_dtype = spec.scale_dtype;
-  params.group_size = spec.group_size;
-  params.model = spec.model;
-  t.params = params.Serialize();
+  gpk::EncodedTensor t = AnsGridTensor(name, shape, spec.scale_dtype, spec.group_size, spec.model);
 
   const uint64_t scale_bytes = q.scales.size() * ScaleBytesOf(spec.scale_dtype);
   t.payload.reserve(scale_bytes + sc.bytes);

@@ -99,6 +99,10 @@ Result<gpk::EncodedTensor> PackAnsGrid(const std::string& name, std::span<const 
                                        const AnsGridSpec& spec, const AnsGridQuant& q);
 // What a decoder returns: f32(code) * scale, row-major.
 std::vector<float> DequantizeAnsGrid(const AnsGridQuant& q);
+// An encoding-7 tensor with its params and an empty payload (PackAnsGrid and
+// the trellis grids of tcq_grid.h fill the payload).
+gpk::EncodedTensor AnsGridTensor(const std::string& name, std::span<const uint64_t> shape, uint8_t scale_dtype,
+                                 uint32_t group_size, uint8_t model);
 // Order-0 empirical entropy of the codes in bits per element (0 when empty).
 double CodeEntropyBits(std::span<const int16_t> codes);
 

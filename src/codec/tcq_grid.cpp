@@ -328,15 +328,7 @@ Result<gpk::EncodedTensor> PackTcqGrid(const std::string& name, std::span<const 
     if (!bytes.ok()) return Internal(Quote(name) + ": tcq union stream: " + bytes.status().message());
     stream[size_t(a)] = std::move(*bytes);
   }
-  gpk::EncodedTensor t;
-  t.name = name;
-  t.shape.assign(shape.begin(), shape.end());
-  t.dtype = gpk::TargetDType::kF32;
-  t.encoding = gpk::kAnsGrid;
-  gpk::AnsGridParams params;
-  params.scale_dtype = spec.scale_dtype;
-  params.model = uint8_t(spec.state_bits);
-  t.params = params.Serialize();
+  gpk::EncodedTensor t = AnsGridTensor(name, shape, spec.scale_dtype, 0, uint8_t(spec.state_bits));
   for (float s : q.scales) detail::PutScale(t.payload, s, spec.scale_dtype);
   ByteWriter hw;
   hw.Varint(u[1].size());

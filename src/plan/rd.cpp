@@ -374,20 +374,8 @@ struct RdPlanner::Impl {
     GptqRunStats stats;
     GP_ASSIGN_OR_RETURN(AnsGridQuant qu, GptqAnsGridQuant(w.tensor->name, w.shape, w.values, *factors.at(w.h), spec,
                                                           g.options(), &stats));
-    Cand c;
-    GP_ASSIGN_OR_RETURN(c.enc, PackAnsGrid(w.tensor->name, w.shape, spec, qu));
-    c.packed = true;
-    c.c.spec = base.c.spec + suffix;
-    c.c.step = base.c.step;
-    c.c.gptq = true;
-    c.c.path = path;
-    c.c.bytes = c.enc.payload.size() + c.enc.params.size();
-    c.price = Price(c.enc);
-    c.grid_price = c.price;
-    c.c.proxy = GptqTrace(w, DequantizeAnsGrid(qu), stats) / double(std::max<int64_t>(hessians->tokens(), 1));
-    c.c.predicted = w.sensitivity * c.c.proxy;
-    c.base_tag = base_tag;
-    set.cands.push_back(std::move(c));
+    GP_ASSIGN_OR_RETURN(gpk::EncodedTensor enc, PackAnsGrid(w.tensor->name, w.shape, spec, qu));
+    set.cands.push_back(OwnGrid(w, base, base_tag, std::move(enc), base.c.spec + suffix, path, DequantizeAnsGrid(qu), stats));
     return Status::Ok();
   }
 
@@ -456,22 +444,32 @@ struct RdPlanner::Impl {
       GptqRunStats stats;
       GP_ASSIGN_OR_RETURN(TcqGridQuant qu, GptqTcqGridQuant(w.tensor->name, w.shape, w.values, *tcq_factors.at(w.h),
                                                             spec, &stats));
-      Cand c;
-      GP_ASSIGN_OR_RETURN(c.enc, PackTcqGrid(w.tensor->name, w.shape, spec, qu));
-      c.packed = true;
-      c.c.spec = "gptq:" + spec.ToString() + ":row";
-      c.c.step = base.c.step;
-      c.c.gptq = true;
-      c.c.path = "tcq";
-      c.c.bytes = c.enc.payload.size() + c.enc.params.size();
-      c.price = Price(c.enc);
-      c.grid_price = c.price;
-      c.c.proxy = GptqTrace(w, DequantizeTcqGrid(qu), stats) / double(std::max<int64_t>(hessians->tokens(), 1));
-      c.c.predicted = w.sensitivity * c.c.proxy;
-      c.base_tag = base_tag;
-      set.cands.push_back(std::move(c));
+      GP_ASSIGN_OR_RETURN(gpk::EncodedTensor enc, PackTcqGrid(w.tensor->name, w.shape, spec, qu));
+      set.cands.push_back(
+          OwnGrid(w, base, base_tag, std::move(enc), "gptq:" + spec.ToString() + ":row", "tcq", DequantizeTcqGrid(qu), stats));
     }
     return Status::Ok();
+  }
+
+  // A candidate of `path` on `base` that is a grid of its own (no bytes on
+  // top of a grid): `enc`, priced exactly, proxied from its GPTQ run's own
+  // error accounting (q: what it decodes to).
+  Cand OwnGrid(const Work& w, const Cand& base, int base_tag, gpk::EncodedTensor enc, std::string spec, const char* path,
+               std::span<const float> q, const GptqRunStats& stats) const {
+    Cand c;
+    c.enc = std::move(enc);
+    c.packed = true;
+    c.c.spec = std::move(spec);
+    c.c.step = base.c.step;
+    c.c.gptq = true;
+    c.c.path = path;
+    c.c.bytes = c.enc.payload.size() + c.enc.params.size();
+    c.price = Price(c.enc);
+    c.grid_price = c.price;
+    c.c.proxy = GptqTrace(w, q, stats) / double(std::max<int64_t>(hessians->tokens(), 1));
+    c.c.predicted = w.sensitivity * c.c.proxy;
+    c.base_tag = base_tag;
+    return c;
   }
 
   // The rowstep candidates on GPTQ candidate `base` into `set`: GPTQ again at
