@@ -853,11 +853,21 @@ struct RdPlanner::Impl {
   // Factorisations of the Hessians of `ks` that are not cached yet.
   Status EnsureFactors(const std::vector<size_t>& ks) {
     if (!gptq_ans) return Status::Ok();
+    GP_RETURN_IF_ERROR(Factorize(ks, gptq_options, factors));
+    if (!tcq) return Status::Ok();
+    GptqOptions no_act = gptq_options;
+    no_act.act_order = false;
+    if (o.tcq_damp >= 0) no_act.percdamp = o.tcq_damp;
+    return Factorize(ks, no_act, tcq_factors);
+  }
+  // The factorisations with `options` of the Hessians of `ks` not in `into` yet, in parallel.
+  Status Factorize(const std::vector<size_t>& ks, const GptqOptions& options,
+                   std::map<const Eigen::MatrixXd*, std::unique_ptr<GptqFactor>>& into) {
     std::vector<const Eigen::MatrixXd*> need;
     std::vector<std::string> names;
     for (size_t k : ks) {
       const Eigen::MatrixXd* h = work[k].h;
-      if (factors.count(h) || std::find(need.begin(), need.end(), h) != need.end()) continue;
+      if (into.count(h) || std::find(need.begin(), need.end(), h) != need.end()) continue;
       need.push_back(h);
       names.push_back(work[k].tensor->name);
     }
@@ -865,33 +875,11 @@ struct RdPlanner::Impl {
     std::vector<double> cost(need.size());
     for (size_t i = 0; i < need.size(); ++i) cost[i] = std::pow(double(need[i]->cols()), 3);
     GP_RETURN_IF_ERROR(ParallelFor(need.size(), threads, cost, [&](size_t i) -> Status {
-      GP_ASSIGN_OR_RETURN(GptqFactor f, GptqFactorize(names[i], *need[i], gptq_options));
+      GP_ASSIGN_OR_RETURN(GptqFactor f, GptqFactorize(names[i], *need[i], options));
       made[i] = std::make_unique<GptqFactor>(std::move(f));
       return Status::Ok();
     }));
-    for (size_t i = 0; i < need.size(); ++i) factors.emplace(need[i], std::move(made[i]));
-    if (!tcq) return Status::Ok();
-    GptqOptions no_act = gptq_options;
-    no_act.act_order = false;
-    if (o.tcq_damp >= 0) no_act.percdamp = o.tcq_damp;
-    need.clear();
-    names.clear();
-    for (size_t k : ks) {
-      const Eigen::MatrixXd* h = work[k].h;
-      if (tcq_factors.count(h) || std::find(need.begin(), need.end(), h) != need.end()) continue;
-      need.push_back(h);
-      names.push_back(work[k].tensor->name);
-    }
-    made.clear();
-    made.resize(need.size());
-    cost.assign(need.size(), 0.0);
-    for (size_t i = 0; i < need.size(); ++i) cost[i] = std::pow(double(need[i]->cols()), 3);
-    GP_RETURN_IF_ERROR(ParallelFor(need.size(), threads, cost, [&](size_t i) -> Status {
-      GP_ASSIGN_OR_RETURN(GptqFactor f, GptqFactorize(names[i], *need[i], no_act));
-      made[i] = std::make_unique<GptqFactor>(std::move(f));
-      return Status::Ok();
-    }));
-    for (size_t i = 0; i < need.size(); ++i) tcq_factors.emplace(need[i], std::move(made[i]));
+    for (size_t i = 0; i < need.size(); ++i) into.emplace(need[i], std::move(made[i]));
     return Status::Ok();
   }
 
