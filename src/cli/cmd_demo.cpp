@@ -28,8 +28,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The demo packs rd with every path (the 3M model makes that cheap); its rows say so.
-constexpr const char* kRdRecipe = "rd:all";
+// The demo packs rd with every path but the trellis grids (cheap on the 3M
+// model, and on models this small the best: docs/results/structure.md); its rows say so.
+constexpr const char* kRdRecipe = "rd:protect";
 
 double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
@@ -96,7 +97,7 @@ Result<PackedRow> PackRdAt(const io::TensorFile& model, const encode::Hessians& 
                            const std::string& path, const GlobalOptions& g) {
   encode::RdOptions ro;
   ro.budget = budget;
-  ro.paths = encode::RdPathNames();  // every path: cheap on the demo's 3M params (`pack -r rd:all`)
+  ro.paths = encode::RdProtectPaths();  // `pack -r rd:protect`
   ro.threads = g.threads;
   ProgressBar bar(g.quiet);
   ro.progress = bar.Callback();

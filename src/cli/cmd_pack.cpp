@@ -186,7 +186,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "model .safetensors");
   cmd->add_option("-o,--out", o->out, "output .gpk (written atomically, only if it fits --budget)");
-  cmd->add_option("-r,--recipe", o->recipe, "recipe name or factory string: rd, rd:all, rules:... (--list-recipes)")->capture_default_str();
+  cmd->add_option("-r,--recipe", o->recipe, "recipe name or factory string: rd, rd:all, rd:protect, rd:PATH,..., rules:... (--list-recipes)")->capture_default_str();
   cmd->add_option("--calib", o->calib, "calibration file from `golfpack calibrate` (needed by GPTQ recipes)");
   cmd->add_option("--budget", o->budget, "refuse unless file + code bytes <= N (PG cap: 16000000)");
   cmd->add_option("--code-bytes", o->code_bytes, "code bytes counted with the file (default: those of --code)");

@@ -228,12 +228,18 @@ Result<Recipe> ParseRules(const std::string& name) {
 }  // namespace
 
 std::vector<std::string> RdDefaultPaths() { return {"grid", "rowalloc"}; }
+std::vector<std::string> RdProtectPaths() {
+  std::vector<std::string> p = RdPathNames();
+  std::erase(p, "tcq");
+  return p;
+}
 
 std::string RecipeFactoryString(const Recipe& r) {
   if (r.rules.empty()) {
     std::string s = "rd";
     if (!r.rd_paths_named) return s;
     if (r.rd_paths == RdPathNames()) return "rd:all";
+    if (r.rd_paths == RdProtectPaths()) return "rd:protect";
     for (size_t i = 0; i < r.rd_paths.size(); ++i) s += (i ? "," : ":") + r.rd_paths[i];
     return s;
   }
@@ -262,6 +268,7 @@ Result<Recipe> FindRecipe(const std::string& name) {
     r.rd_paths_named = name != "rd";
     if (name == "rd") r.rd_paths = RdDefaultPaths();
     if (name == "rd:all") r.rd_paths = RdPathNames();
+    if (name == "rd:protect") r.rd_paths = RdProtectPaths();
     const bool listed = r.rd_paths.empty();  // rd:PATH,PATH,...
     for (size_t at = 3; listed && at <= name.size();) {
       const size_t end = std::min(name.find(',', at), name.size());

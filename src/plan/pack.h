@@ -56,7 +56,8 @@ struct Recipe {
   std::string lqer;
   // rd (not rule-based, plan/rd.h): the paths it prices. "rd" gives
   // RdDefaultPaths() (rd_paths_named false: --paths may replace them);
-  // "rd:grid,lqer" those paths and "rd:all" every path (named: true).
+  // "rd:grid,lqer" those paths, "rd:all" every path and "rd:protect" every
+  // path but tcq (named: true).
   std::vector<std::string> rd_paths;
   bool rd_paths_named = false;
 };
@@ -65,8 +66,13 @@ struct Recipe {
 // (rowalloc). On the 17M Parameter Golf shape they buy almost all that every
 // path buys (post-roundtrip gap 0.008523 against 0.008338 at 2.5 bits/param)
 // in about 20 s instead of minutes; on small models the protection paths
-// buy much more (m3: 0.0213 against 0.0139) and cost seconds: use rd:all.
+// buy much more (m3: 0.0213 against 0.0139) and cost seconds: use
+// rd:protect. The trellis (tcq) buys most at the 17M shape (rd:grid,
+// rowalloc,tcq: 0.00594 against 0.00851); on small models it does worse than
+// the protection paths, and added to them it hurts (docs/results/structure.md).
 std::vector<std::string> RdDefaultPaths();
+// "rd:protect": grids and every correction path, without the trellis grids.
+std::vector<std::string> RdProtectPaths();
 
 // "pg-int8-zlib", "gptq-int6-brotli", ...; NotFound lists the known names.
 // Factory strings take parameters after a colon: "record-lqer:int5" is the

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -301,6 +303,11 @@ TEST(RulesRecipe, RdPresets) {
   EXPECT_EQ(all->rd_paths, RdPathNames());
   EXPECT_TRUE(all->rd_paths_named);
   EXPECT_EQ(RecipeFactoryString(*all), "rd:all");
+  auto protect = FindRecipe("rd:protect");
+  ASSERT_TRUE(protect.ok());
+  EXPECT_EQ(protect->rd_paths.size() + 1, RdPathNames().size());
+  EXPECT_EQ(std::count(protect->rd_paths.begin(), protect->rd_paths.end(), "tcq"), 0);
+  EXPECT_EQ(RecipeFactoryString(*protect), "rd:protect");
   auto some = FindRecipe("rd:grid,lqer");
   ASSERT_TRUE(some.ok());
   EXPECT_EQ(RecipeFactoryString(*some), "rd:grid,lqer");
