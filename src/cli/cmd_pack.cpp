@@ -97,6 +97,7 @@ Status RunPackRd(const Opts& o, const io::TensorFile& model, const GlobalOptions
   if (!o.tcq_ratios.empty()) ro.tcq_ratios = o.tcq_ratios;
   if (o.tcq_state_bits > 0) ro.tcq_state_bits = o.tcq_state_bits;
   if (o.tcq_damp >= 0) ro.tcq_damp = o.tcq_damp;
+  if (o.hessian_shrink >= 0) ro.hessian_shrink = o.hessian_shrink;
   ro.token_row_floor = o.token_row_floor;
   ro.protect_neighbors = o.protect_neighbors;
   if (o.protect_bytes >= 0) ro.protect_max = static_cast<uint64_t>(o.protect_bytes);
@@ -179,6 +180,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     std::vector<double> tcq_ratios;
     int tcq_state_bits = 0;
     double tcq_damp = -1;
+    double hessian_shrink = -1;
     double token_row_floor = encode::kTokenRowFloor;
     int protect_neighbors = -1;
     bool canonical = false, canonical_vo = false;
@@ -221,6 +223,8 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
       ->delimiter(',');
   cmd->add_option("--tcq-state-bits", o->tcq_state_bits, "rd: the tcq path's trellis has 2^N states, N 2..8 (default 3)");
   cmd->add_option("--tcq-damp", o->tcq_damp, "rd: GPTQ damping of the tcq path's factorisation, x mean(diag H) (default 0.1)");
+  cmd->add_option("--hessian-shrink", o->hessian_shrink,
+                  "rd: shrink every calibration Hessian to H + A x mean(diag H) x I before any fit or proxy (default 0)");
   cmd->add_option("--rowstep-gammas", o->rowstep_gammas,
                   "rd: exponents of the rowstep path's per-row steps, in (0, 4] (default 0.5,1)")
       ->delimiter(',');

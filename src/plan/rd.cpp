@@ -218,6 +218,9 @@ struct RdPlanner::Impl {
   bool tcq = false;       // the tcq path is on
   // Factorisations without act-order, for the tcq path (its trellis walks the stored column order).
   std::map<const Eigen::MatrixXd*, std::unique_ptr<GptqFactor>> tcq_factors;
+  // The shrunk copies of the calibration Hessians (RdOptions::hessian_shrink),
+  // one per distinct Hessian, so tensors that share an input share it.
+  std::map<const Eigen::MatrixXd*, std::unique_ptr<Eigen::MatrixXd>> shrunk;
   double first_lambda = 0;  // the first (plain) allocation's lambda, for rowalloc
   int lqer_max_rank = 0;
   std::vector<PatchPath> patch_paths;  // the patch paths that are on
@@ -1065,6 +1068,8 @@ Result<RdPlanner> RdPlanner::Create(const io::TensorFile& model, const Hessians&
   for (double r : o.tcq_ratios)
     if (!(std::isfinite(r) && r > 0 && r <= 4)) return InvalidArgument("recipe rd: tcq step ratios must be in (0, 4]");
   if (o.tcq_state_bits < 2 || o.tcq_state_bits > 8) return InvalidArgument("recipe rd: tcq state bits must be 2..8");
+  if (!(std::isfinite(o.hessian_shrink) && o.hessian_shrink >= 0 && o.hessian_shrink <= 10))
+    return InvalidArgument("recipe rd: hessian shrink must be in [0, 10]");
   if (!o.paths.empty() && wants("rowalloc") && !p.two_phase)
     return InvalidArgument("recipe rd: path rowalloc needs a GPTQ family; family '" + p.family + "'");
   for (double mu : o.rowalloc_lambdas)
@@ -1121,6 +1126,15 @@ Result<RdPlanner> RdPlanner::Create(const io::TensorFile& model, const Hessians&
   for (size_t i = 0; i < model.tensors.size(); ++i) {
     const io::Tensor& t = model.tensors[i];
     const Eigen::MatrixXd* h = t.shape.size() == 2 ? hessians.ForWeight(t.name) : nullptr;
+    if (h && o.hessian_shrink > 0) {
+      auto& copy = p.shrunk[h];
+      if (!copy) {
+        copy = std::make_unique<Eigen::MatrixXd>(*h);
+        const double add = o.hessian_shrink * (h->rows() ? h->diagonal().mean() : 0.0);
+        copy->diagonal().array() += add;
+      }
+      h = copy.get();
+    }
     if (h) {
       p.work_of[i] = static_cast<int>(p.work.size());
       Work w;

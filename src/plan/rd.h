@@ -93,6 +93,14 @@ struct RdOptions {
   // on the demo and m3 models (docs/results/structure.md): the trellis search
   // fits the calibration Hessian harder than rounding does.
   double tcq_damp = 0.1;
+  // Shrinkage of every calibration Hessian toward a multiple of the
+  // identity, H + hessian_shrink x mean(diag H) x I, before anything uses
+  // it: every GPTQ / trellis fit, every correction's fit and every proxy. A
+  // Hessian from a few thousand calibration sequences underestimates its
+  // small eigenvalues, and the searches that exploit H hardest (GPTQ, the
+  // trellis) put their error there; the shrunk H prices that error as the
+  // round trip finds it. 0 leaves H as calibrated.
+  double hessian_shrink = 0;
   // Token rows of the tied embedding weigh by their frequency in the proxy
   // when the calibration file has token counts (plan/calibration.h,
   // TokenRowWeights); this is the floor of those weights, < 0 turns them off.

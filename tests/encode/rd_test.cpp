@@ -684,6 +684,68 @@ TEST(Rd, GptqOptionsInTheFamilyAndTcqOptions) {
   EXPECT_NE(r.status().message().find("tcq state bits must be 2..8"), std::string::npos) << r.status().ToString();
 }
 
+// --hessian-shrink A is H + A x mean(diag H) x I before anything uses it:
+// packing with it equals packing, without it, a calibration whose Hessians
+// were shrunk by hand (integer Hessians and A = 0.5, so both are exact), bit
+// for bit, candidates and proxies included; and a bad A is one clear line.
+TEST(Rd, HessianShrinkIsTheShrunkCalibration) {
+  const auto model = Model();
+  auto calib = [](double shrink) {
+    io::TensorFile cal;
+    int site_no = 0;
+    for (const char* site : {"head_in", "blocks.0.attn_in", "blocks.0.mlp_in"}) {
+      Eigen::MatrixXd b(64, 8);
+      for (int i = 0; i < 64; ++i)
+        for (int j = 0; j < 8; ++j) b(i, j) = double((i * 7 + j * 3 + site_no * 5) % 5) - 2.0;  // in -2..2
+      Eigen::MatrixXd h = b * b.transpose();
+      h.diagonal().array() += 4.0;
+      h.diagonal().array() += shrink * h.diagonal().mean();
+      std::vector<float> v(64 * 64);
+      for (int i = 0; i < 64; ++i)
+        for (int j = 0; j < 64; ++j) v[size_t(i * 64 + j)] = float(h(i, j));
+      cal.tensors.push_back(io::Tensor::FromFloat32(site, {64, 64}, v));
+      ++site_no;
+    }
+    cal.metadata = {{"golfpack.calibration", "hessian-v1"}, {"golfpack.tokens", "1000"}, {"golfpack.seq_len", "100"}};
+    const auto path = (std::filesystem::temp_directory_path() /
+                       ("gp_rd_shrink_" + std::to_string(::getpid()) + "_" + std::to_string(shrink))).string();
+    EXPECT_TRUE(io::WriteSafetensors(path, cal).ok());
+    auto h = Hessians::Load(path);
+    EXPECT_TRUE(h.ok()) << h.status().ToString();
+    std::filesystem::remove(path);
+    return *h;
+  };
+  RdOptions o;
+  o.budget = 22000;
+  o.code_bytes = 0;
+  o.code_bytes_set = true;
+  o.threads = 1;
+  o.paths = {"grid", "lqer", "sparse", "tcq"};
+  o.hessian_shrink = 0.5;
+  auto shrunk_here = PackRd(model, calib(0.0), o);
+  o.hessian_shrink = 0;
+  auto shrunk_before = PackRd(model, calib(0.5), o);
+  auto plain = PackRd(model, calib(0.0), o);
+  ASSERT_TRUE(shrunk_here.ok() && shrunk_before.ok() && plain.ok()) << shrunk_here.status().ToString();
+  EXPECT_EQ(shrunk_here->pack.bytes, shrunk_before->pack.bytes);
+  EXPECT_NE(shrunk_here->pack.bytes, plain->pack.bytes) << "the shrinkage changed nothing";
+  ASSERT_EQ(shrunk_here->tensors.size(), shrunk_before->tensors.size());
+  for (size_t t = 0; t < shrunk_here->tensors.size(); ++t) {
+    const auto& a = shrunk_here->tensors[t].candidates;
+    const auto& b = shrunk_before->tensors[t].candidates;
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t c = 0; c < a.size(); ++c) {
+      EXPECT_EQ(a[c].spec, b[c].spec);
+      EXPECT_EQ(a[c].proxy, b[c].proxy) << a[c].spec;
+    }
+  }
+  o.hessian_shrink = -0.1;
+  auto bad = PackRd(model, calib(0.0), o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("hessian shrink must be in [0, 10]"), std::string::npos)
+      << bad.status().ToString();
+}
+
 TEST(RdLqer, PathsAreCheckedWithOneClearLine) {
   const auto model = Model();
   const auto h = Calib({});
