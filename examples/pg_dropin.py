@@ -251,7 +251,9 @@ def main():
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--budget", type=int, default=16_000_000, help="counted bytes (file + code) for recipe rd")
     ap.add_argument("--recipe", default="rd",
-                    help="rd (grids + a step per row, fast), rd:all (every path), a named recipe "
+                    help="rd (grids + a step per row, fast), rd:grid,rowalloc,tcq (trellis grids: the best "
+                         "quick choice at the 17M PG shape), rd:all (every path), rd:protect (every path but "
+                         "the trellis: best on models of a few M params), a named recipe "
                          "(pg-int8-zlib, gptq-int6-brotli, record-lqer:int5, ...) or rules:KEY=SPEC,...")
     ap.add_argument("--code-bytes", type=int, default=None,
                     help="code bytes counted with the file (default: this script + golfpack_decode.py + reference_gpt.py)")
