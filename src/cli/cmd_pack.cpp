@@ -96,6 +96,7 @@ Status RunPackRd(const Opts& o, const io::TensorFile& model, const GlobalOptions
   if (!o.rowstep_gammas.empty()) ro.rowstep_gammas = o.rowstep_gammas;
   if (!o.tcq_ratios.empty()) ro.tcq_ratios = o.tcq_ratios;
   if (o.tcq_state_bits > 0) ro.tcq_state_bits = o.tcq_state_bits;
+  ro.tcq_only = o.tcq_only;
   if (o.tcq_damp >= 0) ro.tcq_damp = o.tcq_damp;
   if (o.hessian_shrink >= 0) ro.hessian_shrink = o.hessian_shrink;
   ro.token_row_floor = o.token_row_floor;
@@ -179,6 +180,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     std::vector<double> rowstep_gammas;
     std::vector<double> tcq_ratios;
     int tcq_state_bits = 0;
+    std::vector<std::string> tcq_only;
     double tcq_damp = -1;
     double hessian_shrink = -1;
     double token_row_floor = encode::kTokenRowFloor;
@@ -222,6 +224,9 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
                   "rd: the tcq path's trellis steps as multiples of each grid candidate's step, in (0, 4] (default 0.5)")
       ->delimiter(',');
   cmd->add_option("--tcq-state-bits", o->tcq_state_bits, "rd: the tcq path's trellis has 2^N states, N 2..8 (default 3)");
+  cmd->add_option("--tcq-only", o->tcq_only,
+                  "rd: offer the tcq path only for tensors whose name contains one of these (e.g. .attn.; default: every tensor)")
+      ->delimiter(',');
   cmd->add_option("--tcq-damp", o->tcq_damp, "rd: GPTQ damping of the tcq path's factorisation, x mean(diag H) (default 0.1)");
   cmd->add_option("--hessian-shrink", o->hessian_shrink,
                   "rd: shrink every calibration Hessian to H + A x mean(diag H) x I before any fit or proxy (default 0)");

@@ -436,6 +436,10 @@ struct RdPlanner::Impl {
   // top of a grid), priced exactly and proxied from its own error accounting.
   Status AddTcq(const Work& w, const Cand& base, int base_tag, LqerSet& set) const {
     if (!gptq_ans || !tcq_factors.count(w.h)) return Status::Ok();
+    if (!o.tcq_only.empty() &&
+        std::none_of(o.tcq_only.begin(), o.tcq_only.end(),
+                     [&](const std::string& s) { return w.tensor->name.find(s) != std::string::npos; }))
+      return Status::Ok();
     GP_ASSIGN_OR_RETURN(auto enc, MakeEncoder(base.c.spec));
     const auto* g = dynamic_cast<const GptqAnsGridEncoder*>(enc.get());
     if (!g || g->grid().group_size != 0) return Status::Ok();

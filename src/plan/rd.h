@@ -93,6 +93,11 @@ struct RdOptions {
   // on the demo and m3 models (docs/results/structure.md): the trellis search
   // fits the calibration Hessian harder than rounding does.
   double tcq_damp = 0.1;
+  // The tcq path is offered only for tensors whose name contains one of
+  // these (empty: every tensor), e.g. {".attn."}: on the 2-3M models the
+  // proxy overrates trellis grids on the MLP matrices
+  // (docs/results/structure.md).
+  std::vector<std::string> tcq_only;
   // Shrinkage of every calibration Hessian toward a multiple of the
   // identity, H + hessian_shrink x mean(diag H) x I, before anything uses
   // it: every GPTQ / trellis fit, every correction's fit and every proxy. A

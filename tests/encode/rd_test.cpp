@@ -654,7 +654,8 @@ TEST(RdPatch, PatchesOverCorrectionsPackAndDecode) {
 
 // GPTQ's own options in the family (damping, act-order) reach the GPTQ
 // candidates; the plain-rounding ladder drops them; the tcq path takes its
-// own damping and state count, and a bad one is one clear line.
+// own damping, state count and tensor filter, and a bad state count is one
+// clear line.
 TEST(Rd, GptqOptionsInTheFamilyAndTcqOptions) {
   const auto model = Model();
   const auto h = Calib({});
@@ -678,6 +679,19 @@ TEST(Rd, GptqOptionsInTheFamilyAndTcqOptions) {
     }
   EXPECT_TRUE(damped);
   EXPECT_TRUE(trellis);
+  // --tcq-only: trellis candidates only for the tensors named.
+  o.tcq_only = {".mlp."};
+  r = PackRd(model, h, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  int mlp_trellis = 0;
+  for (const auto& t : r->tensors)
+    for (const auto& c : t.candidates)
+      if (c.path == "tcq") {
+        EXPECT_NE(t.name.find(".mlp."), std::string::npos) << t.name;
+        ++mlp_trellis;
+      }
+  EXPECT_GT(mlp_trellis, 0);
+  o.tcq_only.clear();
   o.tcq_state_bits = 9;
   r = PackRd(model, h, o);
   ASSERT_FALSE(r.ok());
