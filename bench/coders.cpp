@@ -2,7 +2,8 @@
 // item 5): every tensor stored as plain encoding 7 (`ans_grid`) is decoded
 // back to its integer codes; on the concatenation of those code streams the
 // table gives bits/symbol and bytes for golfpack's order-0 rANS (the stream
-// bytes in the artifact, without the scales), context rANS (model 1),
+// bytes in the artifact, without the scales), context rANS (model 1), column-class
+// rANS (model 9, with the decode speed of the format's ans_grid decoder),
 // brotli -q 11, xz -9e, zstd -19, lrzip (ZPAQ and LZMA, through the `lrzip`
 // binary) and the context-mixing coder (codec/cm_coder.h), with the order-0
 // entropy as reference lines, and the CM coder's speed.
@@ -24,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "codec/ans_grid.h"
 #include "codec/cm_coder.h"
 #include "codec/codecs.h"
 #include "core/artifact.h"
@@ -123,8 +125,10 @@ int main(int argc, char** argv) {
   std::string shape_lines;
   uint64_t numel_all = 0, numel_2d = 0, n_ans = 0, n_wrapped = 0;
   uint64_t rans_stream_bytes = 0, rans_table_bytes = 0, scale_bytes_total = 0, ctx_rans_bytes = 0;
+  uint64_t cc_bytes = 0, cc_tensors = 0;
+  std::vector<gp::gpk::EncodedTensor> packed[2];  // each tensor repacked as model 0 and with the cc spec
   double tensor_entropy_bits = 0;
-  int models_seen[2] = {0, 0};
+  int models_seen[10] = {};
   int max_abs = 0;
   for (size_t ti = 0; ti < art->tensors().size(); ++ti) {
     const auto& t = art->tensors()[ti];
@@ -155,6 +159,7 @@ int main(int argc, char** argv) {
     const auto stream = payload.subspan(scale_bytes);
     gp::ByteReader r(stream);
     size_t alphabet = 0;
+    if (p->model > 1 && p->model != 9) continue;  // a trellis grid: not one stream of codes
     if (p->model == 0) {
       auto table = gp::FrequencyTable::Parse(r);
       if (!table.ok()) return fail(table.status());
@@ -169,8 +174,9 @@ int main(int argc, char** argv) {
     rans_stream_bytes += stream.size();
     scale_bytes_total += scale_bytes;
     std::vector<uint16_t> sym(t.numel);
-    const gp::Status st = p->model == 0 ? gp::RansDecompress(stream, sym.size(), sym)
-                                        : gp::ContextRansDecompress(stream, sym.size(), sym);
+    const gp::Status st = p->model == 0   ? gp::RansDecompress(stream, sym.size(), sym)
+                          : p->model == 9 ? gp::ColumnRansDecompress(stream, cols, sym.size(), sym)
+                                          : gp::ContextRansDecompress(stream, sym.size(), sym);
     if (!st.ok()) return fail(st);
     const int z = int((alphabet - 1) / 2);
     std::map<int, uint64_t> counts;
@@ -188,6 +194,27 @@ int main(int argc, char** argv) {
       if (size.ok()) best = std::min(best, *size);
     }
     ctx_rans_bytes += best;
+    // Column classes (model 9, spec "cc"): the stream ans_grid writes, and both repacks for the speed test.
+    {
+      gp::encode::AnsGridQuant q;
+      q.rows = rows, q.cols = cols, q.group_size = p->group_size, q.groups_per_row = groups;
+      q.scales.assign(rows * groups, 1.0f);
+      q.codes.reserve(sym.size());
+      for (uint16_t v : sym) q.codes.push_back(int16_t(int(v) - z));
+      for (int k = 0; k < 2; ++k) {
+        gp::encode::AnsGridSpec spec;
+        spec.model = k ? 9 : 0;
+        spec.scale_dtype = p->scale_dtype;
+        spec.group_size = p->group_size;
+        auto e = gp::encode::PackAnsGrid(t.name, t.shape, spec, q);
+        if (!e.ok()) return fail(e.status());
+        if (k) {
+          cc_bytes += e->payload.size() - scale_bytes;
+          cc_tensors += gp::gpk::AnsGridParams::Parse(e->params)->model == 9;
+        }
+        packed[k].push_back(std::move(*e));
+      }
+    }
     // Row context for the CM variant with side input: the row's stored scale
     // (first group), log2 relative to the tensor's median, half-octave buckets.
     std::vector<double> lg(rows);
@@ -236,6 +263,29 @@ int main(int argc, char** argv) {
                   double(rans_stream_bytes)});
   rows.push_back({"golfpack context rANS (model 1, 4 ctx)", "codes", "per tensor, best M, incl. tables",
                   double(ctx_rans_bytes)});
+  rows.push_back({"golfpack column-class rANS (model 9, cc)", "codes",
+                  "per tensor, incl. tables and classes; " + std::to_string(cc_tensors) + " of " +
+                      std::to_string(n_ans) + " tensors take classes, the rest order-0",
+                  double(cc_bytes)});
+  // The format's ans_grid decoder (the counted one) on both repacks: MB/s of symbols, best of repeats.
+  double ans_dec_s[2] = {1e300, 1e300};
+  for (int k = 0; k < 2; ++k) {
+    const gp::gpk::EncodingTraits* e = gp::gpk::FindEncoding(gp::gpk::kAnsGrid);
+    for (int rep = 0; rep < repeats; ++rep) {
+      const auto t0 = Clock::now();
+      for (const auto& t : packed[k]) {
+        uint64_t numel = 1;
+        for (uint64_t d : t.shape) numel *= d;
+        std::vector<float> out(numel);
+        const gp::Status st = e->decode(gp::gpk::TensorView{t.shape, numel, t.params, t.payload}, out);
+        if (!st.ok()) {
+          std::fprintf(stderr, "coders: ans_grid decode FAILED: %s\n", st.ToString().c_str());
+          return 1;
+        }
+      }
+      ans_dec_s[k] = std::min(ans_dec_s[k], std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+  }
 
   // General-purpose compressors: one byte per symbol when every code fits.
   const bool as_int8 = max_abs <= 127;
@@ -354,6 +404,9 @@ int main(int argc, char** argv) {
   std::printf("\nCM speed (one thread, best of %d, MB/s of symbols): wall clock: encode %.1f, decode %.1f; "
               "thread CPU time: encode %.1f, decode %.1f\n",
               repeats, mb / enc_s, mb / dec_s, mb / enc_cpu, mb / dec_cpu);
+  std::printf("ans_grid decode (counted decoder, scales and dequantisation included, MB/s of symbols, wall clock): "
+              "order-0 %.1f, column classes %.1f\n",
+              mb / ans_dec_s[0], mb / ans_dec_s[1]);
   double best_gp = 1e300;
   std::string best_gp_name;
   for (const Row& r : rows)
@@ -375,6 +428,8 @@ int main(int argc, char** argv) {
   std::fprintf(f, "# symbols\t%llu\n# general_purpose_input\t%s\n", (unsigned long long)n, input.c_str());
   std::fprintf(f, "# cm_encode_MB_per_s_wall\t%.2f\n# cm_decode_MB_per_s_wall\t%.2f\n", mb / enc_s, mb / dec_s);
   std::fprintf(f, "# cm_encode_MB_per_s_cpu\t%.2f\n# cm_decode_MB_per_s_cpu\t%.2f\n", mb / enc_cpu, mb / dec_cpu);
+  std::fprintf(f, "# ans_grid_order0_decode_MB_per_s_wall\t%.2f\n# ans_grid_cc_decode_MB_per_s_wall\t%.2f\n",
+               mb / ans_dec_s[0], mb / ans_dec_s[1]);
   std::fclose(f);
   std::printf("wrote %s\n", tsv.c_str());
   return 0;

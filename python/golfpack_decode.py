@@ -248,10 +248,10 @@ def _size(t):
         t.dtype_s, gs, t.model = p[0], int.from_bytes(p[1:5], 'little'), p[5]
         if t.dtype_s > 2:
             fail(f'ans_grid: unknown scale_dtype {t.dtype_s}')
-        if t.model > 8:
+        if t.model > 9:
             fail(f'ans_grid: unknown model {t.model}')
         _grid(t, 'ans_grid', gs, t.dtype_s, 0)
-        return t.sb + (2 if t.model > 1 else 4 + t.model + 4 * min(n, 4)), 0
+        return t.sb + (2 if 1 < t.model < 9 else 4 + (t.model > 0) + 4 * min(n, 4)), 0
     if e == 8:
         _params(t, 6)
         t.bits, t.dtype_s, gs = p[0], p[1], int.from_bytes(p[2:6], 'little')
@@ -343,8 +343,9 @@ def _freqs(r, a, m):
 
 
 def _stream(t, pl):
-    """Parses ans_grid's stream header (model 0 order-0, 1 context; FORMAT.md "rANS streams") into t.st:
-    slot tables per context, the initial states and the renormalisation bytes."""
+    """Parses ans_grid's stream header (model 0 order-0, 1 context, 9 column classes; FORMAT.md "rANS
+    streams") into t.st: slot tables per context, the column classes, the initial states and the
+    renormalisation bytes."""
     r = Reader(pl[t.sb:], t.sb)
     n = t.n
     if t.model:
@@ -357,6 +358,13 @@ def _stream(t, pl):
         if mask >> k:
             r.bad('ContextRans table mask', f'names contexts beyond {k}', at)
         tabs = [_freqs(r, a, m) if mask >> c & 1 else None for c in range(k)]
+        if t.model == 9:
+            if k not in (2, 4, 8, 16):
+                fail(f'{k} column classes, must be 2, 4, 8 or 16')
+            cols = n // t.shape[0] if n else 0
+            bits = k.bit_length() - 1
+            cls = _unpack(r.take((cols * bits + 7) // 8, 'ans_grid column classes'), cols, bits,
+                          'ans_grid column classes', False)
     else:
         m = r.u8('rANS table scale_bits', 10, 15)
         a = r.var('rANS table alphabet size', 1, 4096)
@@ -370,7 +378,7 @@ def _stream(t, pl):
     if any(not L <= v < 1 << 31 for v in x):
         r.bad('rANS payload', 'initial state outside [0x800000, 0x80000000)')
     t.st = NS(n=n, g=(n + 3) // 4, m=m, a=a, z=z, z0=z0, k=k, tabs=tabs, x=x + [L] * (4 - len(x)),
-              d=r.b[r.p:], size=(1 << m) * sum(f is not None for f in tabs))
+              d=r.b[r.p:], size=(1 << m) * sum(f is not None for f in tabs), cls=cls if t.model == 9 else None)
 
 
 def _walk(t, pl):
@@ -426,7 +434,7 @@ def _prep(nodes):
     run, walks, subs = [], [], []
     for t, pl in nodes:
         t.err, t.codes = None, np.zeros(0, np.int32)
-        if t.model > 1:
+        if 1 < t.model < 9:
             try:
                 us = _unions(t, pl)
             except ValueError as x:
@@ -462,15 +470,16 @@ def _ans(ts):
     """Decodes the rANS streams of ans_grid tensors ts (their t.st), sets t.codes (symbol - Z) or t.err.
     Batches of streams decode together: loop step g decodes symbol group g (symbols 4g..4g+3, one per
     state) of every stream still running, in numpy; a tensor's bytes are read strictly in symbol order."""
-    ts = sorted(ts, key=lambda t: -t.st.g)
-    i = 0
-    while i < len(ts):  # batches of at most 2^24 table entries
-        j, size = i + 1, ts[i].st.size
-        while j < len(ts) and size + ts[j].st.size <= 1 << 24:
-            size += ts[j].st.size
-            j += 1
-        _batch(ts[i:j])
-        i = j
+    for part in ([t for t in ts if t.model != 1], [t for t in ts if t.model == 1]):  # context streams apart
+        part.sort(key=lambda t: -t.st.g)
+        i = 0
+        while i < len(part):  # batches of at most 2^24 table entries
+            j, size = i + 1, part[i].st.size
+            while j < len(part) and size + part[j].st.size <= 1 << 24:
+                size += part[j].st.size
+                j += 1
+            _batch(part[i:j])
+            i = j
 
 
 def _batch(ts):
@@ -500,9 +509,18 @@ def _batch(ts):
                 SY.append(sym)
                 at += size
         s.base = np.array(base)[np.minimum(np.abs(np.arange(s.a) - s.z0), s.k - 1)]  # by previous symbol
+        s.cb = np.array(base)[s.cls] if s.cls is not None else s.base[:1]  # model 9: by column
         NB += [s.base[y] for y in SY[len(NB):]]
     F, B, SY, NB = (np.concatenate(v).astype(np.int32) for v in (F, B, SY, NB))  # states stay below 2^31
-    ctx = any(t.model for t in ts)
+    ctx = any(t.model == 1 for t in ts)
+    # Column classes: the table base of stream r's symbol i is CB[OF[r] + i % P[r]] (order-0: P = 1).
+    cls = any(t.model == 9 for t in ts)
+    if cls:
+        CB = np.concatenate([t.st.cb for t in ts]).astype(np.int64)
+        OF = np.repeat(np.cumsum([0] + [len(t.st.cb) for t in ts[:-1]])[None], 4, 0)
+        P = np.repeat(np.array([len(t.st.cb) for t in ts], np.int64)[None], 4, 0)
+        I = np.repeat(np.arange(4)[:, None], len(ts), 1) % P  # position of symbol 4g + k within its row
+        S4 = 4 % P
     # Lanes: arrays (4, streams), column r = the 4 states of stream r; longest streams first, so the
     # running streams are a prefix. Everything per stream is spelled out per lane (no broadcasting).
     T, G = len(ts), [t.st.g for t in ts]
@@ -537,6 +555,8 @@ def _batch(ts):
                 A -= 1
             XF[:, A:a], PF[A:a] = x[:, A:], pc[0, A:]
             x, ms, mk, bs, J, pc, s15, s16 = (v[..., :A].copy() for v in (x, ms, mk, bs, J, pc, s15, s16))
+            if cls:
+                OF, P, I, S4 = (v[:, :A].copy() for v in (OF, P, I, S4))
         j = out[:, at:at + A]
         at += A
         np.bitwise_and(x, mk, out=j)
@@ -549,6 +569,10 @@ def _batch(ts):
             j[2] += NB.take(j[1])
             j[3] += NB.take(j[2])
             J = NB.take(j[3])
+        elif cls:
+            j += CB.take(OF + I)
+            I += S4
+            I[I >= P] -= P[I >= P]
         else:
             j += bs
         if g in fix:

@@ -207,7 +207,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
                 "--canonical, and also make V's rows orthonormal per KV group, moving the transform into attn.proj "
                 "(the same function; not for models with the extra RMSNorm)");
   cmd->add_option("--report", o->report, "rd: write the byte-ROI report (per tensor bytes, loss bought, loss per KB) as JSON");
-  cmd->add_option("--family", o->family, "rd: candidate spec with {s} for the step (default gptq:ans:s{s}:row)");
+  cmd->add_option("--family", o->family, "rd: candidate spec with {s} for the step (default gptq:ans:s{s}:row:cc)");
   cmd->add_option("--steps", o->steps, "rd: candidate steps substituted for {s}")->delimiter(',');
   cmd->add_option("--paths", o->paths, "rd: representation paths to price, from grid,lqer,sparse,blocks,columns,rows,rowstep,rowalloc,tcq, or all "
                   "(default: grid,rowalloc; -r rd:all is --paths all)")->delimiter(',');

@@ -83,46 +83,141 @@ std::vector<uint16_t> Symbols(std::span<const int16_t> codes, int* z) {
 struct StreamChoice {
   int scale_bits = kRansDefaultScaleBits;
   uint64_t bytes = 0;
+  int model = 0;                   // what the params say: spec.model, or 0 when model 9's classes do not pay
+  int classes = 0;                 // model 9: K
+  std::vector<uint8_t> col_class;  // model 9: each column's class
 };
 
-// The table precision giving the smallest self-contained stream. Order-0:
-// each precision is priced by its model (table bytes + ideal code length
-// under the quantised frequencies, no coder run); only the winner is coded
-// exactly. The context model codes every precision (it is rarely used).
-Result<StreamChoice> ChooseStream(std::span<const uint16_t> sym, int z, const AnsGridSpec& spec) {
+// Model 9's column classes for K classes: starting from K quantiles of the
+// columns' mean |code|, every column moves to the class whose table (the
+// class's pooled counts, smoothed) codes its codes in the fewest bits, and
+// the tables are recounted, until no column moves (at most 8 passes).
+// hist: per column, its (symbol, count) pairs.
+std::vector<uint8_t> ClassifyColumns(const std::vector<std::vector<std::pair<uint16_t, uint32_t>>>& hist, int z,
+                                     size_t alphabet, int k) {
+  const size_t cols = hist.size();
+  std::vector<std::pair<double, size_t>> mean(cols);
+  for (size_t c = 0; c < cols; ++c) {
+    double m = 0, n = 0;
+    for (auto [s, h] : hist[c]) m += double(h) * std::abs(int(s) - z), n += h;
+    mean[c] = {n ? m / n : 0.0, c};
+  }
+  std::sort(mean.begin(), mean.end());
+  std::vector<uint8_t> cls(cols);
+  for (size_t i = 0; i < cols; ++i) cls[mean[i].second] = static_cast<uint8_t>(i * size_t(k) / cols);
+  std::vector<double> logp(size_t(k) * alphabet);
+  for (int pass = 0; pass < 8; ++pass) {
+    std::vector<double> count(size_t(k) * alphabet, 0.02), total(size_t(k), 0.02 * double(alphabet));
+    for (size_t c = 0; c < cols; ++c)
+      for (auto [s, h] : hist[c]) count[cls[c] * alphabet + s] += h, total[cls[c]] += h;
+    for (size_t i = 0; i < logp.size(); ++i) logp[i] = std::log2(count[i] / total[i / alphabet]);
+    bool moved = false;
+    for (size_t c = 0; c < cols; ++c) {
+      auto bits = [&](int j) {
+        double b = 0;
+        for (auto [s, h] : hist[c]) b -= double(h) * logp[size_t(j) * alphabet + s];
+        return b;
+      };
+      int best = cls[c];
+      double best_bits = bits(best);
+      for (int j = 0; j < k; ++j)
+        if (const double b = bits(j); b < best_bits - 1e-9) best = j, best_bits = b;
+      if (best != cls[c]) cls[c] = static_cast<uint8_t>(best), moved = true;
+    }
+    if (!moved) break;
+  }
+  return cls;
+}
+
+// Estimated bytes of a table set (model header + bodies + ideal code length).
+double EstimateTables(const std::vector<std::vector<uint64_t>>& counts, size_t alphabet, int z, int m, bool header5,
+                      Status* last) {
+  double est = header5 ? 2.0 + VarintSize(alphabet) + VarintSize(uint64_t(z)) + VarintSize(1ull << counts.size())
+                       : 0.0;
+  for (const auto& c : counts) {
+    if (c.empty()) continue;
+    auto table = FrequencyTable::FromCounts(c, m);
+    if (!table.ok()) {  // too many distinct symbols for 2^m slots
+      *last = table.status();
+      return std::numeric_limits<double>::infinity();
+    }
+    est += double(header5 ? table->BodySize() : table->SerializedSize()) + table->CostBits(c) / 8.0;
+  }
+  return est;
+}
+
+// The table precision (and, for model 9, the classes) giving the smallest
+// self-contained stream. Order-0 and model 9: each choice is priced by its
+// model (table bytes + ideal code length under the quantised frequencies, no
+// coder run); only the winner is coded exactly. Model 9 also prices plain
+// order-0 and takes it (model 0) when the classes do not pay, and is not
+// tried for alphabets over 255 symbols. The context model codes every
+// precision (it is rarely used).
+Result<StreamChoice> ChooseStream(std::span<const uint16_t> sym, int z, uint64_t cols, const AnsGridSpec& spec) {
   const size_t alphabet = static_cast<size_t>(2 * z + 1);
   std::optional<StreamChoice> best;
   Status last = Status::Ok();
-  if (spec.model == 0) {
-    std::vector<uint64_t> counts(alphabet, 0);
-    for (uint16_t v : sym) ++counts[v];
-    int best_m = -1;
-    double best_est = 0;
+  if (spec.model == 0 || spec.model == 9) {
+    std::vector<std::vector<uint64_t>> counts(1, std::vector<uint64_t>(alphabet, 0));
+    for (uint16_t v : sym) ++counts[0][v];
+    StreamChoice choice;
+    double best_est = std::numeric_limits<double>::infinity();
     for (int m = kRansMinScaleBits; m <= kRansMaxScaleBits; ++m) {
-      auto table = FrequencyTable::FromCounts(counts, m);
-      if (!table.ok()) {  // too many distinct symbols for 2^m slots
-        last = table.status();
-        continue;
+      const double est = EstimateTables(counts, alphabet, z, m, false, &last);
+      if (est < best_est) best_est = est, choice.scale_bits = m;
+    }
+    if (!std::isfinite(best_est))
+      return Internal("ans_grid: no rANS table precision codes this tensor: " + last.message());
+    const uint64_t rows = cols ? sym.size() / cols : 0;
+    if (spec.model == 9 && alphabet <= 255 && rows >= 2 && cols >= 2) {
+      std::vector<std::vector<std::pair<uint16_t, uint32_t>>> hist(cols);
+      {
+        std::vector<uint32_t> h(cols * alphabet, 0);  // one row-major pass
+        for (size_t i = 0, c = 0; i < sym.size(); ++i, c = c + 1 == cols ? 0 : c + 1) ++h[c * alphabet + sym[i]];
+        for (uint64_t c = 0; c < cols; ++c)
+          for (size_t s = 0; s < alphabet; ++s)
+            if (h[c * alphabet + s]) hist[c].push_back({uint16_t(s), h[c * alphabet + s]});
       }
-      const double est = double(table->SerializedSize()) + table->CostBits(counts) / 8.0;
-      if (best_m < 0 || est < best_est) {
-        best_m = m;
-        best_est = est;
+      // K is chosen at order-0's precision, then the precision for that K (never above order-0's:
+      // each class's table counts fewer symbols).
+      const int m0 = choice.scale_bits;
+      std::vector<std::vector<uint64_t>> best_kc;
+      for (int k : {2, 4, 8, 16}) {
+        if (uint64_t(k) > cols) break;
+        std::vector<uint8_t> cls = ClassifyColumns(hist, z, alphabet, k);
+        std::vector<std::vector<uint64_t>> kc(static_cast<size_t>(k));
+        for (uint64_t c = 0; c < cols; ++c) {
+          auto& t = kc[cls[c]];
+          if (t.empty()) t.assign(alphabet, 0);
+          for (auto [s, h] : hist[c]) t[s] += h;
+        }
+        const double est = EstimateTables(kc, alphabet, z, m0, true, &last) + double(ColumnClassBytes(cols, k));
+        if (est < best_est) {
+          best_est = est;
+          choice.model = 9, choice.classes = k, choice.col_class = std::move(cls), best_kc = std::move(kc);
+        }
+      }
+      for (int m = kRansMinScaleBits; choice.model == 9 && m < m0; ++m) {
+        const double est =
+            EstimateTables(best_kc, alphabet, z, m, true, &last) + double(ColumnClassBytes(cols, choice.classes));
+        if (est < best_est) best_est = est, choice.scale_bits = m;
       }
     }
-    if (best_m < 0) return Internal("ans_grid: no rANS table precision codes this tensor: " + last.message());
-    GP_ASSIGN_OR_RETURN(size_t exact, RansCompressedSize(sym, alphabet, best_m));
-    return StreamChoice{best_m, exact};
+    if (choice.model == 9) {
+      GP_ASSIGN_OR_RETURN(choice.bytes, ColumnRansCompressedSize(sym, alphabet, uint16_t(z), choice.classes,
+                                                                 choice.col_class, choice.scale_bits));
+    } else {
+      GP_ASSIGN_OR_RETURN(choice.bytes, RansCompressedSize(sym, alphabet, choice.scale_bits));
+    }
+    return choice;
   }
   for (int m = kRansMinScaleBits; m <= kRansMaxScaleBits; ++m) {
-    Result<size_t> size = spec.model == 0
-                              ? RansCompressedSize(sym, alphabet, m)
-                              : ContextRansCompressedSize(sym, alphabet, static_cast<uint16_t>(z), spec.contexts, m);
+    Result<size_t> size = ContextRansCompressedSize(sym, alphabet, static_cast<uint16_t>(z), spec.contexts, m);
     if (!size.ok()) {  // too many distinct symbols for 2^m slots
       last = size.status();
       continue;
     }
-    if (!best || *size < best->bytes) best = StreamChoice{m, *size};
+    if (!best || *size < best->bytes) best = StreamChoice{m, *size, 1, 0, {}};
   }
   if (!best) return Internal("ans_grid: no rANS table precision codes this tensor: " + last.message());
   return *best;
@@ -200,7 +295,8 @@ Result<AnsGridResult> Finish(const std::string& name, std::span<const uint64_t> 
 Status AnsGridSpec::Validate() const {
   if (!(std::isfinite(step) && step > 0)) return InvalidArgument("ans_grid: step must be finite and > 0");
   if (scale_dtype > 2) return InvalidArgument("ans_grid: scale_dtype must be 0 (f16), 1 (f32) or 2 (bf16)");
-  if (model > 1) return InvalidArgument("ans_grid: model must be 0 (order-0) or 1 (context)");
+  if (model > 1 && model != 9)
+    return InvalidArgument("ans_grid: model must be 0 (order-0), 1 (context) or 9 (column classes)");
   if (contexts < 1 || contexts > ContextRansModel::kMaxContexts)
     return InvalidArgument("ans_grid: contexts must be 1..64");
   if (!(std::isfinite(dead_zone) && dead_zone >= 0)) return InvalidArgument("ans_grid: dead_zone must be >= 0");
@@ -225,6 +321,7 @@ std::string AnsGridSpec::ToString() const {
     s += ":ctx";
     s += std::to_string(contexts);
   }
+  if (model == 9) s += ":cc";
   if (dead_zone > 0) {
     s += ":dz";
     s += detail::FormatDouble(dead_zone);
@@ -381,7 +478,7 @@ Result<uint64_t> AnsGridPayloadBytes(const AnsGridSpec& spec, const AnsGridQuant
     if (c < -mc || c > mc) return InvalidArgument("ans_grid: code " + std::to_string(c) + " outside +-max_code");
   int z = 0;
   const std::vector<uint16_t> sym = Symbols(q.codes, &z);
-  GP_ASSIGN_OR_RETURN(StreamChoice sc, ChooseStream(sym, z, spec));
+  GP_ASSIGN_OR_RETURN(StreamChoice sc, ChooseStream(sym, z, q.cols, spec));
   return q.scales.size() * ScaleBytesOf(spec.scale_dtype) + sc.bytes;
 }
 
@@ -390,16 +487,18 @@ Result<gpk::EncodedTensor> PackAnsGrid(const std::string& name, std::span<const 
   GP_RETURN_IF_ERROR(CheckQuant(name, shape, spec, q));
   int z = 0;
   const std::vector<uint16_t> sym = Symbols(q.codes, &z);
-  GP_ASSIGN_OR_RETURN(StreamChoice sc, ChooseStream(sym, z, spec));
+  GP_ASSIGN_OR_RETURN(StreamChoice sc, ChooseStream(sym, z, q.cols, spec));
   const size_t alphabet = static_cast<size_t>(2 * z + 1);
 
-  gpk::EncodedTensor t = AnsGridTensor(name, shape, spec.scale_dtype, spec.group_size, spec.model);
+  gpk::EncodedTensor t = AnsGridTensor(name, shape, spec.scale_dtype, spec.group_size, uint8_t(sc.model));
 
   const uint64_t scale_bytes = q.scales.size() * ScaleBytesOf(spec.scale_dtype);
   t.payload.reserve(scale_bytes + sc.bytes);
   for (float s : q.scales) PutScale(t.payload, s, spec.scale_dtype);
   Result<std::vector<uint8_t>> stream =
-      spec.model == 0 ? RansCompress(sym, alphabet, sc.scale_bits)
+      sc.model == 0   ? RansCompress(sym, alphabet, sc.scale_bits)
+      : sc.model == 9 ? ColumnRansCompress(sym, alphabet, static_cast<uint16_t>(z), sc.classes, sc.col_class,
+                                           sc.scale_bits)
                       : ContextRansCompress(sym, alphabet, static_cast<uint16_t>(z), spec.contexts, sc.scale_bits);
   if (!stream.ok()) return Internal(Quote(name) + ": ans_grid stream: " + stream.status().message());
   t.payload.insert(t.payload.end(), stream->begin(), stream->end());

@@ -185,6 +185,8 @@ Result<std::unique_ptr<TensorEncoder>> ParseAns(const std::vector<std::string_vi
     std::string error;
     if (o == "o0") {
       grid.model = 0;
+    } else if (o == "cc") {
+      grid.model = 9;
     } else if (StartsWith(o, "ctx")) {
       uint64_t k = 0;
       if (!ParseUint(o.substr(3), &k) || k < 1 || k > 64) return bad("contexts '" + os + "' need 1..64, like ctx4");

@@ -28,6 +28,8 @@
 //   STEP     := X > 0                             scale = STEP * std(row or group), e.g. s0.3
 //   ans_opt  := "ctx" K                           context rANS (model 1) with K = 1..64 contexts
 //             | "o0"                              order-0 rANS (model 0, the default)
+//             | "cc"                              column classes (model 9): 2-16 classes of columns,
+//                                                 a table each, when they pay; else model 0
 //             | "dz" X                            dead zone X >= 0: |w/scale| < 0.5 + X -> 0
 //             | "rdo" X                           RDO rounding with lambda X >= 0 (bits vs step^2 units)
 //             | "sf16" | "sf32" | "sbf16"         scale dtype (default sf16)

@@ -214,7 +214,8 @@ struct AnsLayout : GridLayout {
 // Smallest self-contained stream header: model 0 is u8 scale_bits, varint
 // alphabet (>= 1 byte) and a table body (>= 2 bytes: the frequencies sum to
 // 2^M >= 1024, so one of them is >= 128 or there are >= 9 of them); model 1
-// is u8 K, u8 M, varint alphabet, varint zero_point, varint mask.
+// is u8 K, u8 M, varint alphabet, varint zero_point, varint mask (model 9
+// has the same header, then the column classes).
 constexpr uint64_t kAnsMinHeader[2] = {4, 5};
 
 Result<AnsLayout> AnsLayoutOf(std::span<const uint64_t> shape, uint64_t numel, std::span<const uint8_t> params) {
@@ -223,7 +224,7 @@ Result<AnsLayout> AnsLayoutOf(std::span<const uint64_t> shape, uint64_t numel, s
   GP_RETURN_IF_ERROR(FillGridLayout("ans_grid", shape, numel, L.p.group_size, L.p.scale_dtype, &L));
   const uint64_t states = 4 * (numel < kRansInterleave ? numel : kRansInterleave);
   // Models 2..8 (a trellis): two varints, the union streams' sizes follow from the data.
-  auto min = CheckedAdd(L.scale_bytes, L.p.model >= 2 ? 2 : kAnsMinHeader[L.p.model] + states);
+  auto min = CheckedAdd(L.scale_bytes, L.p.model >= 2 && L.p.model < 9 ? 2 : kAnsMinHeader[L.p.model ? 1 : 0] + states);
   if (!min) return Corrupt("ans_grid: payload size overflows");
   L.min_payload = *min;
   return L;
@@ -267,7 +268,8 @@ Status AnsDecodeSymbols(const AnsLayout& L, const TensorView& t, std::vector<uin
     GP_RETURN_IF_ERROR(AnsZeroPointCheck(model));
     *z = model.zero_point();
     const auto rest = stream.subspan(r.position());
-    st = ContextRansDecodeRef(rest, model, t.numel, sym);
+    st = L.p.model == 9 ? ColumnRansDecompress(stream, L.cols, t.numel, sym, /*reference=*/true)
+                        : ContextRansDecodeRef(rest, model, t.numel, sym);
   }
   if (!st.ok()) return prefixed(st);
   return Status::Ok();
@@ -328,7 +330,7 @@ Status AnsGridRef(const TensorView& t, std::span<float> out) {
   std::vector<uint16_t> sym;
   int z = 0;
   std::vector<int> trellis;
-  if (L.p.model >= 2) {
+  if (L.p.model >= 2 && L.p.model < 9) {
     GP_RETURN_IF_ERROR(TrellisCodesRef(L, t, trellis));
   } else {
     GP_RETURN_IF_ERROR(AnsDecodeSymbols(L, t, sym, &z));
@@ -347,7 +349,7 @@ Status AnsGridRef(const TensorView& t, std::span<float> out) {
       scale = std::bit_cast<float>(uint32_t{sp[0]} | uint32_t{sp[1]} << 8 | uint32_t{sp[2]} << 16 |
                                    uint32_t{sp[3]} << 24);
     }
-    const int code = L.p.model >= 2 ? trellis[i] : static_cast<int>(sym[i]) - z;
+    const int code = L.p.model >= 2 && L.p.model < 9 ? trellis[i] : static_cast<int>(sym[i]) - z;
     out[i] = static_cast<float>(code) * scale;
   }
   return Status::Ok();

@@ -1,6 +1,7 @@
 #include "core/rans.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -403,7 +404,7 @@ Status CheckFinal(const uint32_t st[kN], size_t n, const uint8_t* p, const uint8
 }
 
 // Reference decoder: one symbol at a time, binary search, every read checked.
-// select(prev) -> const FrequencyTable* or nullptr.
+// select(i, prev) -> const FrequencyTable* or nullptr; ctx(i, prev) names its context.
 template <class Select, class Ctx>
 Status DecodeRef(std::span<const uint8_t> stream, size_t n, uint16_t* out, uint32_t scale_bits,
                  uint16_t prev, Select select, Ctx ctx) {
@@ -413,8 +414,8 @@ Status DecodeRef(std::span<const uint8_t> stream, size_t n, uint16_t* out, uint3
   const uint8_t* const end = stream.data() + stream.size();
   const uint32_t mask = (1u << scale_bits) - 1;
   for (size_t i = 0; i < n; ++i) {
-    const FrequencyTable* t = select(prev);
-    if (!t) return NoTableError(i, ctx(prev));
+    const FrequencyTable* t = select(i, prev);
+    if (!t) return NoTableError(i, ctx(i, prev));
     const auto& cum = Codec::Cum(*t);
     const auto& freq = Codec::Freq(*t);
     uint32_t x = st[i % kN];
@@ -494,7 +495,7 @@ Status RansDecodeRef(std::span<const uint8_t> stream, const FrequencyTable& tabl
   GP_RETURN_IF_ERROR(CheckTable(table));
   return rans_internal::DecodeRef(
       stream, num_symbols, out.data(), static_cast<uint32_t>(table.scale_bits()), 0,
-      [&table](uint16_t) { return &table; }, [](uint16_t) { return 0; });
+      [&table](size_t, uint16_t) { return &table; }, [](size_t, uint16_t) { return 0; });
 }
 
 namespace {
@@ -680,8 +681,8 @@ Status ContextRansDecodeRef(std::span<const uint8_t> stream, const ContextRansMo
   if (model.num_contexts() == 0) return InvalidArgument("ContextRans: empty model");
   return rans_internal::DecodeRef(
       stream, num_symbols, out.data(), static_cast<uint32_t>(model.scale_bits()), model.zero_point(),
-      [&model](uint16_t prev) { return model.table(model.ContextOf(prev)); },
-      [&model](uint16_t prev) { return model.ContextOf(prev); });
+      [&model](size_t, uint16_t prev) { return model.table(model.ContextOf(prev)); },
+      [&model](size_t, uint16_t prev) { return model.ContextOf(prev); });
 }
 
 Result<std::vector<uint8_t>> ContextRansCompress(std::span<const uint16_t> symbols, size_t alphabet_size,
@@ -707,6 +708,164 @@ Status ContextRansDecompress(std::span<const uint8_t> stream, size_t num_symbols
   ByteReader r(stream);
   GP_ASSIGN_OR_RETURN(ContextRansModel model, ContextRansModel::Parse(r));
   return ContextRansDecode(stream.subspan(r.position()), model, num_symbols, out);
+}
+
+// ---- Column classes (ans_grid model 9) ------------------------------------------------
+
+namespace {
+
+Status CheckClasses(size_t n, std::span<const uint8_t> col_class, int num_classes) {
+  if (col_class.empty()) return InvalidArgument("ColumnRans: no column classes");
+  if (n % col_class.size())
+    return InvalidArgument("ColumnRans: " + std::to_string(n) + " symbols are not whole rows of " +
+                           std::to_string(col_class.size()) + " columns");
+  for (size_t c = 0; c < col_class.size(); ++c)
+    if (col_class[c] >= num_classes)
+      return InvalidArgument("ColumnRans: column " + std::to_string(c) + " has class " + std::to_string(col_class[c]) +
+                             ", there are " + std::to_string(num_classes));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<ContextRansModel> ContextRansModel::BuildByColumn(std::span<const uint16_t> symbols, size_t alphabet_size,
+                                                         uint16_t zero_point, int num_classes,
+                                                         std::span<const uint8_t> col_class, int scale_bits) {
+  GP_RETURN_IF_ERROR(CheckScaleBits(scale_bits));
+  GP_RETURN_IF_ERROR(CheckAlphabet(alphabet_size));
+  if (num_classes < 1 || num_classes > kMaxContexts || zero_point >= alphabet_size)
+    return InvalidArgument("ColumnRans: " + std::to_string(num_classes) + " classes or zero_point " +
+                           std::to_string(zero_point) + " out of range");
+  GP_RETURN_IF_ERROR(CheckClasses(symbols.size(), col_class, num_classes));
+  std::vector<std::vector<uint64_t>> counts(static_cast<size_t>(num_classes));
+  for (size_t i = 0, c = 0; i < symbols.size(); ++i, c = c + 1 == col_class.size() ? 0 : c + 1) {
+    if (symbols[i] >= alphabet_size)
+      return InvalidArgument("ColumnRans: symbol " + std::to_string(symbols[i]) + " at index " + std::to_string(i) +
+                             " outside alphabet of " + std::to_string(alphabet_size));
+    auto& k = counts[col_class[c]];
+    if (k.empty()) k.assign(alphabet_size, 0);
+    ++k[symbols[i]];
+  }
+  ContextRansModel m;
+  m.scale_bits_ = scale_bits;
+  m.alphabet_size_ = alphabet_size;
+  m.zero_point_ = zero_point;
+  m.tables_.resize(counts.size());
+  for (size_t k = 0; k < counts.size(); ++k) {
+    if (counts[k].empty()) continue;
+    GP_ASSIGN_OR_RETURN(FrequencyTable t, FrequencyTable::FromCounts(counts[k], scale_bits));
+    m.tables_[k] = std::move(t);
+  }
+  return m;
+}
+
+namespace {
+
+Status CheckColumnSymbols(std::span<const uint16_t> symbols, const ContextRansModel& model,
+                          std::span<const uint8_t> col_class) {
+  GP_RETURN_IF_ERROR(CheckClasses(symbols.size(), col_class, model.num_contexts()));
+  for (size_t i = 0; i < symbols.size(); ++i) {
+    const int k = col_class[i % col_class.size()];
+    const FrequencyTable* t = model.table(k);
+    if (!t || t->freq(symbols[i]) == 0)
+      return InvalidArgument("ColumnRans encode: symbol " + std::to_string(symbols[i]) + " at index " +
+                             std::to_string(i) + " has frequency 0 in class " + std::to_string(k));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::vector<uint8_t>> ColumnRansEncode(std::span<const uint16_t> symbols, const ContextRansModel& model,
+                                              std::span<const uint8_t> col_class) {
+  std::vector<uint8_t> out;
+  if (symbols.empty()) return out;
+  GP_RETURN_IF_ERROR(CheckColumnSymbols(symbols, model, col_class));
+  const auto enc = EncTables(model);
+  auto select = [&](size_t i) { return enc[col_class[i % col_class.size()]]; };
+  GP_RETURN_IF_ERROR(rans_internal::EncodeAppend(symbols, select, &out));
+  return out;
+}
+
+Result<size_t> ColumnRansEncodedSize(std::span<const uint16_t> symbols, const ContextRansModel& model,
+                                     std::span<const uint8_t> col_class) {
+  if (symbols.empty()) return size_t{0};
+  GP_RETURN_IF_ERROR(CheckColumnSymbols(symbols, model, col_class));
+  const auto enc = EncTables(model);
+  auto select = [&](size_t i) { return enc[col_class[i % col_class.size()]]; };
+  return rans_internal::EncodedSize(symbols, select);
+}
+
+Status ColumnRansDecode(std::span<const uint8_t> stream, const ContextRansModel& model,
+                        std::span<const uint8_t> col_class, size_t num_symbols, std::span<uint16_t> out) {
+  GP_RETURN_IF_ERROR(CheckClasses(num_symbols, col_class, model.num_contexts()));
+  std::vector<const FrequencyTable*> tables;
+  for (int c = 0; c < model.num_contexts(); ++c) tables.push_back(model.table(c));
+  gpk::RansModel m = FrequencyTable::DecodeModel(tables, model.zero_point());
+  m.cls.assign(col_class.begin(), col_class.end());
+  return gpk::RansDecodeStream(stream, m, num_symbols, out);
+}
+
+Status ColumnRansDecodeRef(std::span<const uint8_t> stream, const ContextRansModel& model,
+                           std::span<const uint8_t> col_class, size_t num_symbols, std::span<uint16_t> out) {
+  GP_RETURN_IF_ERROR(rans_internal::CheckOutput(num_symbols, out));
+  GP_RETURN_IF_ERROR(CheckClasses(num_symbols, col_class, model.num_contexts()));
+  const size_t cols = col_class.size();
+  return rans_internal::DecodeRef(
+      stream, num_symbols, out.data(), static_cast<uint32_t>(model.scale_bits()), model.zero_point(),
+      [&](size_t i, uint16_t) { return model.table(col_class[i % cols]); },
+      [&](size_t i, uint16_t) { return int(col_class[i % cols]); });
+}
+
+size_t ColumnClassBytes(size_t cols, int num_classes) {
+  return (cols * static_cast<size_t>(std::bit_width(static_cast<unsigned>(num_classes)) - 1) + 7) / 8;
+}
+
+Result<std::vector<uint8_t>> ColumnRansCompress(std::span<const uint16_t> symbols, size_t alphabet_size,
+                                                uint16_t zero_point, int num_classes,
+                                                std::span<const uint8_t> col_class, int scale_bits) {
+  if (num_classes < 2 || num_classes > 16 || std::popcount(static_cast<unsigned>(num_classes)) != 1)
+    return InvalidArgument("ColumnRans: " + std::to_string(num_classes) + " classes, must be 2, 4, 8 or 16");
+  GP_ASSIGN_OR_RETURN(ContextRansModel model, ContextRansModel::BuildByColumn(symbols, alphabet_size, zero_point,
+                                                                              num_classes, col_class, scale_bits));
+  ByteWriter w;
+  model.Serialize(w);
+  const int bits = std::bit_width(static_cast<unsigned>(num_classes)) - 1;
+  std::vector<uint8_t> packed(ColumnClassBytes(col_class.size(), num_classes), 0);
+  for (size_t c = 0; c < col_class.size(); ++c)
+    for (int b = 0; b < bits; ++b)
+      if ((col_class[c] >> b) & 1) packed[(c * bits + b) / 8] |= uint8_t(1u << ((c * bits + b) % 8));
+  w.Bytes(packed);
+  GP_ASSIGN_OR_RETURN(std::vector<uint8_t> payload, ColumnRansEncode(symbols, model, col_class));
+  w.Bytes(payload);
+  return std::move(w).Take();
+}
+
+Result<size_t> ColumnRansCompressedSize(std::span<const uint16_t> symbols, size_t alphabet_size, uint16_t zero_point,
+                                        int num_classes, std::span<const uint8_t> col_class, int scale_bits) {
+  GP_ASSIGN_OR_RETURN(ContextRansModel model, ContextRansModel::BuildByColumn(symbols, alphabet_size, zero_point,
+                                                                              num_classes, col_class, scale_bits));
+  GP_ASSIGN_OR_RETURN(size_t payload, ColumnRansEncodedSize(symbols, model, col_class));
+  return model.SerializedSize() + ColumnClassBytes(col_class.size(), num_classes) + payload;
+}
+
+Status ColumnRansDecompress(std::span<const uint8_t> stream, size_t cols, size_t num_symbols, std::span<uint16_t> out,
+                            bool reference) {
+  ByteReader r(stream);
+  GP_ASSIGN_OR_RETURN(ContextRansModel model, ContextRansModel::Parse(r));
+  const int k = model.num_contexts();
+  if (k < 2 || k > 16 || std::popcount(static_cast<unsigned>(k)) != 1)
+    return Corrupt("ColumnRans: " + std::to_string(k) + " column classes, must be 2, 4, 8 or 16");
+  const int bits = std::bit_width(static_cast<unsigned>(k)) - 1;
+  GP_ASSIGN_OR_RETURN(auto packed, r.Bytes(ColumnClassBytes(cols, k), "column classes"));
+  std::vector<uint8_t> cls(cols);
+  for (size_t c = 0; c < cols; ++c)
+    for (int b = 0; b < bits; ++b) cls[c] |= uint8_t(((packed[(c * bits + b) / 8] >> ((c * bits + b) % 8)) & 1) << b);
+  if (const size_t used = cols * bits; used % 8 && packed.back() >> (used % 8))
+    return Corrupt("ColumnRans: nonzero padding bits after the column classes");
+  const auto rest = stream.subspan(r.position());
+  return reference ? ColumnRansDecodeRef(rest, model, cls, num_symbols, out)
+                   : ColumnRansDecode(rest, model, cls, num_symbols, out);
 }
 
 }  // namespace golfpack

@@ -156,6 +156,15 @@ class ContextRansModel {
                                         uint16_t zero_point, int num_contexts,
                                         int scale_bits = kRansDefaultScaleBits);
 
+  // Column classes (ans_grid model 9): one table per class, counted over the
+  // symbols whose column (i % col_class.size(), row-major) has that class;
+  // classes that no column has get no table. symbols.size() must be whole
+  // rows; every class < num_classes.
+  static Result<ContextRansModel> BuildByColumn(std::span<const uint16_t> symbols, size_t alphabet_size,
+                                                uint16_t zero_point, int num_classes,
+                                                std::span<const uint8_t> col_class,
+                                                int scale_bits = kRansDefaultScaleBits);
+
   // Serialised form: u8 num_contexts, u8 scale_bits, varint alphabet_size,
   // varint zero_point, varint presence mask (bit c = context c has a table),
   // then each present table's body in context order.
@@ -180,7 +189,7 @@ class ContextRansModel {
  private:
   int scale_bits_ = 0;
   size_t alphabet_size_ = 0;
-  uint16_t zero_point_ = 0;
+  uint16_t zero_point_ = 0;  // unused by column classes (kept, as the format stores it)
   std::vector<std::optional<FrequencyTable>> tables_;
 };
 
@@ -203,5 +212,35 @@ Result<size_t> ContextRansCompressedSize(std::span<const uint16_t> symbols, size
                                          int scale_bits = kRansDefaultScaleBits);
 Status ContextRansDecompress(std::span<const uint8_t> stream, size_t num_symbols,
                              std::span<uint16_t> out);
+
+// ---- Column classes (ans_grid model 9) ------------------------------------------------
+//
+// Symbol i of a row-major matrix with col_class.size() columns is coded with
+// the table of its column's class, col_class[i % cols]: columns whose codes
+// have different spreads (the input channels of an output projection) or a
+// sign bias (an embedding's) get their own tables. Same payload layout as
+// order-0 rANS. A self-contained stream is the model (ContextRansModel's
+// form, K = num_classes = 2, 4, 8 or 16), the classes packed log2(K) bits
+// per column LSB-first (ColumnClassBytes, zero padding), then the payload.
+Result<std::vector<uint8_t>> ColumnRansEncode(std::span<const uint16_t> symbols, const ContextRansModel& model,
+                                              std::span<const uint8_t> col_class);
+Result<size_t> ColumnRansEncodedSize(std::span<const uint16_t> symbols, const ContextRansModel& model,
+                                     std::span<const uint8_t> col_class);
+Status ColumnRansDecode(std::span<const uint8_t> stream, const ContextRansModel& model,
+                        std::span<const uint8_t> col_class, size_t num_symbols, std::span<uint16_t> out);
+// Reference decoder (binary search, scalar).
+Status ColumnRansDecodeRef(std::span<const uint8_t> stream, const ContextRansModel& model,
+                           std::span<const uint8_t> col_class, size_t num_symbols, std::span<uint16_t> out);
+size_t ColumnClassBytes(size_t cols, int num_classes);
+Result<std::vector<uint8_t>> ColumnRansCompress(std::span<const uint16_t> symbols, size_t alphabet_size,
+                                                uint16_t zero_point, int num_classes,
+                                                std::span<const uint8_t> col_class,
+                                                int scale_bits = kRansDefaultScaleBits);
+Result<size_t> ColumnRansCompressedSize(std::span<const uint16_t> symbols, size_t alphabet_size, uint16_t zero_point,
+                                        int num_classes, std::span<const uint8_t> col_class,
+                                        int scale_bits = kRansDefaultScaleBits);
+// cols: the matrix's columns (the stream does not store them). reference: decode with ColumnRansDecodeRef.
+Status ColumnRansDecompress(std::span<const uint8_t> stream, size_t cols, size_t num_symbols, std::span<uint16_t> out,
+                            bool reference = false);
 
 }  // namespace golfpack

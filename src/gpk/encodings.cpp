@@ -152,22 +152,28 @@ Status ConstDecode(const TensorView& t, Out out) {
   return Status::Ok();
 }
 
-// ans_grid: at least the scales and, for models 0 and 1, a 4- or 5-byte stream header and the states.
+// ans_grid: at least the scales and, for models 0, 1, 9, a 4- or 5-byte stream header and the states.
 Result<uint64_t> AnsGridSize(Dims s, uint64_t n, ByteSpan b) {
   AnsGridParams p;
   GP_ASSIGN_OR_RETURN(Grid g, GridOf("ans_grid", s, n, b, p));
-  auto min = CheckedAdd(g.scale_bytes, p.model > 1 ? 2 : (p.model ? 5 : 4) + 4 * (n < 4 ? n : 4));
+  auto min = CheckedAdd(g.scale_bytes, p.model > 1 && p.model < 9 ? 2 : (p.model ? 5 : 4) + 4 * (n < 4 ? n : 4));
   if (!min) return Corrupt("ans_grid: payload size overflows");
   return *min;
 }
-// n symbols of one stream (r reads b) with an odd alphabet A; z = (A - 1) / 2.
-Status OddStream(ByteReader& r, ByteSpan b, bool ctx, uint64_t n, std::vector<uint16_t>& sym, int& z) {
-  auto m = ParseRansModel(r, ctx);
+// n symbols of one stream (r reads b) with an odd alphabet A; z = (A - 1) / 2. Model 9: column classes.
+Status OddStream(ByteReader& r, ByteSpan b, int model, uint64_t n, uint64_t cols, std::vector<uint16_t>& sym, int& z) {
+  auto m = ParseRansModel(r, model != 0);
   if (!m.ok()) return Corrupt("ans_grid: ", m.status().message());
   if (m->alphabet % 2 == 0) return Corrupt("ans_grid: rANS alphabet size ", m->alphabet, " is even, must be odd");
   z = int(m->alphabet / 2);
-  if (ctx && m->zero_point != z)
+  if (model && m->zero_point != z)
     return Corrupt("ans_grid: context model zero_point ", m->zero_point, ", expected (alphabet - 1) / 2 = ", z);
+  if (model == 9) {
+    const size_t k = m->freq.size(), bits = std::bit_width(k) - 1;
+    if (k < 2 || k > 16 || k != size_t{1} << bits) return Corrupt("ans_grid: ", k, " column classes");
+    GP_ASSIGN_OR_RETURN(ByteSpan c, r.Bytes((cols * bits + 7) / 8, "column classes"));
+    GP_RETURN_IF_ERROR(Unpack(c, cols, unsigned(bits), -1, m->cls, "column classes"));
+  }
   sym.resize(n);
   const Status st = RansDecodeStream(b.subspan(r.position()), *m, n, sym);
   return st.ok() ? st : Corrupt("ans_grid: ", st.message());
@@ -179,8 +185,8 @@ Status AnsGridDecode(const TensorView& t, Out out) {
   ByteReader r(b, g.scale_bytes);  // errors name payload offsets
   std::vector<uint16_t> sym[2];
   int z[2] = {};
-  if (p.model < 2) {
-    GP_RETURN_IF_ERROR(OddStream(r, b, p.model, t.numel, sym[0], z[0]));
+  if (p.model < 2 || p.model == 9) {
+    GP_RETURN_IF_ERROR(OddStream(r, b, p.model, t.numel, Cols(t.shape, t.numel), sym[0], z[0]));
     Dequant(g, t.payload.data(), out, [&](uint64_t i) { return float(sym[0][i] - z[0]); });
     return Status::Ok();
   }
@@ -193,7 +199,7 @@ Status AnsGridDecode(const TensorView& t, Out out) {
     GP_ASSIGN_OR_RETURN(ByteSpan u, r.Bytes(a ? r.remaining() : size0, "ans_grid union 0"));
     ByteReader ur(u, g.scale_bytes + r.start());
     if (!n[a] != u.empty()) return Corrupt("ans_grid: union ", a, " has ", n[a], " symbols in ", u.size(), " bytes");
-    if (n[a]) GP_RETURN_IF_ERROR(OddStream(ur, u, false, n[a], sym[a], z[a]));
+    if (n[a]) GP_RETURN_IF_ERROR(OddStream(ur, u, 0, n[a], 0, sym[a], z[a]));
   }
   // Every row walks from state 0, the rows in lockstep (column-major symbol order): state s
   // takes union a = s & 1, and the parity of its union index v moves it.
@@ -387,7 +393,7 @@ Result<AnsGridParams> AnsGridParams::Parse(ByteSpan b) {
   GP_RETURN_IF_ERROR(ParamsSize("ans_grid", b, 6));
   AnsGridParams p{b[0], Load32(&b[1]), b[5]};
   if (p.scale_dtype > 2) return Corrupt("ans_grid: unknown scale_dtype ", p.scale_dtype);
-  if (p.model > 8) return Corrupt("ans_grid: unknown model ", p.model);
+  if (p.model > 9) return Corrupt("ans_grid: unknown model ", p.model);
   return p;
 }
 

@@ -87,18 +87,16 @@ Status RansDecodeStream(ByteSpan stream, const RansModel& m, size_t n, std::span
     x[k] = uint32_t(LoadLE(&stream[4 * k], 4));
     if (x[k] < kRansL || x[k] >= (kRansL << 8)) return Bad("initial state ", k, " outside [0x800000, 0x80000000)");
   }
-  // By previous symbol: the slots of the table that codes the next one.
-  std::vector<const RansSlot*> by_prev(m.alphabet);
-  for (size_t p = 0; p < m.alphabet; ++p) {
-    const auto& s = m.slots[m.ContextOf(p)];
-    by_prev[p] = s.empty() ? nullptr : s.data();
-  }
   const uint8_t *p = stream.data() + 4 * lanes, *end = stream.data() + stream.size();
   const uint32_t M = uint32_t(m.scale_bits), mask = (1u << M) - 1;
   uint16_t prev = m.zero_point;
-  for (size_t i = 0; i < n; ++i) {
-    const RansSlot* t = by_prev[prev];
-    if (!t) return Bad("symbol ", i, " falls in context ", m.ContextOf(prev), ", which has no table");
+  std::vector<const RansSlot*> tab;
+  for (auto& s : m.slots) tab.push_back(s.empty() ? nullptr : s.data());
+  for (size_t i = 0, j = 0; i < n; ++i) {
+    const size_t c = m.cls.empty() ? m.ContextOf(prev) : m.cls[j];
+    j = j + 1 < m.cls.size() ? j + 1 : 0;
+    const RansSlot* t = tab[c];
+    if (!t) return Bad("symbol ", i, " falls in context ", c, ", which has no table");
     uint32_t& s = x[i % kRansLanes];
     const RansSlot e = t[s & mask];
     out[i] = prev = e.sym;

@@ -17,13 +17,15 @@ struct RansSlot {
 };
 
 // K tables over one alphabet (K = 1: order 0). A context with no table has
-// empty freq and slots.
+// empty freq and slots. The previous symbol picks the context (ContextOf),
+// or, with cls (ans_grid model 9), symbol i takes context cls[i % cls.size()].
 struct RansModel {
   int scale_bits = 0;
   size_t alphabet = 0;
   uint16_t zero_point = 0;
   std::vector<std::vector<uint32_t>> freq;
   std::vector<std::vector<RansSlot>> slots;
+  std::vector<uint16_t> cls;
   int ContextOf(uint16_t prev) const {
     const uint32_t d = prev > zero_point ? prev - zero_point : zero_point - prev, last = uint32_t(freq.size()) - 1;
     return int(d < last ? d : last);

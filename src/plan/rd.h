@@ -28,8 +28,9 @@ struct RdOptions {
   uint64_t code_bytes = 0;
   bool code_bytes_set = false;
   // Candidate spec strings; "{s}" is replaced by each step. Default:
-  // "gptq:ans:s{s}:row" (GPTQ onto the entropy-coded grid; the Hessian is
-  // there for every allocated tensor), else uniform grids of 2..8 bits.
+  // "gptq:ans:s{s}:row:cc" (GPTQ onto the entropy-coded grid, its codes
+  // coded with column classes where they pay; the Hessian is there for every
+  // allocated tensor), else uniform grids of 2..8 bits.
   std::string family;
   std::vector<double> steps;
   int threads = 0;          // 0 = all cores

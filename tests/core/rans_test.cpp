@@ -490,5 +490,110 @@ TEST(ContextRans, CorruptStreamsRejected) {
   }
 }
 
+// ---- Column classes (ans_grid model 9) ------------------------------------------------
+
+// rows x cols codes where column c is Laplacian with scale 0.4 * 2^(c % 4) and, for c % 8 >= 4, a
+// shift of +2 (a sign bias): four spreads and two means, so 8 column classes fit exactly.
+std::vector<uint16_t> ColumnWeights(size_t rows, size_t cols, uint32_t seed) {
+  std::vector<uint16_t> v(rows * cols);
+  for (size_t c = 0; c < cols; ++c) {
+    auto col = Laplacian(rows, 64, static_cast<uint16_t>(c % 8 >= 4 ? 34 : 32), 0.4 * (1 << (c % 4)),
+                         seed + static_cast<uint32_t>(c));
+    for (size_t r = 0; r < rows; ++r) v[r * cols + c] = col[r];
+  }
+  return v;
+}
+
+TEST(ColumnRans, TablesPerColumnClassBeatOrder0AndRoundTrip) {
+  const size_t rows = 2000, cols = 16;
+  auto v = ColumnWeights(rows, cols, 40);
+  std::vector<uint8_t> cls(cols);
+  for (size_t c = 0; c < cols; ++c) cls[c] = static_cast<uint8_t>(c % 8);
+  auto order0 = RansCompressedSize(v, 64);
+  ASSERT_TRUE(order0.ok());
+  auto size = ColumnRansCompressedSize(v, 64, 32, 8, cls);
+  ASSERT_TRUE(size.ok()) << size.status().ToString();
+  // The ideal cost: the entropy of each class's pooled codes.
+  double ideal = 0;
+  for (int k = 0; k < 8; ++k) {
+    std::vector<uint64_t> counts(64, 0);
+    for (size_t i = 0; i < v.size(); ++i)
+      if (cls[i % cols] == k) ++counts[v[i]];
+    ideal += EntropyBits(counts) / 8;
+  }
+  EXPECT_LT(static_cast<double>(*size), 0.85 * static_cast<double>(*order0)) << *size << " vs " << *order0;
+  EXPECT_LT(static_cast<double>(*size), 1.01 * ideal + 300) << *size << " vs ideal " << ideal;
+  EXPECT_GT(static_cast<double>(*size), ideal);
+  auto c = ColumnRansCompress(v, 64, 32, 8, cls);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->size(), *size);
+  for (bool reference : {false, true}) {
+    std::vector<uint16_t> out(v.size());
+    const Status st = ColumnRansDecompress(*c, cols, v.size(), out, reference);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    EXPECT_EQ(out, v);
+  }
+  // Classes are packed 3 bits per column, LSB-first, right after the model.
+  auto model = ContextRansModel::BuildByColumn(v, 64, 32, 8, cls);
+  ASSERT_TRUE(model.ok());
+  EXPECT_EQ(ColumnClassBytes(cols, 8), 6u);
+  const uint8_t* packed = c->data() + model->SerializedSize();
+  for (size_t col = 0; col < cols; ++col) {
+    int got = 0;
+    for (int b = 0; b < 3; ++b) got |= ((packed[(3 * col + b) / 8] >> ((3 * col + b) % 8)) & 1) << b;
+    EXPECT_EQ(got, cls[col]) << col;
+  }
+  // One class: the payload is order-0 coding under the same table.
+  auto one = ContextRansModel::BuildByColumn(v, 64, 32, 1, std::vector<uint8_t>(cols, 0));
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(*ColumnRansEncode(v, *one, std::vector<uint8_t>(cols, 0)), *RansEncode(v, TableOf(v, 64)));
+}
+
+TEST(ColumnRans, BadInputAndCorruptStreamsAreRejected) {
+  const size_t cols = 12;
+  auto v = ColumnWeights(300, cols, 41);
+  std::vector<uint8_t> cls(cols);
+  for (size_t c = 0; c < cols; ++c) cls[c] = static_cast<uint8_t>(c % 3);
+  EXPECT_FALSE(ColumnRansCompress(v, 64, 32, 3, cls).ok());  // K must be a power of two
+  EXPECT_FALSE(ColumnRansCompress(v, 64, 32, 32, cls).ok());
+  EXPECT_FALSE(ColumnRansCompress(v, 64, 32, 2, cls).ok());   // class 2 >= K
+  EXPECT_FALSE(ColumnRansCompress(std::vector<uint16_t>(v.begin(), v.end() - 1), 64, 32, 4, cls).ok());  // not whole rows
+  auto c = ColumnRansCompress(v, 64, 32, 4, cls);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  std::vector<uint16_t> out(v.size()), ref(v.size());
+  for (size_t cut = 0; cut < c->size(); cut += 1 + cut / 8) {
+    std::vector<uint8_t> b(c->begin(), c->begin() + static_cast<long>(cut));
+    EXPECT_EQ(ColumnRansDecompress(b, cols, v.size(), out).code(), StatusCode::kCorrupt) << cut;
+  }
+  std::mt19937 rng(42);
+  int detected = 0, trials = 0;
+  for (size_t pos = 0; pos < c->size(); pos += 1 + rng() % 5, ++trials) {
+    auto b = *c;
+    b[pos] ^= static_cast<uint8_t>(1 + rng() % 255);
+    const Status fast = ColumnRansDecompress(b, cols, v.size(), out);
+    const Status slow = ColumnRansDecompress(b, cols, v.size(), ref, true);
+    ASSERT_EQ(fast.message(), slow.message()) << pos;
+    if (fast.ok()) {
+      EXPECT_EQ(out, ref);
+    }
+    detected += !fast.ok();
+  }
+  EXPECT_GE(detected, trials * 95 / 100) << detected << "/" << trials;
+  // Class 3 has no column, so no table: a class map that names it is rejected, not decoded.
+  auto model = ContextRansModel::BuildByColumn(v, 64, 32, 4, cls);
+  ASSERT_TRUE(model.ok());
+  EXPECT_EQ(model->table(3), nullptr);
+  auto payload = ColumnRansEncode(v, *model, cls);
+  ASSERT_TRUE(payload.ok());
+  std::vector<uint8_t> bad = cls;
+  bad[5] = 3;
+  for (bool reference : {false, true}) {
+    const Status st = reference ? ColumnRansDecodeRef(*payload, *model, bad, v.size(), out)
+                                : ColumnRansDecode(*payload, *model, bad, v.size(), out);
+    EXPECT_EQ(st.code(), StatusCode::kCorrupt);
+    EXPECT_NE(st.message().find("context 3, which has no table"), std::string::npos) << st.message();
+  }
+}
+
 }  // namespace
 }  // namespace golfpack

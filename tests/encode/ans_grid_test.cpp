@@ -99,7 +99,7 @@ void ExpectDecodesToQuant(const AnsGridResult& r) {
 TEST(AnsGrid, ExactSizeAndDecodeForEveryConfiguration) {
   std::mt19937_64 rng(1);
   int cases = 0;
-  for (uint8_t model : {0, 1}) {
+  for (uint8_t model : {0, 1, 9}) {
     for (uint8_t dtype : {0, 1, 2}) {
       for (uint32_t group : {0u, 16u}) {
         for (double step : {0.05, 0.3, 1.5}) {
@@ -134,7 +134,37 @@ TEST(AnsGrid, ExactSizeAndDecodeForEveryConfiguration) {
       }
     }
   }
-  EXPECT_EQ(cases, 36);
+  EXPECT_EQ(cases, 54);
+}
+
+// Model 9 (spec "cc"): columns whose weights have different spreads (the input
+// channels of an output projection) get their own tables when that pays, and
+// the stream falls back to order-0 (model 0) when it does not.
+TEST(AnsGrid, ColumnClassesPayOnUnevenColumnsAndFallBackOtherwise) {
+  const uint64_t rows = 256, cols = 64;
+  std::vector<float> w = LaplaceWeights(rows, cols, 7);
+  for (uint64_t r = 0; r < rows; ++r)
+    for (uint64_t c = 0; c < cols; ++c) w[r * cols + c] *= static_cast<float>(std::pow(2.0, double(c % 4) - 1.5));
+  std::vector<uint64_t> shape{rows, cols};
+  AnsGridSpec plain, cc;
+  plain.step = cc.step = 0.3;
+  cc.model = 9;
+  auto a = EncodeAnsGrid("w", shape, w, plain), b = EncodeAnsGrid("w", shape, w, cc);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->quant.codes, b->quant.codes);  // the model changes the coding, never the codes
+  auto pa = gpk::AnsGridParams::Parse(a->encoded.params), pb = gpk::AnsGridParams::Parse(b->encoded.params);
+  EXPECT_EQ(pa->model, 0);
+  EXPECT_EQ(pb->model, 9);
+  EXPECT_LT(double(b->payload_bytes), 0.95 * double(a->payload_bytes)) << b->payload_bytes << " vs " << a->payload_bytes;
+  ExpectDecodesToQuant(*b);
+  // i.i.d. columns: nothing to gain, so the cc spec writes model 0, byte for byte the plain stream.
+  std::vector<float> iid = LaplaceWeights(rows, cols, 8);
+  for (uint64_t r = 0; r < rows; ++r)
+    for (uint64_t c = 0; c < cols; ++c) iid[r * cols + c] = LaplaceWeights(1, 1, uint32_t(r * cols + c))[0];
+  auto c0 = EncodeAnsGrid("w", shape, iid, plain), c9 = EncodeAnsGrid("w", shape, iid, cc);
+  ASSERT_TRUE(c0.ok() && c9.ok());
+  EXPECT_EQ(gpk::AnsGridParams::Parse(c9->encoded.params)->model, 0);
+  EXPECT_EQ(c9->encoded.payload, c0->encoded.payload);
 }
 
 TEST(AnsGrid, CodesUseTheStoredScaleAndPlainRounding) {
@@ -474,6 +504,8 @@ TEST(AnsGrid, SpecStringsRoundTrip) {
       {"gptq:ans:s0.25:g32:ctx1:sbf16:noact:damp0.05:block64", "gptq:ans:s0.25:g32:ctx1:sbf16:noact:damp0.05:block64"},
       {"ans:s2:row:ctx4:o0", "ans:s2:row"},
       {"ans:s0.3:row:dz0:rdo0", "ans:s0.3:row"},
+      {"gptq:ans:s0.3:row:cc", "gptq:ans:s0.3:row:cc"},
+      {"ans:s0.3:row:cc:o0", "ans:s0.3:row"},
   };
   for (const auto& [in, canonical] : cases) {
     auto e = MakeEncoder(in);

@@ -4,6 +4,7 @@
 //   mode 0: FrequencyTable, varint n, order-0 payload
 //   mode 1: ContextRansModel, varint n, context payload
 //   mode 2: raw bytes used as symbols for compress/decompress round trips
+//   mode 3: varint cols, varint n, column-class stream (model, classes, payload)
 // Checks: no crash / out-of-bounds read, fast decoder == reference decoder
 // (output and exact error), and an accepted payload re-encodes to exactly the
 // same bytes (decoding is the inverse of encoding on valid streams).
@@ -64,6 +65,19 @@ void FuzzContext(ByteReader& r, std::span<const uint8_t> data) {
   Check(again.ok() && std::equal(again->begin(), again->end(), stream.begin(), stream.end()));
 }
 
+void FuzzColumns(ByteReader& r, std::span<const uint8_t> data) {
+  auto cols = r.Varint("cols");
+  auto n = r.Varint("n");
+  if (!cols.ok() || !n.ok() || *cols == 0 || *cols > kMaxSymbols) return;
+  const size_t count = static_cast<size_t>(*n % kMaxSymbols) / *cols * *cols;
+  auto stream = data.subspan(r.position());
+  std::vector<uint16_t> fast(count), ref(count);
+  golfpack::Status a = golfpack::ColumnRansDecompress(stream, *cols, count, fast);
+  golfpack::Status b = golfpack::ColumnRansDecompress(stream, *cols, count, ref, /*reference=*/true);
+  Check(a.code() == b.code() && a.message() == b.message());
+  if (a.ok()) Check(fast == ref);
+}
+
 void FuzzRoundTrip(std::span<const uint8_t> data) {
   if (data.size() < 3) return;
   const size_t alphabet = 1 + (size_t{data[0]} | size_t{data[1]} << 8) % golfpack::kRansMaxAlphabet;
@@ -86,6 +100,16 @@ void FuzzRoundTrip(std::span<const uint8_t> data) {
     Check(cc->size() == *golfpack::ContextRansCompressedSize(symbols, alphabet, zero_point, contexts, scale_bits));
     Check(golfpack::ContextRansDecompress(*cc, symbols.size(), out).ok() && out == symbols);
   }
+  const size_t cols = 1 + data[2] % 8;  // column classes, 2 of them, over whole rows
+  std::vector<uint16_t> whole(symbols.begin(), symbols.begin() + static_cast<long>(symbols.size() / cols * cols));
+  std::vector<uint8_t> cls(cols);
+  for (size_t c = 0; c < cols; ++c) cls[c] = static_cast<uint8_t>(c % 2);
+  auto col = golfpack::ColumnRansCompress(whole, alphabet, zero_point, 2, cls, scale_bits);
+  if (col.ok()) {
+    Check(col->size() == *golfpack::ColumnRansCompressedSize(whole, alphabet, zero_point, 2, cls, scale_bits));
+    std::vector<uint16_t> back(whole.size());
+    Check(golfpack::ColumnRansDecompress(*col, cols, whole.size(), back).ok() && back == whole);
+  }
 }
 
 }  // namespace
@@ -94,9 +118,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   std::span<const uint8_t> in(data, size);
   ByteReader r(in);
-  const uint8_t mode = *r.U8("mode") % 3;
+  const uint8_t mode = *r.U8("mode") % 4;
   if (mode == 0) FuzzOrder0(r, in);
   if (mode == 1) FuzzContext(r, in);
   if (mode == 2) FuzzRoundTrip(in.subspan(1));
+  if (mode == 3) FuzzColumns(r, in);
   return 0;
 }

@@ -210,6 +210,14 @@ void RansSeeds(const std::string& dir) {
   m1.Varint(symbols.size());
   m1.Bytes(Must(ContextRansEncode(symbols, model), "context encode"));
   Write(dir + "/context", m1.bytes());
+  // mode 3: varint cols, varint n, column-class stream (4 columns, classes 0 1 0 1).
+  ByteWriter m3;
+  m3.U8(3);
+  const std::vector<uint16_t> rows4(symbols.begin(), symbols.begin() + static_cast<long>(symbols.size() / 4 * 4));
+  m3.Varint(4);
+  m3.Varint(rows4.size());
+  m3.Bytes(Must(ColumnRansCompress(rows4, 40, 0, 2, std::vector<uint8_t>{0, 1, 0, 1}, 12), "column encode"));
+  Write(dir + "/columns", m3.bytes());
   // mode 2: raw round-trip input.
   Bytes m2{2, 0x20, 0x00, 0x03};
   for (int i = 0; i < 200; ++i) m2.push_back(static_cast<uint8_t>(rng() % 7));

@@ -384,6 +384,11 @@ def handmade(rng):
     for i, (n, model) in enumerate([(1, 0), (2, 1), (3, 0), (4, 1), (5, 0), (7, 1), (9, 0), (13, 1), (1, 1), (6, 0)]):
         t.append(ans_tensor(f'ans.n{n}.m{model}.{i}', [1, n], rng.integers(-3, 4, n), model, rng))
     t.append(ans_tensor('ans.long', [3, 40], np.clip(np.round(rng.standard_normal(120) * 4), -9, 9), 1, rng))
+    # column classes (model 9): K = 2, 4 (class 2 has no column, so no table), 16; 1 to 7 rows
+    for rows, k, cls in [(5, 4, [0, 1, 3, 3, 1, 0]), (1, 2, [1, 0, 1]), (7, 16, [15, 0, 9, 4, 4]), (2, 2, [0] * 9)]:
+        spread = np.array([1, 2, 4, 8] * 4)[cls]
+        c = np.clip(np.round(rng.standard_normal((rows, len(cls))) * spread), -20, 20).ravel()
+        t.append(ans_tensor(f'ans.cc{k}.r{rows}', [rows, len(cls)], c, 9, rng, k, cls))
     # patch: every unit, bits 16 and 2..8, rice_k 0..40, over raw, grids, const and lowrank
     by = {e['name']: e for e in t}
     for inner, unit, block, bits, k, count in [('raw32', 0, 0, 4, 1, 3), ('uniform.b5p1s2g4', 1, 4, 16, 0, 2),
@@ -396,13 +401,18 @@ def handmade(rng):
     return t, objects
 
 
-def rans_stream(codes, model, m=12, k=3):
+def rans_stream(codes, model, m=12, k=3, cls=None, stored=None):
     """FORMAT.md "rANS streams" written by hand (its informative encoder): the stream bytes of codes
-    (symbol = code + Z), order-0 (model 0) or context (model 1, k contexts; unused contexts get no table)."""
+    (symbol = code + Z), order-0 (model 0), context (model 1, k contexts; unused contexts get no table)
+    or column classes (model 9: k classes, cls[c] the class of column c; `stored`: other classes to
+    write, for damaged streams)."""
     a = 2 * int(max(abs(int(c)) for c in codes)) + 1
     z = (a - 1) // 2
     sym = [int(c) + z for c in codes]
-    ctx = [0] + [min(abs(s - z), k - 1) for s in sym[:-1]] if model else [0] * len(sym)
+    if model == 9:
+        ctx = [cls[i % len(cls)] for i in range(len(sym))]
+    else:
+        ctx = [0] + [min(abs(s - z), k - 1) for s in sym[:-1]] if model else [0] * len(sym)
     tabs = {}
     for c in sorted(set(ctx)):
         cnt = np.bincount([s for s, x in zip(sym, ctx) if x == c], minlength=a)
@@ -430,13 +440,15 @@ def rans_stream(codes, model, m=12, k=3):
     head = bytes([k, m]) + varint(a) + varint(z) + varint(sum(1 << c for c in tabs)) if model else \
         bytes([m]) + varint(a)
     head += b''.join(body(tabs[c]) for c in sorted(tabs))
+    if model == 9:
+        head += pack_bits(cls if stored is None else stored, k.bit_length() - 1)
     return head + b''.join(v.to_bytes(4, 'little') for v in x[:min(len(sym), 4)]) + bytes(reversed(out))
 
 
-def ans_tensor(name, shape, codes, model, rng):
+def ans_tensor(name, shape, codes, model, rng, k=3, cls=None):
     """An ans_grid tensor, f16 scales per row, by hand."""
     return dict(name=name, shape=shape, enc=7, params=bytes([0]) + bytes(4) + bytes([model]),
-                payload=f16(rng.uniform(0.01, 0.1, shape[0])) + rans_stream(codes, model))
+                payload=f16(rng.uniform(0.01, 0.1, shape[0])) + rans_stream(codes, model, k=k, cls=cls))
 
 
 def patch_units(shape, unit, block):
@@ -733,7 +745,7 @@ def main():
 
     # Coverage: every encoding, both rANS models, every scale dtype, codecs none/zlib/xz, versions 1 to 3, strides
     check(SEEN['enc'] == set(range(11)), f'encodings covered: {sorted(SEEN["enc"])}')
-    check(SEEN['model'] == {0, 1, 4}, f'ans_grid models covered (4: rd-tcq\'s trellis): {SEEN["model"]}')
+    check(SEEN['model'] == {0, 1, 4, 9}, f'ans_grid models covered (4: rd-tcq\'s trellis): {SEEN["model"]}')
     check(SEEN['scale_dtype'] == {0, 1, 2}, f'scale dtypes covered: {SEEN["scale_dtype"]}')
     check({0, 1, 3} <= SEEN['codec'], f'codecs covered: {SEEN["codec"]}')
     check(SEEN['version'] == {1, 2, 3}, f'versions covered: {SEEN["version"]}')
@@ -804,6 +816,11 @@ def main():
         name='lr.cb', shape=[3, 5], enc=9, params=varint(8) + varint(len(e['params'])) + e['params'] +
         varint(len(e['payload'])) + bytes([1, 16, 0]), payload=e['payload'] + bytes(16))))
     variant('pg_int8_row payload one byte short', 'pg.row', lambda e, t, o: e.update(payload=e['payload'][:-1]))
+    variant('ans_grid column class without a table', 'ans.cc4.r5', lambda e, t, o: e.update(  # column 5: 0 -> 2
+        payload=f16([0.05] * 5) + rans_stream(np.arange(30) % 7 - 3, 9, k=4, cls=[0, 1, 3, 3, 1, 0],
+                                              stored=[0, 1, 3, 3, 1, 2])))
+    variant('ans_grid 8 column classes named as 3', 'ans.cc2.r1', lambda e, t, o: e.update(
+        payload=e['payload'][:2] + bytes([3]) + e['payload'][3:]))
     variant('lowrank factor reserved code', 'lr3b2g3.raw32',  # A: 3 x 2 codes after 3 f16 scales
             lambda e, t, o: e.update(payload=e['payload'][:24 + 6] + b'\x03' + e['payload'][24 + 7:]))
     meta, _, ts3 = pieces(artifacts['rd-ans-o0-lqer'])
