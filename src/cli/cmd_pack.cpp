@@ -381,6 +381,9 @@ Runner AddInspectCommand(CLI::App& app, GlobalOptions& g) {
                             {"bytes", accounted},
                             {"bits_per_param", t.numel ? 8.0 * double(accounted) / double(t.numel) : 0.0}};
       row["symbol_entropy_bits"] = entropy ? nlohmann::json(*entropy) : nlohmann::json(nullptr);
+      if (t.encoding == gpk::kAnsGrid) {  // its stream: FORMAT.md ans_grid "model"
+        if (auto p = gpk::AnsGridParams::Parse(t.params); p.ok()) row["ans_model"] = p->model;
+      }
       j["tensors"].push_back(row);
       params += t.numel;
       tensor_bytes += accounted;
@@ -401,10 +404,15 @@ Runner AddInspectCommand(CLI::App& app, GlobalOptions& g) {
       std::string ent = row["symbol_entropy_bits"].is_null()
                             ? "-"
                             : std::to_string(row["symbol_entropy_bits"].get<double>()).substr(0, 5);
+      std::string encoding = row["encoding"].get<std::string>();
+      if (row.contains("ans_model")) {  // ans_grid/ctx, /tcqN (2^N states), /cc (column classes)
+        const int m = row["ans_model"].get<int>();
+        encoding += m == 1 ? "/ctx" : m == 9 ? "/cc" : m > 1 ? "/tcq" + std::to_string(m) : "";
+      }
       std::snprintf(line, sizeof line, "%-28s %-10s %10llu  %-14s %-7s %10llu %9.3f %9s",
                     row["name"].get<std::string>().c_str(),
                     ShapeText(row["shape"].get<std::vector<uint64_t>>()).c_str(),
-                    (unsigned long long)row["params"].get<uint64_t>(), row["encoding"].get<std::string>().c_str(),
+                    (unsigned long long)row["params"].get<uint64_t>(), encoding.c_str(),
                     row["codec"].get<std::string>().c_str(), (unsigned long long)row["bytes"].get<uint64_t>(),
                     row["bits_per_param"].get<double>(), ent.c_str());
       Say(g, line);

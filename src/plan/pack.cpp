@@ -459,7 +459,10 @@ std::optional<double> CodeEntropyBits(const gpk::TensorInfo& t, std::span<const 
       if (start > payload.size()) return std::nullopt;
       std::vector<uint16_t> sym(t.numel);
       const auto stream = payload.subspan(start);
-      const Status st = p->model == 0 ? RansDecompress(stream, sym.size(), sym) : ContextRansDecompress(stream, sym.size(), sym);
+      if (p->model > 1 && p->model != 9) return std::nullopt;  // a trellis grid: two union streams
+      const Status st = p->model == 0   ? RansDecompress(stream, sym.size(), sym)
+                        : p->model == 9 ? ColumnRansDecompress(stream, cols, sym.size(), sym)
+                                        : ContextRansDecompress(stream, sym.size(), sym);
       if (!st.ok()) return std::nullopt;
       std::map<uint16_t, uint64_t> counts;
       for (uint16_t v : sym) ++counts[v];
