@@ -570,12 +570,18 @@ Result<ContextRansModel> ContextRansModel::Build(std::span<const uint16_t> symbo
     ++c[symbols[i]];
     prev = symbols[i];
   }
+  GP_RETURN_IF_ERROR(m.TablesFromCounts(counts));
+  return m;
+}
+
+Status ContextRansModel::TablesFromCounts(const std::vector<std::vector<uint64_t>>& counts) {
+  tables_.assign(counts.size(), std::nullopt);
   for (size_t ctx = 0; ctx < counts.size(); ++ctx) {
     if (counts[ctx].empty()) continue;
-    GP_ASSIGN_OR_RETURN(FrequencyTable t, FrequencyTable::FromCounts(counts[ctx], scale_bits));
-    m.tables_[ctx] = std::move(t);
+    GP_ASSIGN_OR_RETURN(FrequencyTable t, FrequencyTable::FromCounts(counts[ctx], scale_bits_));
+    tables_[ctx] = std::move(t);
   }
-  return m;
+  return Status::Ok();
 }
 
 namespace {
@@ -750,12 +756,7 @@ Result<ContextRansModel> ContextRansModel::BuildByColumn(std::span<const uint16_
   m.scale_bits_ = scale_bits;
   m.alphabet_size_ = alphabet_size;
   m.zero_point_ = zero_point;
-  m.tables_.resize(counts.size());
-  for (size_t k = 0; k < counts.size(); ++k) {
-    if (counts[k].empty()) continue;
-    GP_ASSIGN_OR_RETURN(FrequencyTable t, FrequencyTable::FromCounts(counts[k], scale_bits));
-    m.tables_[k] = std::move(t);
-  }
+  GP_RETURN_IF_ERROR(m.TablesFromCounts(counts));
   return m;
 }
 

@@ -187,6 +187,9 @@ class ContextRansModel {
   }
 
  private:
+  // One table per context from its counts (an empty count vector: no table).
+  Status TablesFromCounts(const std::vector<std::vector<uint64_t>>& counts);
+
   int scale_bits_ = 0;
   size_t alphabet_size_ = 0;
   uint16_t zero_point_ = 0;  // unused by column classes (kept, as the format stores it)
