@@ -1,11 +1,14 @@
 // pack / unpack / inspect: safetensors model <-> .gpk artifact.
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <optional>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "cli/progress_bar.h"
+#include "cli/steps.h"
+#include "core/artifact.h"
 #include "core/encodings.h"
 #include "core/file_util.h"
 #include "codec/codecs.h"
@@ -14,6 +17,8 @@
 #include "plan/symmetry.h"
 #include "io/pg_names.h"
 #include "io/safetensors.h"
+#include "io/shards.h"
+#include "model/weights.h"
 
 namespace golfpack::cli {
 
@@ -69,7 +74,7 @@ Status Canonical(io::TensorFile& model, bool vo, std::optional<encode::SymmetryR
 
 template <typename Opts>
 Status RunPackRd(const Opts& o, const io::TensorFile& model, const GlobalOptions& g,
-                 const std::optional<encode::SymmetryReport>& sym) {
+                 const std::optional<encode::SymmetryReport>& sym, bool announce = true) {
   if (o.calib.empty()) return InvalidArgument("recipe rd needs --calib FILE (from `golfpack calibrate`)");
   if (o.budget == 0) return InvalidArgument("recipe rd needs --budget BYTES (the cap it fills exactly)");
   GP_ASSIGN_OR_RETURN(encode::Hessians h, encode::Hessians::Load(o.calib));
@@ -156,7 +161,116 @@ Status RunPackRd(const Opts& o, const io::TensorFile& model, const GlobalOptions
       Say(g, line);
     }
   }
-  Say(g, "artifact  " + o.out);
+  if (announce) Say(g, "artifact  " + o.out);
+  return Status::Ok();
+}
+
+// --or: the allocator's loss proxy can rate a path better than the round trip
+// finds it (the trellis on small models, docs/results/structure.md), so pack
+// -r and every --or recipe at the same budget, score each decoded artifact on
+// training tokens the calibration did not see, and keep the lowest loss.
+// Every candidate is a temporary file next to -o; the kept one is renamed
+// over -o, the others are removed, also on error.
+template <typename Opts>
+Status RunPackSelect(const Opts& o, const io::TensorFile& model, const GlobalOptions& g,
+                     const std::optional<encode::SymmetryReport>& sym) {
+  if (o.select_data.empty())
+    return InvalidArgument("--or needs --select-data DIR (the training shards the candidates are scored on)");
+  if (!o.paths.empty()) return InvalidArgument("--or: name each recipe's paths in the recipe (rd:PATH,...), not with --paths");
+  if (o.calib.empty()) return InvalidArgument("recipe rd needs --calib FILE (from `golfpack calibrate`)");
+  std::vector<std::string> names = {o.recipe};
+  names.insert(names.end(), o.alternatives.begin(), o.alternatives.end());
+  std::vector<std::vector<std::string>> paths;
+  for (const auto& n : names) {
+    GP_ASSIGN_OR_RETURN(encode::Recipe r, encode::FindRecipe(n));
+    if (r.name != "rd") return InvalidArgument("--or compares rd recipes (rd, rd:all, rd:PATH,...); " + n + " is not one");
+    paths.push_back(r.rd_paths);
+  }
+  // The scoring tokens: after the ones the calibration summed over (its
+  // sensitivity probes use the first of those too).
+  GP_ASSIGN_OR_RETURN(encode::Hessians h, encode::Hessians::Load(o.calib));
+  const int64_t skip = o.select_skip >= 0 ? o.select_skip : h.tokens();
+  const int seq_len = o.select_seq_len > 0 ? o.select_seq_len : (h.seq_len() > 0 ? h.seq_len() : 1024);
+  const std::string pattern = TrainPattern(o.select_data);
+  GP_ASSIGN_OR_RETURN(std::vector<uint16_t> train, io::ReadShards(pattern));
+  const int64_t need = skip + o.select_tokens + 1;
+  if (int64_t(train.size()) < need)
+    return InvalidArgument(pattern + ": " + std::to_string(train.size()) + " tokens, --or scoring needs " +
+                           std::to_string(need) + " (--select-skip " + std::to_string(skip) + " + --select-tokens " +
+                           std::to_string(o.select_tokens) + " + 1)");
+  const std::span<const uint16_t> tokens = std::span<const uint16_t>(train).subspan(size_t(skip), size_t(o.select_tokens + 1));
+  GP_ASSIGN_OR_RETURN(data::TokenizerModel tok, data::TokenizerModel::Load(o.select_data + "/tokenizer.model"));
+  eval::EvalOptions eo;
+  eo.seq_len = seq_len;
+  eo.max_tokens = o.select_tokens;
+  auto score = [&](const io::TensorFile& f, const std::string& origin) -> Result<eval::EvalResult> {
+    GP_ASSIGN_OR_RETURN(model::GPT m, model::ModelFromTensors(f, origin));
+    if (tok.vocab_size() != m->config().vocab_size)
+      return InvalidArgument(o.select_data + "/tokenizer.model: vocab_size " + std::to_string(tok.vocab_size()) +
+                             " does not match the model's vocab " + std::to_string(m->config().vocab_size));
+    const data::ByteLut lut = tok.MakeByteLut(m->config().vocab_size);
+    ProgressBar bar(g.quiet);
+    auto r = eval::EvaluateBpb(m, tokens, lut, eo, bar.Callback());
+    bar.Finish();
+    return r;
+  };
+  GP_ASSIGN_OR_RETURN(eval::EvalResult ref, score(model, o.model));
+
+  struct Candidate {
+    std::string out, report;
+    eval::EvalResult r;
+    uint64_t counted = 0;
+  };
+  std::vector<Candidate> cands(names.size());
+  struct Cleanup {  // removes whatever temporary files are left
+    std::vector<Candidate>* c;
+    ~Cleanup() {
+      std::error_code ec;
+      for (const auto& x : *c) {
+        if (!x.out.empty()) std::filesystem::remove(x.out, ec);
+        if (!x.report.empty()) std::filesystem::remove(x.report, ec);
+      }
+    }
+  } cleanup{&cands};
+  char line[320];
+  for (size_t i = 0; i < names.size(); ++i) {
+    Opts c = o;
+    c.recipe = names[i];
+    c.paths = paths[i];
+    c.out = o.out + ".or" + std::to_string(i) + ".tmp";
+    c.report = o.report.empty() ? "" : o.report + ".or" + std::to_string(i) + ".tmp";
+    cands[i].out = c.out;
+    cands[i].report = c.report;
+    Say(g, "candidate " + names[i]);
+    GP_RETURN_IF_ERROR(RunPackRd(c, model, g, sym, /*announce=*/false));
+    GP_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, ReadFileBytes(c.out));
+    cands[i].counted = uint64_t(bytes.size()) + (o.code_bytes >= 0 ? uint64_t(o.code_bytes) : 0);
+    GP_ASSIGN_OR_RETURN(gpk::Artifact art, gpk::Artifact::Parse(bytes, c.out));
+    GP_ASSIGN_OR_RETURN(io::TensorFile f, encode::UnpackToTensors(art, /*keep_original_dtype=*/false));
+    GP_ASSIGN_OR_RETURN(cands[i].r, score(f, c.out));
+  }
+  size_t best = 0;
+  for (size_t i = 1; i < cands.size(); ++i)
+    if (cands[i].r.loss_sum < cands[best].r.loss_sum) best = i;
+  std::snprintf(line, sizeof line, "select    %llu train tokens from token %lld, seq %d; float model loss %.6f bpb %.6f",
+                (unsigned long long)ref.tokens, (long long)skip, seq_len, ref.val_loss, ref.val_bpb);
+  Say(g, line);
+  for (size_t i = 0; i < cands.size(); ++i) {
+    std::snprintf(line, sizeof line, "select    %-24s loss %.6f  bpb %.6f  gap %+.6f  %s", names[i].c_str(),
+                  cands[i].r.val_loss, cands[i].r.val_bpb, cands[i].r.val_bpb - ref.val_bpb,
+                  i == best ? "kept" : "");
+    Say(g, line);
+  }
+  std::error_code ec;
+  std::filesystem::rename(cands[best].out, o.out, ec);
+  if (ec) return IoError(o.out + ": cannot rename " + cands[best].out + " over it: " + ec.message());
+  cands[best].out.clear();
+  if (!o.report.empty()) {
+    std::filesystem::rename(cands[best].report, o.report, ec);
+    if (ec) return IoError(o.report + ": cannot rename " + cands[best].report + " over it: " + ec.message());
+    cands[best].report.clear();
+  }
+  Say(g, "artifact  " + o.out + " (" + names[best] + ")");
   return Status::Ok();
 }
 
@@ -186,6 +300,10 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     double token_row_floor = encode::kTokenRowFloor;
     int protect_neighbors = -1;
     bool canonical = false, canonical_vo = false;
+    std::vector<std::string> alternatives;  // --or
+    std::string select_data;
+    int64_t select_tokens = 65536, select_skip = -1;
+    int select_seq_len = 0;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "model .safetensors");
@@ -242,6 +360,17 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
                   "allocation's (default: all of the GPTQ window, 2)");
   cmd->add_option("--protect-bytes", o->protect_bytes,
                   "rd: at most N bytes for the protection paths together (the protected-byte sweep; default: no cap)");
+  cmd->add_option("--or", o->alternatives,
+                  "rd: also pack this rd recipe at the same budget (repeatable), score every candidate on training "
+                  "tokens (--select-data) and keep the lowest loss");
+  cmd->add_option("--select-data", o->select_data,
+                  "--or: directory with fineweb_train_*.bin and tokenizer.model the candidates are scored on");
+  cmd->add_option("--select-tokens", o->select_tokens, "--or: training tokens to score")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--select-skip", o->select_skip,
+                  "--or: score from this training token on (default: after the calibration's tokens)");
+  cmd->add_option("--select-seq-len", o->select_seq_len, "--or: sequence length of the scoring (default: the calibration's)");
   return [o, &g]() -> Status {
     if (o->list) {
       for (const auto& name : encode::RecipeNames()) {
@@ -276,6 +405,11 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     GP_ASSIGN_OR_RETURN(io::TensorFile model, io::ReadSafetensors(o->model));
     std::optional<encode::SymmetryReport> sym;
     if (o->canonical || o->canonical_vo) GP_RETURN_IF_ERROR(Canonical(model, o->canonical_vo, sym, g));
+    if (!o->alternatives.empty()) {
+      GP_RETURN_IF_ERROR(RunPackSelect(*o, model, g, sym));
+      return write_decoder();
+    }
+    if (!o->select_data.empty()) return InvalidArgument("--select-data scores the --or candidates: give --or RECIPE");
     if (recipe.name == "rd") {
       if (recipe.rd_paths_named && !o->paths.empty() && o->paths != recipe.rd_paths)
         return InvalidArgument("-r " + o->recipe + " and --paths name different paths: give one of them");

@@ -54,6 +54,25 @@ else fail "artifact round trip: $(cat "$work/pack.err")"; fi
 if "$gp" -q pack "$work/m.safetensors" -r gptq-int6-brotli --calib "$work/calib.safetensors" -o "$work/g.gpk" >/dev/null 2>"$work/g.err" \
    && "$gp" -q eval "$work/g.gpk" --data "$work/data" --seq-len 64 --max-tokens 1024 | grep -q "^val_bpb"; then ok "gptq-int6-brotli with calibration"
 else fail "gptq recipe: $(cat "$work/g.err")"; fi
+# pack --or: rd recipes packed at one budget, each scored on training tokens
+# after the calibration's; the lowest loss is kept and the other files go.
+budget=$(( $(stat -c %s "$work/g.gpk") * 6 / 10 + 62692 ))  # the counted decoder's bytes count too
+if "$gp" pack "$work/m.safetensors" -r rd:grid --or rd:grid,rowalloc --calib "$work/calib.safetensors" --budget "$budget" \
+     --select-data "$work/data" --select-tokens 1024 -o "$work/sel.gpk" >"$work/sel.out" 2>"$work/sel.err" \
+   && [ "$(grep -c '^select    rd:' "$work/sel.out")" -eq 2 ] && [ "$(grep -c ' kept$' "$work/sel.out")" -eq 1 ] \
+   && grep -q "^select    1024 train tokens from token 512, seq 64" "$work/sel.out" \
+   && awk '/^select    rd:/ { l[NR] = $4; if ($NF == "kept") k = $4 } END { for (i in l) if (l[i] < k) exit 1; exit !(k > 0) }' "$work/sel.out" \
+   && [ -z "$(ls "$work" | grep '\.tmp$')" ] \
+   && "$gp" -q eval "$work/sel.gpk" --data "$work/data" --seq-len 64 --max-tokens 1024 | grep -q "^val_bpb"; then
+  ok "pack --or keeps the candidate with the lowest training loss"
+else fail "pack --or: $(tail -c 400 "$work/sel.err") $(grep '^select' "$work/sel.out")"; fi
+expect_error "--or without --select-data" "needs --select-data" "$gp" pack "$work/m.safetensors" -r rd --or rd:protect \
+  --calib "$work/calib.safetensors" --budget "$budget" -o "$work/x.gpk"
+expect_error "--or with a rule recipe" "gptq-int6-brotli is not one" "$gp" pack "$work/m.safetensors" -r rd --or gptq-int6-brotli \
+  --calib "$work/calib.safetensors" --budget "$budget" --select-data "$work/data" -o "$work/x.gpk"
+expect_error "--or past the training tokens" "fineweb_train_\*.bin: .* tokens, --or scoring needs" "$gp" pack "$work/m.safetensors" \
+  -r rd --or rd:protect --calib "$work/calib.safetensors" --budget "$budget" --select-data "$work/data" \
+  --select-tokens 100000000 -o "$work/x.gpk"
 # Canonical order (pack --canonical): another artifact, the same function.
 vb() { "$gp" -q eval "$1" --data "$work/data" --seq-len 64 --max-tokens 1024 --json | sed -n 's/.*"val_bpb": \([0-9.]*\).*/\1/p'; }
 if "$gp" pack "$work/m.safetensors" -r gptq-int6-brotli --calib "$work/calib.safetensors" --canonical -o "$work/canon.gpk" \
