@@ -219,7 +219,7 @@ Status RunPackSelect(const Opts& o, const io::TensorFile& model, const GlobalOpt
   struct Candidate {
     std::string out, report;
     eval::EvalResult r;
-    uint64_t counted = 0;
+    uint64_t file_bytes = 0;
   };
   std::vector<Candidate> cands(names.size());
   struct Cleanup {  // removes whatever temporary files are left
@@ -244,7 +244,7 @@ Status RunPackSelect(const Opts& o, const io::TensorFile& model, const GlobalOpt
     Say(g, "candidate " + names[i]);
     GP_RETURN_IF_ERROR(RunPackRd(c, model, g, sym, /*announce=*/false));
     GP_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, ReadFileBytes(c.out));
-    cands[i].counted = uint64_t(bytes.size()) + (o.code_bytes >= 0 ? uint64_t(o.code_bytes) : 0);
+    cands[i].file_bytes = bytes.size();
     GP_ASSIGN_OR_RETURN(gpk::Artifact art, gpk::Artifact::Parse(bytes, c.out));
     GP_ASSIGN_OR_RETURN(io::TensorFile f, encode::UnpackToTensors(art, /*keep_original_dtype=*/false));
     GP_ASSIGN_OR_RETURN(cands[i].r, score(f, c.out));
@@ -256,9 +256,9 @@ Status RunPackSelect(const Opts& o, const io::TensorFile& model, const GlobalOpt
                 (unsigned long long)ref.tokens, (long long)skip, seq_len, ref.val_loss, ref.val_bpb);
   Say(g, line);
   for (size_t i = 0; i < cands.size(); ++i) {
-    std::snprintf(line, sizeof line, "select    %-24s loss %.6f  bpb %.6f  gap %+.6f  %s", names[i].c_str(),
+    std::snprintf(line, sizeof line, "select    %-24s loss %.6f  bpb %.6f  gap %+.6f  file %llu bytes%s", names[i].c_str(),
                   cands[i].r.val_loss, cands[i].r.val_bpb, cands[i].r.val_bpb - ref.val_bpb,
-                  i == best ? "kept" : "");
+                  (unsigned long long)cands[i].file_bytes, i == best ? "  kept" : "");
     Say(g, line);
   }
   std::error_code ec;
