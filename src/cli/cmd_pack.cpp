@@ -175,7 +175,7 @@ template <typename Opts>
 Status RunPackSelect(const Opts& o, const io::TensorFile& model, const GlobalOptions& g,
                      const std::optional<encode::SymmetryReport>& sym) {
   if (o.select_data.empty())
-    return InvalidArgument("--or needs --select-data DIR (the training shards the candidates are scored on)");
+    return InvalidArgument("--or needs --select-data DIR (its tokenizer, and the training shards the candidates are scored on)");
   if (!o.paths.empty()) return InvalidArgument("--or: name each recipe's paths in the recipe (rd:PATH,...), not with --paths");
   if (o.calib.empty()) return InvalidArgument("recipe rd needs --calib FILE (from `golfpack calibrate`)");
   std::vector<std::string> names = {o.recipe};
@@ -186,12 +186,16 @@ Status RunPackSelect(const Opts& o, const io::TensorFile& model, const GlobalOpt
     if (r.name != "rd") return InvalidArgument("--or compares rd recipes (rd, rd:all, rd:PATH,...); " + n + " is not one");
     paths.push_back(r.rd_paths);
   }
-  // The scoring tokens: after the ones the calibration summed over (its
-  // sensitivity probes use the first of those too).
+  // The scoring tokens: the training shards after the tokens the calibration
+  // summed over (its sensitivity probes use the first of those too), or
+  // --select-files from its first token. A model that has seen its training
+  // tokens many times ranks candidates on them by what they keep of the
+  // memorised text, not of what generalises: give such a model shards it has
+  // not trained on.
   GP_ASSIGN_OR_RETURN(encode::Hessians h, encode::Hessians::Load(o.calib));
-  const int64_t skip = o.select_skip >= 0 ? o.select_skip : h.tokens();
+  const int64_t skip = o.select_skip >= 0 ? o.select_skip : o.select_files.empty() ? h.tokens() : 0;
   const int seq_len = o.select_seq_len > 0 ? o.select_seq_len : (h.seq_len() > 0 ? h.seq_len() : 1024);
-  const std::string pattern = TrainPattern(o.select_data);
+  const std::string pattern = o.select_files.empty() ? TrainPattern(o.select_data) : o.select_files;
   GP_ASSIGN_OR_RETURN(std::vector<uint16_t> train, io::ReadShards(pattern));
   const int64_t need = skip + o.select_tokens + 1;
   if (int64_t(train.size()) < need)
@@ -252,8 +256,8 @@ Status RunPackSelect(const Opts& o, const io::TensorFile& model, const GlobalOpt
   size_t best = 0;
   for (size_t i = 1; i < cands.size(); ++i)
     if (cands[i].r.loss_sum < cands[best].r.loss_sum) best = i;
-  std::snprintf(line, sizeof line, "select    %llu train tokens from token %lld, seq %d; float model loss %.6f bpb %.6f",
-                (unsigned long long)ref.tokens, (long long)skip, seq_len, ref.val_loss, ref.val_bpb);
+  std::snprintf(line, sizeof line, "select    %llu tokens of %s from token %lld, seq %d; float model loss %.6f bpb %.6f",
+                (unsigned long long)ref.tokens, pattern.c_str(), (long long)skip, seq_len, ref.val_loss, ref.val_bpb);
   Say(g, line);
   for (size_t i = 0; i < cands.size(); ++i) {
     std::snprintf(line, sizeof line, "select    %-24s loss %.6f  bpb %.6f  gap %+.6f  file %llu bytes%s", names[i].c_str(),
@@ -301,7 +305,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     int protect_neighbors = -1;
     bool canonical = false, canonical_vo = false;
     std::vector<std::string> alternatives;  // --or
-    std::string select_data;
+    std::string select_data, select_files;
     int64_t select_tokens = 65536, select_skip = -1;
     int select_seq_len = 0;
   };
@@ -365,7 +369,10 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
                   "tokens (--select-data) and keep the lowest loss");
   cmd->add_option("--select-data", o->select_data,
                   "--or: directory with fineweb_train_*.bin and tokenizer.model the candidates are scored on");
-  cmd->add_option("--select-tokens", o->select_tokens, "--or: training tokens to score")
+  cmd->add_option("--select-files", o->select_files,
+                  "--or: score on these shards instead (glob; e.g. shards the model has not trained on), from token 0 "
+                  "unless --select-skip");
+  cmd->add_option("--select-tokens", o->select_tokens, "--or: tokens to score")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--select-skip", o->select_skip,
@@ -409,7 +416,8 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
       GP_RETURN_IF_ERROR(RunPackSelect(*o, model, g, sym));
       return write_decoder();
     }
-    if (!o->select_data.empty()) return InvalidArgument("--select-data scores the --or candidates: give --or RECIPE");
+    if (!o->select_data.empty() || !o->select_files.empty())
+      return InvalidArgument("--select-data and --select-files score the --or candidates: give --or RECIPE");
     if (recipe.name == "rd") {
       if (recipe.rd_paths_named && !o->paths.empty() && o->paths != recipe.rd_paths)
         return InvalidArgument("-r " + o->recipe + " and --paths name different paths: give one of them");

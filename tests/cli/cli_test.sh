@@ -60,12 +60,19 @@ budget=$(( $(stat -c %s "$work/g.gpk") * 6 / 10 + 62692 ))  # the counted decode
 if "$gp" pack "$work/m.safetensors" -r rd:grid --or rd:grid,rowalloc --calib "$work/calib.safetensors" --budget "$budget" \
      --select-data "$work/data" --select-tokens 1024 -o "$work/sel.gpk" >"$work/sel.out" 2>"$work/sel.err" \
    && [ "$(grep -c '^select    rd:' "$work/sel.out")" -eq 2 ] && [ "$(grep -c ' kept$' "$work/sel.out")" -eq 1 ] \
-   && grep -q "^select    1024 train tokens from token 512, seq 64" "$work/sel.out" \
+   && grep -q "^select    1024 tokens of $work/data/fineweb_train_\*.bin from token 512, seq 64" "$work/sel.out" \
    && awk '/^select    rd:/ { l[NR] = $4; if ($NF == "kept") k = $4 } END { for (i in l) if (l[i] < k) exit 1; exit !(k > 0) }' "$work/sel.out" \
    && [ -z "$(ls "$work" | grep '\.tmp$')" ] \
    && "$gp" -q eval "$work/sel.gpk" --data "$work/data" --seq-len 64 --max-tokens 1024 | grep -q "^val_bpb"; then
   ok "pack --or keeps the candidate with the lowest training loss"
 else fail "pack --or: $(tail -c 400 "$work/sel.err") $(grep '^select' "$work/sel.out")"; fi
+if "$gp" pack "$work/m.safetensors" -r rd:grid --or rd:grid,rowalloc --calib "$work/calib.safetensors" --budget "$budget" \
+     --select-data "$work/data" --select-files "$work/data/fineweb_val_*.bin" --select-tokens 1024 -o "$work/selv.gpk" \
+     >"$work/selv.out" 2>"$work/selv.err" \
+   && grep -q "^select    1024 tokens of $work/data/fineweb_val_\*.bin from token 0, seq 64" "$work/selv.out" \
+   && [ "$(grep -c ' kept$' "$work/selv.out")" -eq 1 ] && [ -f "$work/selv.gpk" ]; then
+  ok "pack --or --select-files scores other shards from their first token"
+else fail "pack --or --select-files: $(tail -c 400 "$work/selv.err") $(grep '^select' "$work/selv.out")"; fi
 expect_error "--or without --select-data" "needs --select-data" "$gp" pack "$work/m.safetensors" -r rd --or rd:protect \
   --calib "$work/calib.safetensors" --budget "$budget" -o "$work/x.gpk"
 expect_error "--or with a rule recipe" "gptq-int6-brotli is not one" "$gp" pack "$work/m.safetensors" -r rd --or gptq-int6-brotli \
