@@ -38,9 +38,13 @@ Result<eval::EvalResult> EvaluateModelFile(model::GPT& model, const EvalCli& e, 
     return InvalidArgument(tok_path + ": tokenizer vocab_size " + std::to_string(tok.vocab_size()) +
                            " does not match the model's vocab " + std::to_string(model->config().vocab_size));
   GP_ASSIGN_OR_RETURN(std::vector<uint16_t> tokens, io::ReadShards(val));
+  if (e.skip_tokens < 0 || uint64_t(e.skip_tokens) + 2 > tokens.size())
+    return InvalidArgument(val + ": " + std::to_string(tokens.size()) + " tokens, nothing left to score after --skip-tokens " +
+                           std::to_string(e.skip_tokens));
+  const std::span<const uint16_t> scored = std::span<const uint16_t>(tokens).subspan(size_t(e.skip_tokens));
   data::ByteLut lut = tok.MakeByteLut(model->config().vocab_size);
   ProgressBar bar(g.quiet);
-  auto r = eval::EvaluateBpb(model, tokens, lut, e.opts, bar.Callback());
+  auto r = eval::EvaluateBpb(model, scored, lut, e.opts, bar.Callback());
   bar.Finish();
   return r;
 }
@@ -52,6 +56,8 @@ void AddEvalFlags(CLI::App* cmd, EvalCli& e) {
   cmd->add_option("--seq-len", e.opts.seq_len, "evaluation sequence length")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--batch", e.opts.batch_seqs, "sequences per forward pass")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--max-tokens", e.opts.max_tokens, "score only the first N tokens (0 = the whole val split)");
+  cmd->add_option("--skip-tokens", e.skip_tokens,
+                  "score the stream from token N on (e.g. one half of val for choosing, the other for reporting)");
   cmd->add_flag("--json", e.json, "print one JSON object instead of the table");
 }
 

@@ -13,6 +13,7 @@ namespace golfpack::cli {
 struct EvalCli {
   std::string data_dir, val_files, tokenizer;
   eval::EvalOptions opts;
+  int64_t skip_tokens = 0;  // score from this token of the stream on
   bool json = false;
 };
 

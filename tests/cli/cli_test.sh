@@ -39,6 +39,15 @@ if "$gp" -q eval "$work/m.safetensors" --data "$work/data" --seq-len 64 --max-to
    && grep -q '"val_bpb"' "$work/eval.out" && grep -q '"tokens": 2048' "$work/eval.out"; then ok "eval prints val_bpb"
 else fail "eval: $(cat "$work/eval.err") $(cat "$work/eval.out")"; fi
 
+# --skip-tokens: the same count of other tokens (the second window of val differs from the first).
+if "$gp" -q eval "$work/m.safetensors" --data "$work/data" --seq-len 64 --max-tokens 1024 --skip-tokens 1024 --json \
+     >"$work/skip.out" 2>"$work/skip.err" && grep -q '"tokens": 1024' "$work/skip.out" \
+   && [ "$(sed -n 's/.*"val_bpb": \([0-9.]*\).*/\1/p' "$work/skip.out")" != \
+        "$(sed -n 's/.*"val_bpb": \([0-9.]*\).*/\1/p' "$work/eval.out")" ]; then ok "eval --skip-tokens scores a later window"
+else fail "eval --skip-tokens: $(cat "$work/skip.err") $(cat "$work/skip.out")"; fi
+expect_error "--skip-tokens past the end" "nothing left to score" "$gp" eval "$work/m.safetensors" --data "$work/data" \
+  --skip-tokens 100000000
+
 if "$gp" -q calibrate "$work/m.safetensors" --data "$work/data" --tokens 512 --seq-len 64 -o "$work/calib.safetensors" \
      >"$work/cal.out" 2>"$work/cal.err" && grep -q "9 input sites, 512 tokens" "$work/cal.out"; then ok "calibrate writes H per input site"
 else fail "calibrate: $(cat "$work/cal.err") $(cat "$work/cal.out")"; fi
