@@ -365,8 +365,9 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--protect-bytes", o->protect_bytes,
                   "rd: at most N bytes for the protection paths together (the protected-byte sweep; default: no cap)");
   cmd->add_option("--or", o->alternatives,
-                  "rd: also pack this rd recipe at the same budget (repeatable), score every candidate on training "
-                  "tokens (--select-data) and keep the lowest loss");
+                  "rd: also pack this rd recipe at the same budget (repeatable), score every candidate, decoded, on "
+                  "--select-tokens tokens (best: shards the model has not trained on, --select-files) and keep the "
+                  "lowest loss");
   cmd->add_option("--select-data", o->select_data,
                   "--or: directory with fineweb_train_*.bin and tokenizer.model the candidates are scored on");
   cmd->add_option("--select-files", o->select_files,
