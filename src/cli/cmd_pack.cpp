@@ -105,6 +105,7 @@ Status RunPackRd(const Opts& o, const io::TensorFile& model, const GlobalOptions
   if (o.tcq_damp >= 0) ro.tcq_damp = o.tcq_damp;
   if (o.hessian_shrink >= 0) ro.hessian_shrink = o.hessian_shrink;
   ro.token_row_floor = o.token_row_floor;
+  ro.row_fisher_floor = o.row_fisher_floor;
   ro.protect_neighbors = o.protect_neighbors;
   if (o.protect_bytes >= 0) ro.protect_max = static_cast<uint64_t>(o.protect_bytes);
   ProgressBar bar(g.quiet);
@@ -302,6 +303,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     double tcq_damp = -1;
     double hessian_shrink = -1;
     double token_row_floor = encode::kTokenRowFloor;
+    double row_fisher_floor = -1;
     int protect_neighbors = -1;
     bool canonical = false, canonical_vo = false;
     std::vector<std::string> alternatives;  // --or
@@ -358,6 +360,10 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--token-row-floor", o->token_row_floor,
                   "rd: floor of the tied embedding's token-frequency row weights (needs token counts in --calib; "
                   "negative: every row weighs 1)")
+      ->capture_default_str();
+  cmd->add_option("--row-fisher-floor", o->row_fisher_floor,
+                  "rd: weigh each matrix row by its row Fisher (needs calibrate --row-fisher), with this floor; "
+                  "negative: off")
       ->capture_default_str();
   cmd->add_option("--protect-neighbors", o->protect_neighbors,
                   "rd: the protection paths correct the GPTQ candidates this many steps either side of the first "

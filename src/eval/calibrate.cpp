@@ -16,6 +16,48 @@ torch::Tensor Calibration::ForWeight(const std::string& weight_name) const {
   return it == hessians.end() ? torch::Tensor() : it->second;
 }
 
+namespace {
+
+// cal->row_fisher[w] += sum over the batches' tokens of (dL/dy)^2 per output
+// row of every block matrix w. Each sequence predicts its own tokens 1..T-1
+// from 0..T-2; L is the cross-entropy summed over them, so dL/dy at a token
+// is that token's output's effect on every later prediction of its sequence.
+Status AccumulateRowFisher(model::GPT& model, const std::vector<torch::Tensor>& batches, Calibration* cal,
+                           const ProgressFn& progress) {
+  if (batches.empty() || batches[0].size(1) < 2) return InvalidArgument("calibrate: the row Fisher needs seq_len >= 2");
+  std::vector<std::pair<std::string, torch::Tensor>> outs;
+  model->set_output_capture([&outs](const std::string& w, const torch::Tensor& y) {
+    if (!y.requires_grad()) return;
+    y.retain_grad();
+    outs.emplace_back(w, y);
+  });
+  model->eval();
+  torch::AutoGradMode grad_on(true);
+  uint64_t done = 0, total = 0;
+  for (const auto& b : batches) total += static_cast<uint64_t>(b.numel());
+  for (const auto& b : batches) {
+    const int64_t T = b.size(1);
+    auto loss = model->token_losses(b.narrow(1, 0, T - 1), b.narrow(1, 1, T - 1)).sum();
+    loss.backward();
+    for (auto& [w, y] : outs) {
+      const torch::Tensor g = y.grad();
+      if (!g.defined()) continue;
+      auto s = g.detach().reshape({-1, g.size(-1)}).to(torch::kFloat64).square().sum(0);
+      auto it = cal->row_fisher.find(w);
+      if (it == cal->row_fisher.end()) cal->row_fisher.emplace(w, s);
+      else it->second.add_(s);
+    }
+    outs.clear();
+    for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();
+    done += static_cast<uint64_t>(b.numel());
+    if (progress) progress({"row Fisher", done, total, "tokens", ""});
+  }
+  model->set_output_capture(nullptr);
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<Calibration> Calibrate(model::GPT& model, const CalibrationOptions& o, const ProgressFn& progress) {
   if (o.seq_len <= 0 || o.batch_seqs <= 0) return InvalidArgument("calibrate: seq_len and batch_seqs must be positive");
   const int64_t nseq = o.tokens / o.seq_len;
@@ -121,6 +163,14 @@ Result<Calibration> Calibrate(model::GPT& model, const CalibrationOptions& o, co
   t_fwd.wall_s -= t_hess.wall_s;
   t_fwd.cpu_s -= t_hess.cpu_s;
   cal.timings = {t_read, t_fwd, t_hess};
+  if (o.row_fisher) {
+    single_threaded.reset();  // one model, on libtorch's threads
+    PhaseTime t_fisher{"calibrate: row Fisher (forward + backward)"};
+    clock.Start();
+    GP_RETURN_IF_ERROR(AccumulateRowFisher(model, batches, &cal, progress));
+    clock.Stop(t_fisher);
+    cal.timings.push_back(t_fisher);
+  }
   return cal;
 }
 
@@ -154,6 +204,12 @@ encode::Hessians ToHessians(const Calibration& c) {
   }
   encode::Hessians h = encode::Hessians::FromSites(std::move(sites), c.tokens, c.sensitivity, c.seq_len, c.notes);
   h.set_token_counts(c.token_counts);
+  std::map<std::string, std::vector<double>> fisher;
+  for (const auto& [w, f] : c.row_fisher) {
+    const torch::Tensor d = f.to(torch::kCPU, torch::kFloat64).contiguous();
+    fisher.emplace(w, std::vector<double>(d.data_ptr<double>(), d.data_ptr<double>() + d.numel()));
+  }
+  h.set_row_fisher(std::move(fisher));
   return h;
 }
 
@@ -165,6 +221,11 @@ Calibration FromHessians(const encode::Hessians& h) {
   c.sensitivity = h.sensitivity();
   c.notes = h.notes();
   c.token_counts = h.token_counts();
+  for (const auto& [w, f] : h.row_fisher()) {
+    auto t = torch::empty({static_cast<int64_t>(f.size())}, torch::kFloat64);
+    std::copy(f.begin(), f.end(), t.data_ptr<double>());
+    c.row_fisher.emplace(w, std::move(t));
+  }
   for (const auto& [site, m] : h.sites()) {
     auto t = torch::empty({m.rows(), m.cols()}, torch::kFloat64);
     Eigen::Map<RowMajor>(t.data_ptr<double>(), m.rows(), m.cols()) = m;

@@ -59,6 +59,12 @@ struct CalibrationOptions {
   // model with single-threaded tensor operations (0 = libtorch's intra-op
   // thread count, what --threads set). 1 = the model itself on libtorch's threads.
   int threads = 0;
+  // Also accumulate the row Fisher: per output row of every block matrix, the
+  // sum over tokens of (dL/dy_i)^2, L the next-token cross-entropy summed
+  // over the batch (one forward and backward pass per batch, after the H
+  // pass). The output-side half of a Kronecker-factored Hessian: rows whose
+  // outputs the loss is more sensitive to weigh more in the proxy.
+  bool row_fisher = false;
 };
 
 struct Calibration {
@@ -70,6 +76,8 @@ struct Calibration {
   std::vector<double> token_counts;
   // Fitted loss sensitivity per weight (eval/sensitivity.h); empty if not measured.
   std::map<std::string, double> sensitivity;
+  // weight -> [rows] float64, sum over tokens of (dL/dy_row)^2 (row_fisher above); empty if not measured.
+  std::map<std::string, torch::Tensor> row_fisher;
   std::map<std::string, std::string> notes;  // extra metadata kept with the file
   std::vector<PhaseTime> timings;             // where Calibrate spent its time (not saved)
   int threads = 1;                            // workers Calibrate used (not saved)

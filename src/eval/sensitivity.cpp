@@ -255,6 +255,11 @@ Result<SensitivityResult> MeasureSensitivity(model::GPT& model, const Calibratio
     double loss_sum[2] = {0, 0};
     ResumePoint resume;
   };
+  std::map<std::string, std::vector<double>> fisher;
+  for (const auto& [w, f] : cal.row_fisher) {
+    const torch::Tensor d = f.to(torch::kCPU, torch::kFloat64).contiguous();
+    fisher.emplace(w, std::vector<double>(d.data_ptr<double>(), d.data_ptr<double>() + d.numel()));
+  }
   std::vector<Target> targets;
   for (auto& p : model->named_parameters()) {
     if (p.value().dim() != 2) continue;
@@ -267,8 +272,8 @@ Result<SensitivityResult> MeasureSensitivity(model::GPT& model, const Calibratio
     t.resume = ResumeFor(model, t.param);
     // The proxy's row weights as rd uses them by default (token rows of the
     // tied embedding by frequency), so the fitted sensitivity matches.
-    const std::vector<double> rw =
-        encode::RowWeightsFor(t.name, uint64_t(t.original.size(0)), cal.token_counts, encode::kTokenRowFloor);
+    const std::vector<double> rw = encode::RowWeightsFor(t.name, uint64_t(t.original.size(0)), cal.token_counts,
+                                                         encode::kTokenRowFloor, fisher, o.row_fisher_floor);
     for (int pass = 0; pass < 2; ++pass) {
       clock.Start();
       GP_ASSIGN_OR_RETURN(t.quantized[pass], Roundtrip(pass == 0 ? o.probe_spec : o.check_spec, t.name, t.original));

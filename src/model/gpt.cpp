@@ -55,6 +55,12 @@ torch::Tensor RmsNorm(const torch::Tensor& x) {
 
 namespace {
 
+// y, after showing it to the output capture when one is set.
+torch::Tensor Tap(const OutputCapture* c, const std::string& weight, torch::Tensor y) {
+  if (c && *c) (*c)(weight, y);
+  return y;
+}
+
 torch::nn::Linear MakeLinear(int64_t in, int64_t out) {
   return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
 }
@@ -130,9 +136,9 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, const tor
                                                const torch::Tensor& sin) {
   const int64_t B = x.size(0), T = x.size(1), D = x.size(2);
   // [B, T, D] -> [B, heads, T, head_dim]
-  auto q = c_q(x).view({B, T, num_heads_, head_dim_}).transpose(1, 2);
-  auto k = c_k(x).view({B, T, num_kv_heads_, head_dim_}).transpose(1, 2);
-  auto v = c_v(x).view({B, T, num_kv_heads_, head_dim_}).transpose(1, 2);
+  auto q = Tap(out_capture, site_prefix + "attn.c_q.weight", c_q(x)).view({B, T, num_heads_, head_dim_}).transpose(1, 2);
+  auto k = Tap(out_capture, site_prefix + "attn.c_k.weight", c_k(x)).view({B, T, num_kv_heads_, head_dim_}).transpose(1, 2);
+  auto v = Tap(out_capture, site_prefix + "attn.c_v.weight", c_v(x)).view({B, T, num_kv_heads_, head_dim_}).transpose(1, 2);
   q = ApplyRotary(RmsNorm(q), cos, sin) * q_gain.view({1, num_heads_, 1, 1});
   k = ApplyRotary(RmsNorm(k), cos, sin);
   // GQA: query head h reads kv head h / group (what SDPA's enable_gqa does).
@@ -143,7 +149,7 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, const tor
     auto y = CausalAttentionChunked(q, k, v, group);
     if (extra_norm_) y = RmsNorm(y);
     if (capture && *capture) (*capture)(site_prefix + "attn.proj_in", y.reshape({B * T, D}));
-    return proj(y);
+    return Tap(out_capture, site_prefix + "attn.proj.weight", proj(y));
   }
   auto qg = q.reshape({B, num_kv_heads_, group * T, head_dim_});
   auto scores = torch::matmul(qg, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(head_dim_)));
@@ -152,7 +158,7 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, const tor
   auto y = torch::matmul(probs, v).view({B, num_heads_, T, head_dim_}).transpose(1, 2).reshape({B, T, D});
   if (extra_norm_) y = RmsNorm(y);
   if (capture && *capture) (*capture)(site_prefix + "attn.proj_in", y.reshape({B * T, D}));
-  return proj(y);
+  return Tap(out_capture, site_prefix + "attn.proj.weight", proj(y));
 }
 
 MLPImpl::MLPImpl(const GPTConfig& cfg) : extra_norm_(cfg.extra_norm) {
@@ -161,10 +167,10 @@ MLPImpl::MLPImpl(const GPTConfig& cfg) : extra_norm_(cfg.extra_norm) {
 }
 
 torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
-  auto h = torch::relu(fc(x)).square();
+  auto h = torch::relu(Tap(out_capture, site_prefix + "mlp.fc.weight", fc(x))).square();
   if (extra_norm_) h = RmsNorm(h);
   if (capture && *capture) (*capture)(site_prefix + "mlp.proj_in", h.reshape({-1, h.size(-1)}));
-  return proj(h);
+  return Tap(out_capture, site_prefix + "mlp.proj.weight", proj(h));
 }
 
 BlockImpl::BlockImpl(const GPTConfig& cfg) {
@@ -284,6 +290,16 @@ void GPTImpl::set_input_capture(InputCapture fn) {
     auto b = blocks[i]->as<BlockImpl>();
     const std::string prefix = "blocks." + std::to_string(i) + ".";
     b->capture = b->attn->capture = b->mlp->capture = &capture_;
+    b->site_prefix = b->attn->site_prefix = b->mlp->site_prefix = prefix;
+  }
+}
+
+void GPTImpl::set_output_capture(OutputCapture fn) {
+  out_capture_ = std::move(fn);
+  for (size_t i = 0; i < blocks->size(); ++i) {
+    auto b = blocks[i]->as<BlockImpl>();
+    const std::string prefix = "blocks." + std::to_string(i) + ".";
+    b->attn->out_capture = b->mlp->out_capture = &out_capture_;
     b->site_prefix = b->attn->site_prefix = b->mlp->site_prefix = prefix;
   }
 }

@@ -71,6 +71,11 @@ struct GPTConfig {
 // calibration): `site` names the input ("blocks.3.attn_in", "head_in", ...,
 // see io::HessianSite), x is that input viewed as [tokens, in_features].
 using InputCapture = std::function<void(const std::string& site, const torch::Tensor& x)>;
+// Called with the output of every block linear layer during forward when set:
+// `weight` names its weight ("blocks.3.mlp.fc.weight"), y is the output
+// [..., out_features] as the graph holds it (calibrate's row Fisher retains
+// its gradient).
+using OutputCapture = std::function<void(const std::string& weight, const torch::Tensor& y)>;
 
 class CausalSelfAttentionImpl : public torch::nn::Module {
  public:
@@ -81,6 +86,7 @@ class CausalSelfAttentionImpl : public torch::nn::Module {
   torch::nn::Linear c_q{nullptr}, c_k{nullptr}, c_v{nullptr}, proj{nullptr};
   torch::Tensor q_gain;  // [num_heads]
   const InputCapture* capture = nullptr;  // set by GPTImpl::set_input_capture
+  const OutputCapture* out_capture = nullptr;  // set by GPTImpl::set_output_capture
   std::string site_prefix;                // "blocks.i."
 
  private:
@@ -95,6 +101,7 @@ class MLPImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);  // proj(relu(fc(x))^2), proj(norm(relu(fc(x))^2)) with extra_norm
   torch::nn::Linear fc{nullptr}, proj{nullptr};
   const InputCapture* capture = nullptr;
+  const OutputCapture* out_capture = nullptr;
   std::string site_prefix;
 
  private:
@@ -138,6 +145,8 @@ class GPTImpl : public torch::nn::Module {
   // Observe the input of every linear layer (nullptr-equivalent: empty function).
   // Sites are named by stored block: a shared block reports each application.
   void set_input_capture(InputCapture fn);
+  // Observe the output of every linear layer inside the blocks (not the head).
+  void set_output_capture(OutputCapture fn);
 
   // Parameters outside `blocks`, tok_emb, skip_weights and lm_head: the
   // per-layer adapters (layer_attn_scale, layer_mlp_scale) when configured.
@@ -159,6 +168,7 @@ class GPTImpl : public torch::nn::Module {
 
   GPTConfig cfg_;
   InputCapture capture_;
+  OutputCapture out_capture_;
   torch::Tensor inv_freq_;
   int64_t cached_len_ = -1;
   torch::Tensor cos_cache_, sin_cache_;

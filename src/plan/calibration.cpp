@@ -19,6 +19,7 @@ constexpr const char* kKindValue = "hessian-v1";
 constexpr const char* kTokens = "golfpack.tokens";
 constexpr const char* kSeqLen = "golfpack.seq_len";
 constexpr const char* kCounts = "token_counts";  // the tensor of token counts
+const std::string kFisherPrefix = "row_fisher.";   // + weight name: a row Fisher
 const std::string kSensPrefix = "golfpack.sensitivity.";
 
 bool IsReserved(const std::string& key) {
@@ -67,6 +68,16 @@ Result<Hessians> Hessians::Load(const std::string& path) {
       h.token_counts_.assign(v->begin(), v->end());
       continue;
     }
+    if (t.name.rfind(kFisherPrefix, 0) == 0) {
+      auto v = t.ToFloat32();
+      if (t.shape.size() != 1 || !v.ok())
+        return Corrupt(path + ": calibration tensor '" + t.name + "' is not a vector");
+      for (float f : *v)
+        if (!(f >= 0) || !std::isfinite(f))
+          return Corrupt(path + ": calibration tensor '" + t.name + "' holds a negative or non-finite value");
+      h.row_fisher_[t.name.substr(kFisherPrefix.size())].assign(v->begin(), v->end());
+      continue;
+    }
     if (t.shape.size() != 2 || t.shape[0] != t.shape[1])
       return Corrupt(path + ": calibration tensor '" + t.name + "' is not square");
     auto v = t.ToFloat32();
@@ -108,6 +119,10 @@ Status Hessians::Save(const std::string& path) const {
     std::vector<float> c(token_counts_.begin(), token_counts_.end());
     f.tensors.push_back(io::Tensor::FromFloat32(kCounts, {int64_t(c.size())}, c));
   }
+  for (const auto& [w, fv] : row_fisher_) {
+    std::vector<float> v(fv.begin(), fv.end());
+    f.tensors.push_back(io::Tensor::FromFloat32(kFisherPrefix + w, {int64_t(v.size())}, v));
+  }
   f.metadata = {{kKind, kKindValue}, {kTokens, std::to_string(tokens_)}, {kSeqLen, std::to_string(seq_len_)}};
   char buf[64];
   for (const auto& [name, s] : sensitivity_) {
@@ -130,8 +145,32 @@ const Eigen::MatrixXd* Hessians::ForWeight(const std::string& weight_name) const
   return ForSite(io::HessianSite(weight_name));
 }
 
-std::vector<double> Hessians::RowWeights(const std::string& weight_name, uint64_t rows, double floor) const {
-  return RowWeightsFor(weight_name, rows, token_counts_, floor);
+std::vector<double> Hessians::RowWeights(const std::string& weight_name, uint64_t rows, double floor,
+                                         double fisher_floor) const {
+  return RowWeightsFor(weight_name, rows, token_counts_, floor, row_fisher_, fisher_floor);
+}
+
+std::vector<double> RowWeightsFor(const std::string& weight_name, uint64_t rows, const std::vector<double>& counts,
+                                  double floor, const std::map<std::string, std::vector<double>>& fisher,
+                                  double fisher_floor) {
+  if (weight_name == "tok_emb.weight" || weight_name == "lm_head.weight")
+    return RowWeightsFor(weight_name, rows, counts, floor);
+  if (fisher_floor < 0) return {};
+  auto it = fisher.find(weight_name);
+  if (it == fisher.end() || it->second.size() != rows) return {};
+  return FisherRowWeights(it->second, fisher_floor);
+}
+
+std::vector<double> FisherRowWeights(const std::vector<double>& f, double floor) {
+  double mean = 0;
+  for (double x : f) mean += x;
+  if (f.empty() || !(mean > 0)) return {};
+  mean /= double(f.size());
+  std::vector<double> r(f.size());
+  double sum = 0;
+  for (size_t i = 0; i < f.size(); ++i) sum += r[i] = std::max(floor, f[i] / mean);
+  for (double& x : r) x *= double(f.size()) / sum;
+  return r;
 }
 
 std::vector<double> RowWeightsFor(const std::string& weight_name, uint64_t rows, const std::vector<double>& counts,

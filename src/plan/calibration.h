@@ -13,6 +13,9 @@
 // and, optionally, one F32 [vocab] tensor named "token_counts": how often each
 // token id occurred among the calibration inputs (the frequency that weights
 // the rows of the tied embedding, TokenRowWeights below). Older files have none.
+// Optionally (`golfpack calibrate --row-fisher`), one F32 [rows] tensor per
+// block matrix named "row_fisher.<weight>": the sum over the calibration
+// tokens of (dL/dy_i)^2 for each output row i (FisherRowWeights below).
 #pragma once
 
 #include <Eigen/Dense>
@@ -70,7 +73,15 @@ class Hessians {
   // for the tied embedding / LM head (tok_emb.weight, lm_head.weight) with
   // token counts of its row count, TokenRowWeights(counts, floor); else empty
   // (every row weighs 1). floor < 0 turns them off.
-  std::vector<double> RowWeights(const std::string& weight_name, uint64_t rows, double floor) const;
+  // With fisher_floor >= 0, any other matrix with a row Fisher of its row
+  // count gets FisherRowWeights(fisher, fisher_floor).
+  std::vector<double> RowWeights(const std::string& weight_name, uint64_t rows, double floor,
+                                 double fisher_floor = -1) const;
+
+  // weight -> per output row, the sum over tokens of (dL/dy_row)^2; empty when
+  // the file has none.
+  const std::map<std::string, std::vector<double>>& row_fisher() const { return row_fisher_; }
+  void set_row_fisher(std::map<std::string, std::vector<double>> f) { row_fisher_ = std::move(f); }
 
   // Extra metadata kept with the file (key -> value), e.g. the fit's Spearman rho.
   const std::map<std::string, std::string>& notes() const { return notes_; }
@@ -81,6 +92,7 @@ class Hessians {
   std::map<std::string, double> sensitivity_;
   std::map<std::string, std::string> notes_;
   std::vector<double> token_counts_;
+  std::map<std::string, std::vector<double>> row_fisher_;
   int64_t tokens_ = 0;
   int seq_len_ = 0;
 };
@@ -105,6 +117,21 @@ std::vector<double> TokenRowWeights(const std::vector<double>& counts, double fl
 // floor >= 0; else empty (every row weighs 1).
 std::vector<double> RowWeightsFor(const std::string& weight_name, uint64_t rows, const std::vector<double>& counts,
                                   double floor);
+
+// Row weights from a row Fisher f (f_i = sum over tokens of (dL/dy_i)^2):
+// with the layer's input second moment H, a Kronecker-factored Hessian of
+// the loss is diag(f) (x) H, so row i's error E_i H E_i^T counts f_i times.
+//   r_i = max(floor, f_i / mean(f)),  then scaled to mean 1
+// (as TokenRowWeights, so the fitted sensitivities keep their meaning; the
+// floor keeps rows that the calibration tokens barely used from being zeroed).
+// Empty when f is empty or sums to 0.
+std::vector<double> FisherRowWeights(const std::vector<double>& f, double floor);
+
+// RowWeightsFor, and for any other weight with an entry of `rows` rows in
+// `fisher`, FisherRowWeights(entry, fisher_floor) when fisher_floor >= 0.
+std::vector<double> RowWeightsFor(const std::string& weight_name, uint64_t rows, const std::vector<double>& counts,
+                                  double floor, const std::map<std::string, std::vector<double>>& fisher,
+                                  double fisher_floor);
 
 // The default floor of TokenRowWeights (rd and the sensitivity fit use it).
 inline constexpr double kTokenRowFloor = 0.3;

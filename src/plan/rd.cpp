@@ -1147,7 +1147,7 @@ Result<RdPlanner> RdPlanner::Create(const io::TensorFile& model, const Hessians&
       w.tensor = &t;
       w.h = h;
       w.sensitivity = hessians.Sensitivity(t.name).value_or(1.0);
-      w.rw = hessians.RowWeights(t.name, t.shape[0], o.token_row_floor);
+      w.rw = hessians.RowWeights(t.name, t.shape[0], o.token_row_floor, o.row_fisher_floor);
       w.shape.assign(t.shape.begin(), t.shape.end());
       w.rows = w.shape[0];
       w.cols = w.shape[1];

@@ -111,6 +111,10 @@ struct RdOptions {
   // when the calibration file has token counts (plan/calibration.h,
   // TokenRowWeights); this is the floor of those weights, < 0 turns them off.
   double token_row_floor = kTokenRowFloor;
+  // Rows of the other matrices weigh by their row Fisher (plan/calibration.h,
+  // FisherRowWeights) when the calibration file has one; this is their floor,
+  // < 0 turns them off.
+  double row_fisher_floor = -1;
   // The most bytes the protection paths (all but grid) may add together: the
   // protected-byte sweep. UINT64_MAX = no cap (the allocator alone decides).
   uint64_t protect_max = UINT64_MAX;

@@ -2,8 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <random>
+#include <string>
 #include <vector>
+
+#include "plan/calibration.h"
 
 namespace golfpack::encode {
 namespace {
@@ -116,6 +120,37 @@ TEST(Distortion, SparseCorrectedProxyEqualsTheProxyOfThePatchedError) {
   const double base = HessianProxy(c.w, c.q, c.rows, c.cols, c.h, 1);
   EXPECT_NEAR(SparseCorrectedHessianProxy(base, e, c.cols, all, whole, c.h, 1), HessianProxy(c.w, q3, c.rows, c.cols, c.h, 1),
               1e-5 * base);
+}
+
+}  // namespace
+}  // namespace golfpack::encode
+
+namespace golfpack::encode {
+namespace {
+
+// Row Fisher weights: proportional to f above the floor, the floor below it,
+// then scaled to mean 1; the embedding keeps its token weights; a negative
+// floor, a missing or mis-sized entry, or an all-zero f gives none.
+TEST(Distortion, FisherRowWeightsAreFlooredAndMeanOne) {
+  const std::vector<double> f = {0, 1, 2, 5};  // mean 2: ratios 0, 0.5, 1, 2.5
+  const std::vector<double> r = FisherRowWeights(f, 0.25);
+  ASSERT_EQ(r.size(), 4u);
+  const double sum = 0.25 + 0.5 + 1 + 2.5;
+  EXPECT_DOUBLE_EQ(r[0], 0.25 * 4 / sum);
+  EXPECT_DOUBLE_EQ(r[1], 0.5 * 4 / sum);
+  EXPECT_DOUBLE_EQ(r[3], 2.5 * 4 / sum);
+  EXPECT_NEAR(r[0] + r[1] + r[2] + r[3], 4.0, 1e-12);
+  EXPECT_TRUE(FisherRowWeights({0, 0}, 0.1).empty());
+  EXPECT_TRUE(FisherRowWeights({}, 0.1).empty());
+
+  const std::map<std::string, std::vector<double>> fisher = {{"blocks.0.mlp.fc.weight", f},
+                                                             {"tok_emb.weight", {1, 1, 1}}};
+  const std::vector<double> counts = {3, 0, 9};
+  EXPECT_EQ(RowWeightsFor("blocks.0.mlp.fc.weight", 4, counts, 0.3, fisher, 0.25), r);
+  EXPECT_TRUE(RowWeightsFor("blocks.0.mlp.fc.weight", 4, counts, 0.3, fisher, -1).empty());
+  EXPECT_TRUE(RowWeightsFor("blocks.0.mlp.fc.weight", 5, counts, 0.3, fisher, 0.25).empty());
+  EXPECT_TRUE(RowWeightsFor("blocks.1.mlp.fc.weight", 4, counts, 0.3, fisher, 0.25).empty());
+  EXPECT_EQ(RowWeightsFor("tok_emb.weight", 3, counts, 0.3, fisher, 0.25), TokenRowWeights(counts, 0.3));
 }
 
 }  // namespace

@@ -126,6 +126,69 @@ TEST(Calibrate, TorchAndEigenCalibrationsConvertExactlyAndShareOneFile) {
   fs::remove(path);
 }
 
+// The row Fisher from retained output gradients equals an independent
+// computation from the weight gradients: with sequences of 2 tokens each
+// sequence makes one prediction from one input token, so dL/dW = g x^T and
+// row i of dL/dW has squared norm g_i^2 |x|^2.
+TEST(Calibrate, RowFisherMatchesWeightGradientsOfOneTokenSequences) {
+  const std::string dir = WriteShard();
+  torch::manual_seed(4);
+  model::GPT m(Tiny());
+  {
+    torch::NoGradGuard g;
+    for (auto& p : m->parameters()) p.normal_(0, 0.3);
+  }
+  CalibrationOptions o;
+  o.train_pattern = dir + "/fineweb_train_*.bin";
+  o.tokens = 40;  // 20 sequences of 2
+  o.seq_len = 2;
+  o.threads = 1;
+  o.row_fisher = true;
+  auto cal = Calibrate(m, o, {});
+  ASSERT_TRUE(cal.ok()) << cal.status().ToString();
+  ASSERT_EQ(cal->row_fisher.size(), 3u * 6);  // c_q, c_k, c_v, attn.proj, fc, mlp.proj per block
+  EXPECT_EQ(cal->row_fisher.at("blocks.0.attn.c_k.weight").size(0), 16);  // kv_dim
+  EXPECT_EQ(cal->row_fisher.at("blocks.1.mlp.fc.weight").size(0), 64);
+  EXPECT_FALSE(cal->row_fisher.count("tok_emb.weight"));
+
+  auto stream = io::TokenStream::Open(o.train_pattern);
+  ASSERT_TRUE(stream.ok());
+  auto ids = stream->Take(40);
+  ASSERT_TRUE(ids.ok());
+  std::map<std::string, torch::Tensor> inputs;  // site -> [1, in] of the current sequence
+  m->set_input_capture([&](const std::string& site, const torch::Tensor& x) { inputs[site] = x.detach().clone(); });
+  std::map<std::string, torch::Tensor> want;
+  for (int s = 0; s < 20; ++s) {
+    auto x = torch::tensor({int64_t((*ids)[2 * s])}, torch::kInt64).view({1, 1});
+    auto y = torch::tensor({int64_t((*ids)[2 * s + 1])}, torch::kInt64).view({1, 1});
+    for (auto& p : m->parameters()) p.mutable_grad() = torch::Tensor();
+    m->token_losses(x, y).sum().backward();
+    for (const auto& p : m->named_parameters()) {
+      if (!cal->row_fisher.count(p.key())) continue;
+      const torch::Tensor in = inputs.at(model::HessianSite(p.key())).to(torch::kFloat64);
+      auto r = p.value().grad().to(torch::kFloat64).square().sum(1) / in.square().sum();
+      if (want.count(p.key())) want[p.key()] += r;
+      else want[p.key()] = r;
+    }
+  }
+  m->set_input_capture(nullptr);
+  for (const auto& [w, f] : want) {
+    EXPECT_TRUE(torch::allclose(cal->row_fisher.at(w), f, 1e-4, 1e-10)) << w;
+    // One position: the softmax is 1 whatever q and k are, so only they get no gradient.
+    const bool qk = w.find("c_q") != std::string::npos || w.find("c_k") != std::string::npos;
+    EXPECT_EQ(f.sum().item<double>() > 0, !qk) << w;
+  }
+
+  // Saved and loaded with the Hessians (as float32).
+  const std::string path = dir + "/fisher.safetensors";
+  ASSERT_TRUE(SaveCalibration(path, *cal).ok());
+  auto back = LoadCalibration(path);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_EQ(back->row_fisher.size(), cal->row_fisher.size());
+  for (const auto& [w, f] : cal->row_fisher)
+    EXPECT_TRUE(torch::equal(back->row_fisher.at(w), f.to(torch::kFloat32).to(torch::kFloat64))) << w;
+}
+
 // Worker threads (each on a copy of the model) sum the same Hessians and
 // measure the same losses as one thread.
 TEST(Calibrate, WorkerThreadsGiveTheSameHessiansAndSensitivities) {
