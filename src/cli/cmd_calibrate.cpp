@@ -35,11 +35,11 @@ Runner AddCalibrateCommand(CLI::App& app, GlobalOptions& g) {
       ->capture_default_str();
   cmd->add_option("--check", o->sens.check_spec, "coarser spec on which the fitted prediction is checked")
       ->capture_default_str();
-  cmd->add_option("--row-fisher", o->sens.row_fisher_floor,
-                  "also store each block matrix's row Fisher (a backward pass per batch) and fit the sensitivities "
-                  "with rows weighted by it, at this floor (pack with the same --row-fisher-floor)");
+  cmd->add_option("--row-fisher", o->cal.row_fisher_floor,
+                  "floor of the row Fisher weights: each block matrix's output rows weigh by the sum of (dL/dy)^2 "
+                  "over the tokens (a backward pass per batch) in the sensitivity fit and in rd; negative: off")
+      ->capture_default_str();
   return [o, &g]() -> Status {
-    if (o->sens.row_fisher_floor >= 0) o->cal.row_fisher = true;
     // Calibration allocates and frees tensors of tens of MB on every forward
     // pass (logits, attention scores). glibc serves anything over its mmap
     // threshold (at most 32 MB) with a fresh mmap, so each pass page-faulted
@@ -76,10 +76,6 @@ Runner AddCalibrateCommand(CLI::App& app, GlobalOptions& g) {
       cal.notes["golfpack.sensitivity_spearman_raw"] = line;
       std::snprintf(line, sizeof line, "%.4f", sr.spearman_fitted);
       cal.notes["golfpack.sensitivity_spearman_fitted"] = line;
-      if (o->sens.row_fisher_floor >= 0) {
-        std::snprintf(line, sizeof line, "%g", o->sens.row_fisher_floor);
-        cal.notes["golfpack.sensitivity_row_fisher_floor"] = line;
-      }
       if (g.verbose) {
         std::snprintf(line, sizeof line, "%-28s %11s %11s %11s %11s %11s %11s", "tensor", "D_probe", "dL_probe", "s",
                       "D_check", "dL_check", "pred_check");

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <nlohmann/json.hpp>
 
@@ -303,7 +304,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     double tcq_damp = -1;
     double hessian_shrink = -1;
     double token_row_floor = encode::kTokenRowFloor;
-    double row_fisher_floor = -1;
+    double row_fisher_floor = std::numeric_limits<double>::quiet_NaN();
     int protect_neighbors = -1;
     bool canonical = false, canonical_vo = false;
     std::vector<std::string> alternatives;  // --or
@@ -363,8 +364,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
       ->capture_default_str();
   cmd->add_option("--row-fisher-floor", o->row_fisher_floor,
                   "rd: weigh each matrix row by its row Fisher (needs calibrate --row-fisher), with this floor; "
-                  "negative: off")
-      ->capture_default_str();
+                  "negative: off (default: the floor the calibration's sensitivities were fitted with)");
   cmd->add_option("--protect-neighbors", o->protect_neighbors,
                   "rd: the protection paths correct the GPTQ candidates this many steps either side of the first "
                   "allocation's (default: all of the GPTQ window, 2)");

@@ -1,6 +1,7 @@
 #include "eval/calibrate.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <exception>
 #include <mutex>
 #include <optional>
@@ -163,12 +164,15 @@ Result<Calibration> Calibrate(model::GPT& model, const CalibrationOptions& o, co
   t_fwd.wall_s -= t_hess.wall_s;
   t_fwd.cpu_s -= t_hess.cpu_s;
   cal.timings = {t_read, t_fwd, t_hess};
-  if (o.row_fisher) {
+  if (o.row_fisher_floor >= 0) {
     single_threaded.reset();  // one model, on libtorch's threads
     PhaseTime t_fisher{"calibrate: row Fisher (forward + backward)"};
     clock.Start();
     GP_RETURN_IF_ERROR(AccumulateRowFisher(model, batches, &cal, progress));
     clock.Stop(t_fisher);
+    char floor[32];
+    std::snprintf(floor, sizeof floor, "%g", o.row_fisher_floor);
+    cal.notes[encode::kRowFisherFloorNote] = floor;
     cal.timings.push_back(t_fisher);
   }
   return cal;

@@ -63,8 +63,10 @@ struct CalibrationOptions {
   // sum over tokens of (dL/dy_i)^2, L the next-token cross-entropy summed
   // over the batch (one forward and backward pass per batch, after the H
   // pass). The output-side half of a Kronecker-factored Hessian: rows whose
-  // outputs the loss is more sensitive to weigh more in the proxy.
-  bool row_fisher = false;
+  // outputs the loss is more sensitive to weigh more in the proxy, with this
+  // floor (plan/calibration.h, FisherRowWeights), which the file records
+  // (kRowFisherFloorNote) for the sensitivity fit and rd. < 0: none.
+  double row_fisher_floor = encode::kRowFisherFloor;
 };
 
 struct Calibration {
@@ -76,7 +78,7 @@ struct Calibration {
   std::vector<double> token_counts;
   // Fitted loss sensitivity per weight (eval/sensitivity.h); empty if not measured.
   std::map<std::string, double> sensitivity;
-  // weight -> [rows] float64, sum over tokens of (dL/dy_row)^2 (row_fisher above); empty if not measured.
+  // weight -> [rows] float64, sum over tokens of (dL/dy_row)^2 (row_fisher_floor above); empty if not measured.
   std::map<std::string, torch::Tensor> row_fisher;
   std::map<std::string, std::string> notes;  // extra metadata kept with the file
   std::vector<PhaseTime> timings;             // where Calibrate spent its time (not saved)

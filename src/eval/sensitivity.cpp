@@ -1,6 +1,7 @@
 #include "eval/sensitivity.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <array>
 #include <atomic>
 #include <cmath>
@@ -255,6 +256,11 @@ Result<SensitivityResult> MeasureSensitivity(model::GPT& model, const Calibratio
     double loss_sum[2] = {0, 0};
     ResumePoint resume;
   };
+  // The proxy's row weights as rd prices them by default: the calibration's
+  // row Fisher at the floor it records, when it has one.
+  double fisher_floor = -1;
+  if (auto it = cal.notes.find(encode::kRowFisherFloorNote); it != cal.notes.end() && !cal.row_fisher.empty())
+    fisher_floor = std::strtod(it->second.c_str(), nullptr);
   std::map<std::string, std::vector<double>> fisher;
   for (const auto& [w, f] : cal.row_fisher) {
     const torch::Tensor d = f.to(torch::kCPU, torch::kFloat64).contiguous();
@@ -273,7 +279,7 @@ Result<SensitivityResult> MeasureSensitivity(model::GPT& model, const Calibratio
     // The proxy's row weights as rd uses them by default (token rows of the
     // tied embedding by frequency), so the fitted sensitivity matches.
     const std::vector<double> rw = encode::RowWeightsFor(t.name, uint64_t(t.original.size(0)), cal.token_counts,
-                                                         encode::kTokenRowFloor, fisher, o.row_fisher_floor);
+                                                         encode::kTokenRowFloor, fisher, fisher_floor);
     for (int pass = 0; pass < 2; ++pass) {
       clock.Start();
       GP_ASSIGN_OR_RETURN(t.quantized[pass], Roundtrip(pass == 0 ? o.probe_spec : o.check_spec, t.name, t.original));

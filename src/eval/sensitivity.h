@@ -40,10 +40,6 @@ struct SensitivityOptions {
   // single-threaded tensor operations (0 = libtorch's intra-op thread count,
   // what --threads set). 1 = no copies, operations on libtorch's threads.
   int threads = 0;
-  // The proxy's row weights for the other matrices from the calibration's row
-  // Fisher (plan/calibration.h, FisherRowWeights), with this floor; < 0: none.
-  // rd must price with the same floor for the fitted sensitivities to match.
-  double row_fisher_floor = -1;
 };
 
 struct TensorSensitivity {

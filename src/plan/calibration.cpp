@@ -145,6 +145,15 @@ const Eigen::MatrixXd* Hessians::ForWeight(const std::string& weight_name) const
   return ForSite(io::HessianSite(weight_name));
 }
 
+std::optional<double> Hessians::RowFisherFloor() const {
+  auto it = notes_.find(kRowFisherFloorNote);
+  if (row_fisher_.empty() || it == notes_.end()) return std::nullopt;
+  char* end = nullptr;
+  const double f = std::strtod(it->second.c_str(), &end);
+  if (it->second.empty() || *end != '\0' || !(f >= 0)) return std::nullopt;
+  return f;
+}
+
 std::vector<double> Hessians::RowWeights(const std::string& weight_name, uint64_t rows, double floor,
                                          double fisher_floor) const {
   return RowWeightsFor(weight_name, rows, token_counts_, floor, row_fisher_, fisher_floor);

@@ -82,6 +82,10 @@ class Hessians {
   // the file has none.
   const std::map<std::string, std::vector<double>>& row_fisher() const { return row_fisher_; }
   void set_row_fisher(std::map<std::string, std::vector<double>> f) { row_fisher_ = std::move(f); }
+  // The floor the sensitivities were fitted with (the note kRowFisherFloorNote,
+  // which `golfpack calibrate --row-fisher F` writes) when the file has a row
+  // Fisher; else nullopt. rd prices with it unless told otherwise.
+  std::optional<double> RowFisherFloor() const;
 
   // Extra metadata kept with the file (key -> value), e.g. the fit's Spearman rho.
   const std::map<std::string, std::string>& notes() const { return notes_; }
@@ -132,6 +136,11 @@ std::vector<double> FisherRowWeights(const std::vector<double>& f, double floor)
 std::vector<double> RowWeightsFor(const std::string& weight_name, uint64_t rows, const std::vector<double>& counts,
                                   double floor, const std::map<std::string, std::vector<double>>& fisher,
                                   double fisher_floor);
+
+// The note that records the row Fisher floor of the fitted sensitivities.
+inline constexpr const char* kRowFisherFloorNote = "golfpack.sensitivity_row_fisher_floor";
+// The default floor of FisherRowWeights (calibrate's --row-fisher).
+inline constexpr double kRowFisherFloor = 0.1;
 
 // The default floor of TokenRowWeights (rd and the sensitivity fit use it).
 inline constexpr double kTokenRowFloor = 0.3;

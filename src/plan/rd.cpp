@@ -1126,6 +1126,11 @@ Result<RdPlanner> RdPlanner::Create(const io::TensorFile& model, const Hessians&
       return InvalidArgument("recipe rd: patch value bits " + std::to_string(b) + " are not 2..8 or 16");
   if (o.patch_block < 1) return InvalidArgument("recipe rd: patch block must be >= 1");
 
+  const double fisher_floor =
+      std::isnan(o.row_fisher_floor) ? hessians.RowFisherFloor().value_or(-1.0) : o.row_fisher_floor;
+  if (fisher_floor >= 0 && hessians.row_fisher().empty())
+    return InvalidArgument("recipe rd: row Fisher weights asked for, but the calibration has no row Fisher "
+                           "(golfpack calibrate --row-fisher FLOOR)");
   // Split: quantizable tensors get a candidate ladder; the rest is fixed.
   p.fixed.resize(model.tensors.size());
   p.work_of.assign(model.tensors.size(), -1);
@@ -1147,7 +1152,7 @@ Result<RdPlanner> RdPlanner::Create(const io::TensorFile& model, const Hessians&
       w.tensor = &t;
       w.h = h;
       w.sensitivity = hessians.Sensitivity(t.name).value_or(1.0);
-      w.rw = hessians.RowWeights(t.name, t.shape[0], o.token_row_floor, o.row_fisher_floor);
+      w.rw = hessians.RowWeights(t.name, t.shape[0], o.token_row_floor, fisher_floor);
       w.shape.assign(t.shape.begin(), t.shape.end());
       w.rows = w.shape[0];
       w.cols = w.shape[1];

@@ -13,6 +13,7 @@
 // record recipe: f32 for control tensors, f16 for the rest.
 #pragma once
 
+#include <limits>
 #include <memory>
 #include <map>
 #include <string>
@@ -113,8 +114,9 @@ struct RdOptions {
   double token_row_floor = kTokenRowFloor;
   // Rows of the other matrices weigh by their row Fisher (plan/calibration.h,
   // FisherRowWeights) when the calibration file has one; this is their floor,
-  // < 0 turns them off.
-  double row_fisher_floor = -1;
+  // < 0 turns them off. NaN (the default): the floor the file's sensitivities
+  // were fitted with (Hessians::RowFisherFloor), off when it has none.
+  double row_fisher_floor = std::numeric_limits<double>::quiet_NaN();
   // The most bytes the protection paths (all but grid) may add together: the
   // protected-byte sweep. UINT64_MAX = no cap (the allocator alone decides).
   uint64_t protect_max = UINT64_MAX;

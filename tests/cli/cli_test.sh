@@ -89,6 +89,24 @@ expect_error "--or with a rule recipe" "gptq-int6-brotli is not one" "$gp" pack 
 expect_error "--or past the training tokens" "fineweb_train_\*.bin: .* tokens, --or scoring needs" "$gp" pack "$work/m.safetensors" \
   -r rd --or rd:protect --calib "$work/calib.safetensors" --budget "$budget" --select-data "$work/data" \
   --select-tokens 100000000 -o "$work/x.gpk"
+# Row Fisher: calibrate --row-fisher stores it and notes the floor; pack then
+# weighs rows by it unless told otherwise (the same bytes as the explicit
+# floor, other bytes than with it off).
+if "$gp" -q calibrate "$work/m.safetensors" --data "$work/data" --tokens 512 --seq-len 64 --row-fisher 0.1 \
+     -o "$work/calibf.safetensors" >/dev/null 2>"$work/calf.err" \
+   && "$gp" -q pack "$work/m.safetensors" -r rd:protect --calib "$work/calibf.safetensors" --budget "$budget" \
+     -o "$work/f_auto.gpk" >/dev/null 2>&1 \
+   && "$gp" -q pack "$work/m.safetensors" -r rd:protect --calib "$work/calibf.safetensors" --budget "$budget" \
+     --row-fisher-floor 0.1 -o "$work/f_set.gpk" >/dev/null 2>&1 \
+   && "$gp" -q pack "$work/m.safetensors" -r rd:protect --calib "$work/calibf.safetensors" --budget "$budget" \
+     --row-fisher-floor -1 -o "$work/f_off.gpk" >/dev/null 2>&1 \
+   && cmp -s "$work/f_auto.gpk" "$work/f_set.gpk" && ! cmp -s "$work/f_auto.gpk" "$work/f_off.gpk"; then
+  ok "calibrate --row-fisher: pack weighs rows by it at the fitted floor by default"
+else fail "row Fisher: $(head -c 400 "$work/calf.err")"; fi
+"$gp" -q calibrate "$work/m.safetensors" --data "$work/data" --tokens 512 --seq-len 64 --row-fisher -1 \
+  -o "$work/calib0.safetensors" >/dev/null 2>&1
+expect_error "--row-fisher-floor without a row Fisher" "has no row Fisher" "$gp" pack "$work/m.safetensors" -r rd \
+  --calib "$work/calib0.safetensors" --budget "$budget" --row-fisher-floor 0.1 -o "$work/x.gpk"
 # Canonical order (pack --canonical): another artifact, the same function.
 vb() { "$gp" -q eval "$1" --data "$work/data" --seq-len 64 --max-tokens 1024 --json | sed -n 's/.*"val_bpb": \([0-9.]*\).*/\1/p'; }
 if "$gp" pack "$work/m.safetensors" -r gptq-int6-brotli --calib "$work/calib.safetensors" --canonical -o "$work/canon.gpk" \

@@ -143,7 +143,7 @@ TEST(Calibrate, RowFisherMatchesWeightGradientsOfOneTokenSequences) {
   o.tokens = 40;  // 20 sequences of 2
   o.seq_len = 2;
   o.threads = 1;
-  o.row_fisher = true;
+  o.row_fisher_floor = 0.1;
   auto cal = Calibrate(m, o, {});
   ASSERT_TRUE(cal.ok()) << cal.status().ToString();
   ASSERT_EQ(cal->row_fisher.size(), 3u * 6);  // c_q, c_k, c_v, attn.proj, fc, mlp.proj per block
@@ -187,6 +187,20 @@ TEST(Calibrate, RowFisherMatchesWeightGradientsOfOneTokenSequences) {
   ASSERT_EQ(back->row_fisher.size(), cal->row_fisher.size());
   for (const auto& [w, f] : cal->row_fisher)
     EXPECT_TRUE(torch::equal(back->row_fisher.at(w), f.to(torch::kFloat32).to(torch::kFloat64))) << w;
+
+  // rd's default floor is the one the file's sensitivities were fitted with.
+  encode::Hessians h = ToHessians(*back);
+  EXPECT_EQ(h.RowFisherFloor(), 0.1);  // Calibrate notes the floor
+  o.row_fisher_floor = -1;
+  auto plain = Calibrate(m, o, {});
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE(plain->row_fisher.empty());
+  EXPECT_FALSE(ToHessians(*plain).RowFisherFloor().has_value());
+  h.set_note(encode::kRowFisherFloorNote, "0.25");
+  EXPECT_EQ(h.RowFisherFloor(), 0.25);
+  EXPECT_EQ(h.RowWeights("blocks.1.mlp.fc.weight", 64, 0.3, 0.25).size(), 64u);
+  h.set_row_fisher({});
+  EXPECT_FALSE(h.RowFisherFloor().has_value());  // a note without a row Fisher is no floor
 }
 
 // Worker threads (each on a copy of the model) sum the same Hessians and
@@ -205,6 +219,7 @@ TEST(Calibrate, WorkerThreadsGiveTheSameHessiansAndSensitivities) {
   o.tokens = 1000;
   o.seq_len = 64;
   o.threads = 1;
+  o.row_fisher_floor = -1;  // the H pass alone (the row Fisher runs one model)
   auto one = Calibrate(m, o, {});
   ASSERT_TRUE(one.ok()) << one.status().ToString();
   EXPECT_EQ(one->threads, 1);
@@ -235,11 +250,15 @@ TEST(Calibrate, WorkerThreadsGiveTheSameHessiansAndSensitivities) {
   EXPECT_EQ(s1->threads, 1);
   EXPECT_EQ(s2->threads, 2);
   EXPECT_TRUE(s2->activations_reused);
-  EXPECT_NEAR(s2->base_loss, s1->base_loss, 1e-12);
+  // One worker runs on libtorch's threads, whose OpenBLAS matrix products sum
+  // in another order on some CPUs (a 2-core Xeon gave 4e-9 on a loss of 5.2),
+  // so float32 rounding, not a missed probe, sets the tolerance.
+  constexpr double kTol = 1e-7;
+  EXPECT_NEAR(s2->base_loss, s1->base_loss, kTol);
   ASSERT_EQ(s2->tensors.size(), s1->tensors.size());
   for (size_t i = 0; i < s1->tensors.size(); ++i) {
-    EXPECT_NEAR(s2->tensors[i].dloss_probe, s1->tensors[i].dloss_probe, 1e-12) << s1->tensors[i].name;
-    EXPECT_NEAR(s2->tensors[i].dloss_check, s1->tensors[i].dloss_check, 1e-12) << s1->tensors[i].name;
+    EXPECT_NEAR(s2->tensors[i].dloss_probe, s1->tensors[i].dloss_probe, kTol) << s1->tensors[i].name;
+    EXPECT_NEAR(s2->tensors[i].dloss_check, s1->tensors[i].dloss_check, kTol) << s1->tensors[i].name;
   }
   EXPECT_EQ(torch::get_num_threads(), threads_before);  // the workers' single-threaded settings are undone
 }
