@@ -34,14 +34,18 @@ model::GPTConfig Tiny() {
   return c;
 }
 
+// The tiny model with N(0, 0.3) weights from a seed.
+model::GPT RandomTiny(uint64_t seed) {
+  torch::manual_seed(seed);
+  model::GPT m(Tiny());
+  torch::NoGradGuard g;
+  for (auto& p : m->parameters()) p.normal_(0, 0.3);
+  return m;
+}
+
 TEST(Calibrate, OneSymmetricHessianPerInputSiteWithNormedTraces) {
   const std::string dir = WriteShard();
-  torch::manual_seed(2);
-  model::GPT m(Tiny());
-  {
-    torch::NoGradGuard g;
-    for (auto& p : m->parameters()) p.normal_(0, 0.3);
-  }
+  model::GPT m = RandomTiny(2);
   CalibrationOptions o;
   o.train_pattern = dir + "/fineweb_train_*.bin";
   o.tokens = 1000;  // -> 15 sequences of 64
@@ -132,12 +136,7 @@ TEST(Calibrate, TorchAndEigenCalibrationsConvertExactlyAndShareOneFile) {
 // row i of dL/dW has squared norm g_i^2 |x|^2.
 TEST(Calibrate, RowFisherMatchesWeightGradientsOfOneTokenSequences) {
   const std::string dir = WriteShard();
-  torch::manual_seed(4);
-  model::GPT m(Tiny());
-  {
-    torch::NoGradGuard g;
-    for (auto& p : m->parameters()) p.normal_(0, 0.3);
-  }
+  model::GPT m = RandomTiny(4);
   CalibrationOptions o;
   o.train_pattern = dir + "/fineweb_train_*.bin";
   o.tokens = 40;  // 20 sequences of 2
@@ -207,12 +206,7 @@ TEST(Calibrate, RowFisherMatchesWeightGradientsOfOneTokenSequences) {
 // measure the same losses as one thread.
 TEST(Calibrate, WorkerThreadsGiveTheSameHessiansAndSensitivities) {
   const std::string dir = WriteShard();
-  torch::manual_seed(2);
-  model::GPT m(Tiny());
-  {
-    torch::NoGradGuard g;
-    for (auto& p : m->parameters()) p.normal_(0, 0.3);
-  }
+  model::GPT m = RandomTiny(2);
   const int threads_before = torch::get_num_threads();
   CalibrationOptions o;
   o.train_pattern = dir + "/fineweb_train_*.bin";
