@@ -244,13 +244,19 @@ def _size(t):
         _params(t, 4)
         return 0, 1
     if e == 7:
-        _params(t, 6)
-        t.dtype_s, gs, t.model = p[0], int.from_bytes(p[1:5], 'little'), p[5]
+        c = len(p) == 8 and p[5] > 127  # the row-order carry
+        if not c:
+            _params(t, 6)
+        t.dtype_s, gs, t.model = p[0], int.from_bytes(p[1:5], 'little'), p[5] & (127 if c else 255)
+        t.carry = int.from_bytes(p[6:8], 'little') if c else 0
         if t.dtype_s > 2:
             fail(f'ans_grid: unknown scale_dtype {t.dtype_s}')
         if t.model > 9:
             fail(f'ans_grid: unknown model {t.model}')
         _grid(t, 'ans_grid', gs, t.dtype_s, 0)
+        if c and (not t.carry or gs or t.carry > t.sb or t.shape[0] > 8192):
+            fail(f'ans_grid: bad carry {t.carry}')
+        t.sb -= t.carry  # the stored scale bytes
         return t.sb + (2 if 1 < t.model < 9 else 4 + (t.model > 0) + 4 * min(n, 4)), 0
     if e == 8:
         _params(t, 6)
@@ -632,7 +638,7 @@ def _decode(t, pl, objs):
         if t.err:
             fail(f'ans_grid: {t.err}')
         c, t.codes = t.codes, None
-        return _dequant(t, t.dtype_s, c, pl)
+        return _dequant(t, t.dtype_s, c, _carry(t, c, pl) if t.carry else pl)
     if e == 8:
         kind, data = objs[0]
         if kind or len(data) != 4 << t.bits:
@@ -663,6 +669,24 @@ def _decode(t, pl, objs):
     out = out.copy()
     out[pos] = out[pos] + v
     return out
+
+
+def _carry(t, codes, pl):
+    """ans_grid's row-order carry (FORMAT.md): the rank X of the stored row order among the orders
+    of the rows sorted by code is the first t.carry bytes of the scales in sorted order. Returns
+    the scale bytes in row order."""
+    n = t.shape[0]
+    rows = codes.reshape(n, -1)
+    order = np.lexsort(rows.T[::-1]) if rows.shape[1] else np.arange(n)  # column 0 first; stable
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n)
+    x = 0
+    for r in range(n):
+        x = x * (n - r) + int(np.count_nonzero(rank[r + 1:] < rank[r]))
+    if x >> 8 * t.carry:
+        fail('ans_grid: row order over carry')
+    s = np.frombuffer(x.to_bytes(t.carry, 'little') + bytes(pl[:t.sb]), np.uint8).reshape(n, -1)
+    return s[rank].tobytes()
 
 
 def _rice(b, count, k, U):

@@ -13,6 +13,7 @@
 #include "core/encodings.h"
 #include "core/file_util.h"
 #include "codec/codecs.h"
+#include "plan/bits_back.h"
 #include "plan/pack.h"
 #include "plan/rd.h"
 #include "plan/symmetry.h"
@@ -111,7 +112,9 @@ Status RunPackRd(const Opts& o, const io::TensorFile& model, const GlobalOptions
   if (o.protect_bytes >= 0) ro.protect_max = static_cast<uint64_t>(o.protect_bytes);
   ProgressBar bar(g.quiet);
   ro.progress = bar.Callback();
-  GP_ASSIGN_OR_RETURN(encode::RdResult r, encode::PackRd(model, h, ro));
+  encode::BitsBackReport bb;
+  GP_ASSIGN_OR_RETURN(encode::RdResult r,
+                      o.bits_back ? encode::PackRdBitsBack(model, h, ro, &bb) : encode::PackRd(model, h, ro));
   bar.Finish();
   GP_RETURN_IF_ERROR(CheckArchitectureCarried(model, r.pack.bytes, "rd"));
   GP_RETURN_IF_ERROR(WriteFileAtomic(o.out, r.pack.bytes));
@@ -134,6 +137,21 @@ Status RunPackRd(const Opts& o, const io::TensorFile& model, const GlobalOptions
   std::snprintf(line, sizeof line, "predicted loss increase %.5f nats/token; lambda %.3e per byte; %d allocation rounds",
                 r.predicted_loss, r.lambda, r.allocation_rounds);
   Say(g, line);
+  if (o.bits_back) {
+    size_t n = 0;
+    for (const auto& l : bb.layers) n += l.bytes > 0;
+    std::snprintf(line, sizeof line, "bits-back %llu bytes carried by the unit order of %zu of %zu MLPs (%.3f%% of the file); "
+                  "%d rd passes%s", (unsigned long long)bb.carried, n, bb.layers.size(),
+                  100.0 * double(bb.carried) / double(std::max<uint64_t>(r.pack.file_bytes + bb.carried, 1)), bb.rd_passes,
+                  bb.fell_back ? "; fell back to plain rd (the carried artifact was over the budget)" : "");
+    Say(g, line);
+    for (const auto& l : bb.layers) {
+      std::snprintf(line, sizeof line, "          %-28s %5llu units %5llu bytes%s%s", l.tensor.c_str(),
+                    (unsigned long long)l.rows, (unsigned long long)l.bytes, l.bytes ? "" : "  not carried: ",
+                    l.bytes ? "" : l.note.c_str());
+      Say(g, line);
+    }
+  }
   for (const auto& p : r.paths) {
     std::snprintf(line, sizeof line, "path      %-5s %3d units %10llu bytes  loss bought %.3e  next %.3e per KB",
                   p.path.c_str(), p.units, (unsigned long long)p.bytes, p.loss_bought, p.marginal_loss_per_kb);
@@ -306,7 +324,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     double token_row_floor = encode::kTokenRowFloor;
     double row_fisher_floor = std::numeric_limits<double>::quiet_NaN();
     int protect_neighbors = -1;
-    bool canonical = false, canonical_vo = false;
+    bool canonical = false, canonical_vo = false, bits_back = false;
     std::vector<std::string> alternatives;  // --or
     std::string select_data, select_files;
     int64_t select_tokens = 65536, select_skip = -1;
@@ -331,6 +349,9 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
   cmd->add_flag("--canonical-vo", o->canonical_vo,
                 "--canonical, and also make V's rows orthonormal per KV group, moving the transform into attn.proj "
                 "(the same function; not for models with the extra RMSNorm)");
+  cmd->add_flag("--bits-back", o->bits_back,
+                "rd: store each MLP's hidden units in the order that carries the first bytes of its fc scales "
+                "(the same function; floor(log2(units!)/8) bytes back per MLP; rd runs twice)");
   cmd->add_option("--report", o->report, "rd: write the byte-ROI report (per tensor bytes, loss bought, loss per KB) as JSON");
   cmd->add_option("--family", o->family, "rd: candidate spec with {s} for the step (default gptq:ans:s{s}:row:cc)");
   cmd->add_option("--steps", o->steps, "rd: candidate steps substituted for {s}")->delimiter(',');
@@ -433,6 +454,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
       GP_RETURN_IF_ERROR(RunPackRd(*o, model, g, sym));
       return write_decoder();
     }
+    if (o->bits_back) return InvalidArgument("--bits-back works with the rd recipes (-r rd, rd:all, rd:PATH,...), not " + recipe.name);
     std::optional<encode::Hessians> hessians;
     if (!o->calib.empty()) {
       GP_ASSIGN_OR_RETURN(hessians, encode::Hessians::Load(o->calib));

@@ -209,6 +209,7 @@ Status ConstRef(const TensorView& t, std::span<float> out) {
 struct AnsLayout : GridLayout {
   AnsGridParams p;
   uint64_t min_payload = 0;
+  uint64_t stored = 0;  // scale bytes in the payload: scale_bytes less the row-order carry
 };
 
 // Smallest self-contained stream header: model 0 is u8 scale_bits, varint
@@ -223,8 +224,11 @@ Result<AnsLayout> AnsLayoutOf(std::span<const uint64_t> shape, uint64_t numel, s
   GP_ASSIGN_OR_RETURN(L.p, AnsGridParams::Parse(params));
   GP_RETURN_IF_ERROR(FillGridLayout("ans_grid", shape, numel, L.p.group_size, L.p.scale_dtype, &L));
   const uint64_t states = 4 * (numel < kRansInterleave ? numel : kRansInterleave);
+  if (params.size() > 6 && (!L.p.carry || L.p.group_size || L.p.carry > L.scale_bytes || L.rows > 8192))
+    return Corrupt("ans_grid: bad carry " + Num(L.p.carry));
+  L.stored = L.scale_bytes - L.p.carry;
   // Models 2..8 (a trellis): two varints, the union streams' sizes follow from the data.
-  auto min = CheckedAdd(L.scale_bytes, L.p.model >= 2 && L.p.model < 9 ? 2 : kAnsMinHeader[L.p.model ? 1 : 0] + states);
+  auto min = CheckedAdd(L.stored, L.p.model >= 2 && L.p.model < 9 ? 2 : kAnsMinHeader[L.p.model ? 1 : 0] + states);
   if (!min) return Corrupt("ans_grid: payload size overflows");
   L.min_payload = *min;
   return L;
@@ -248,8 +252,8 @@ Status AnsZeroPointCheck(const ContextRansModel& m) {
 // Parses the stream header and decodes numel symbols; *z = (alphabet - 1) / 2.
 Status AnsDecodeSymbols(const AnsLayout& L, const TensorView& t, std::vector<uint16_t>& sym,
                         int* z) {
-  const std::span<const uint8_t> stream = t.payload.subspan(L.scale_bytes);
-  ByteReader r(stream, L.scale_bytes);  // errors report payload offsets
+  const std::span<const uint8_t> stream = t.payload.subspan(L.stored);
+  ByteReader r(stream, L.stored);  // errors report payload offsets
   sym.resize(t.numel);
   Status st;
   auto prefixed = [](const Status& s) { return Corrupt("ans_grid: " + s.message()); };
@@ -280,13 +284,13 @@ Status AnsDecodeSymbols(const AnsLayout& L, const TensorView& t, std::vector<uin
 // state is written in shift-register form: shift right, then add h0 and h1
 // (without their constant terms) for the union bit and the subset bit.
 Status TrellisCodesRef(const AnsLayout& L, const TensorView& t, std::vector<int>& code) {
-  ByteReader r(t.payload.subspan(L.scale_bytes), L.scale_bytes);
+  ByteReader r(t.payload.subspan(L.stored), L.stored);
   GP_ASSIGN_OR_RETURN(uint64_t n1, r.Varint("ans_grid n1"));
   GP_ASSIGN_OR_RETURN(uint64_t size0, r.Varint("ans_grid size0"));
   if (n1 > t.numel) return Corrupt("ans_grid: n1 " + Num(n1) + " exceeds numel " + Num(t.numel));
   if (size0 > r.remaining()) return Corrupt("ans_grid: size0 " + Num(size0) + " is past the payload");
   const uint64_t count[2] = {t.numel - n1, n1};
-  const size_t start = L.scale_bytes + r.position();
+  const size_t start = L.stored + r.position();
   const std::span<const uint8_t> stream[2] = {t.payload.subspan(start, size0), t.payload.subspan(start + size0)};
   std::vector<uint16_t> sym[2];
   int zero[2] = {0, 0};
@@ -324,6 +328,46 @@ Status TrellisCodesRef(const AnsLayout& L, const TensorView& t, std::vector<int>
   return Status::Ok();
 }
 
+// The row-order carry (FORMAT.md), written for clarity rather than speed:
+// rank[r] counts the rows that sort before row r, X = sum d_r (rows-1-r)! is
+// built in base-256 digits, and its B bytes followed by the stored scale bytes
+// are the scales in sorted order. `scales` holds the stored bytes and
+// receives the scales in row order.
+template <class Code>
+Status CarryScalesRef(const AnsLayout& L, Code code, std::vector<uint8_t>& scales) {
+  const uint64_t n = L.rows, cols = L.cols, w = L.scale_bytes / n;
+  auto before = [&](uint64_t a, uint64_t b) {
+    for (uint64_t c = 0; c < cols; ++c)
+      if (code(a * cols + c) != code(b * cols + c)) return code(a * cols + c) < code(b * cols + c);
+    return a < b;
+  };
+  std::vector<uint64_t> rank(n, 0);
+  for (uint64_t r = 0; r < n; ++r)
+    for (uint64_t s = 0; s < n; ++s)
+      if (s != r && before(s, r)) ++rank[r];
+  std::vector<uint64_t> x;  // base-256 digits, least significant first
+  for (uint64_t r = 0; r < n; ++r) {
+    uint64_t carry = 0;  // the Lehmer digit d_r first
+    for (uint64_t s = r + 1; s < n; ++s)
+      if (rank[s] < rank[r]) ++carry;
+    for (uint64_t& digit : x) {
+      const uint64_t v = digit * (n - r) + carry;
+      digit = v % 256;
+      carry = v / 256;
+    }
+    for (; carry; carry /= 256) x.push_back(carry % 256);
+  }
+  if (x.size() > L.p.carry)
+    return Corrupt("ans_grid: row order over carry");
+  std::vector<uint8_t> sorted(L.p.carry, 0);
+  for (size_t i = 0; i < x.size(); ++i) sorted[i] = static_cast<uint8_t>(x[i]);
+  sorted.insert(sorted.end(), scales.begin(), scales.end());
+  scales.assign(L.scale_bytes, 0);
+  for (uint64_t r = 0; r < n; ++r)
+    for (uint64_t b = 0; b < w; ++b) scales[r * w + b] = sorted[rank[r] * w + b];
+  return Status::Ok();
+}
+
 Status AnsGridRef(const TensorView& t, std::span<float> out) {
   GP_RETURN_IF_ERROR(CheckView(*FindEncoding(kAnsGrid), t, out));
   GP_ASSIGN_OR_RETURN(AnsLayout L, AnsLayoutOf(t.shape, t.numel, t.params));
@@ -336,10 +380,13 @@ Status AnsGridRef(const TensorView& t, std::span<float> out) {
     GP_RETURN_IF_ERROR(AnsDecodeSymbols(L, t, sym, &z));
   }
   const uint64_t sbytes = ScaleBytes(L.p.scale_dtype);
+  auto code_of = [&](uint64_t i) { return L.p.model >= 2 && L.p.model < 9 ? trellis[i] : static_cast<int>(sym[i]) - z; };
+  std::vector<uint8_t> scales(t.payload.begin(), t.payload.begin() + static_cast<std::ptrdiff_t>(L.stored));
+  if (L.p.carry) GP_RETURN_IF_ERROR(CarryScalesRef(L, code_of, scales));
   for (uint64_t i = 0; i < t.numel; ++i) {
     const uint64_t r = i / L.cols, c = i % L.cols;
     const uint64_t g = L.p.group_size ? c / L.p.group_size : 0;
-    const uint8_t* sp = &t.payload[(r * L.groups_per_row + g) * sbytes];
+    const uint8_t* sp = &scales[(r * L.groups_per_row + g) * sbytes];
     float scale;
     if (L.p.scale_dtype == 0) {
       scale = HalfRef(static_cast<uint16_t>(sp[0] | sp[1] << 8));
@@ -349,8 +396,7 @@ Status AnsGridRef(const TensorView& t, std::span<float> out) {
       scale = std::bit_cast<float>(uint32_t{sp[0]} | uint32_t{sp[1]} << 8 | uint32_t{sp[2]} << 16 |
                                    uint32_t{sp[3]} << 24);
     }
-    const int code = L.p.model >= 2 && L.p.model < 9 ? trellis[i] : static_cast<int>(sym[i]) - z;
-    out[i] = static_cast<float>(code) * scale;
+    out[i] = static_cast<float>(code_of(i)) * scale;
   }
   return Status::Ok();
 }
@@ -532,7 +578,8 @@ std::vector<uint8_t> UniformParams::Serialize() const {
 }
 std::vector<uint8_t> AnsGridParams::Serialize() const {
   ByteWriter w;
-  w.U8(scale_dtype), w.U32(group_size), w.U8(model);
+  w.U8(scale_dtype), w.U32(group_size), w.U8(carry ? model | 128 : model);
+  if (carry) w.U16(carry);
   return std::move(w).Take();
 }
 std::vector<uint8_t> CodebookParams::Serialize() const {
@@ -553,6 +600,24 @@ std::vector<uint8_t> PatchParams::Serialize() const {
   w.Varint(inner), w.Varint(inner_params.size()), w.Bytes(inner_params), w.Varint(inner_payload);
   w.U8(unit), w.Varint(block), w.U8(bits), w.U8(rice_k), w.Varint(count);
   return std::move(w).Take();
+}
+
+Result<std::vector<int32_t>> AnsGridCodesRef(const TensorView& t, std::vector<uint8_t>* stored_scales) {
+  GP_ASSIGN_OR_RETURN(AnsLayout L, AnsLayoutOf(t.shape, t.numel, t.params));
+  if (t.payload.size() < L.min_payload) return Corrupt("ans_grid: payload shorter than its minimum");
+  std::vector<int32_t> codes(t.numel);
+  if (L.p.model >= 2 && L.p.model < 9) {
+    std::vector<int> trellis;
+    GP_RETURN_IF_ERROR(TrellisCodesRef(L, t, trellis));
+    codes.assign(trellis.begin(), trellis.end());
+  } else {
+    std::vector<uint16_t> sym;
+    int z = 0;
+    GP_RETURN_IF_ERROR(AnsDecodeSymbols(L, t, sym, &z));
+    for (size_t i = 0; i < codes.size(); ++i) codes[i] = static_cast<int32_t>(sym[i]) - z;
+  }
+  if (stored_scales) stored_scales->assign(t.payload.begin(), t.payload.begin() + static_cast<std::ptrdiff_t>(L.stored));
+  return codes;
 }
 
 Status DecodeRef(uint32_t encoding, const TensorView& t, std::span<float> out) {

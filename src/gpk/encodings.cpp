@@ -2,6 +2,7 @@
 // validated, and runs after its own CheckView (see Row).
 #include "gpk/encodings.h"
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cstring>
@@ -156,7 +157,9 @@ Status ConstDecode(const TensorView& t, Out out) {
 Result<uint64_t> AnsGridSize(Dims s, uint64_t n, ByteSpan b) {
   AnsGridParams p;
   GP_ASSIGN_OR_RETURN(Grid g, GridOf("ans_grid", s, n, b, p));
-  auto min = CheckedAdd(g.scale_bytes, p.model > 1 && p.model < 9 ? 2 : (p.model ? 5 : 4) + 4 * (n < 4 ? n : 4));
+  if (b.size() > 6 && (!p.carry || p.group_size || p.carry > g.scale_bytes || Rows(s) > 8192))
+    return Corrupt("ans_grid: bad carry ", p.carry);
+  auto min = CheckedAdd(g.scale_bytes - p.carry, p.model > 1 && p.model < 9 ? 2 : (p.model ? 5 : 4) + 4 * (n < 4 ? n : 4));
   if (!min) return Corrupt("ans_grid: payload size overflows");
   return *min;
 }
@@ -178,46 +181,73 @@ Status OddStream(ByteReader& r, ByteSpan b, int model, uint64_t n, uint64_t cols
   const Status st = RansDecodeStream(b.subspan(r.position()), *m, n, sym);
   return st.ok() ? st : Corrupt("ans_grid: ", st.message());
 }
+// Row-order carry: the rank of the stored row order among the orders of the
+// rows sorted by code c (m columns) gives the first `carry` scale bytes (of sc).
+Status Carry(const Grid& g, uint64_t carry, const float* c, uint64_t m, std::vector<uint8_t>& sc) {
+  const uint64_t n = g.n_scales, w = ScaleBytes(g.dtype);
+  std::vector<uint32_t> o(n), k(n), x;
+  for (uint32_t i = 0; i < n; ++i) o[i] = i;
+  std::stable_sort(o.begin(), o.end(), [&](uint64_t a, uint64_t b) {
+    return std::lexicographical_compare(c + a * m, c + a * m + m, c + b * m, c + b * m + m);
+  });
+  for (uint32_t i = 0; i < n; ++i) k[o[i]] = i;
+  for (uint64_t r = 0; r < n; ++r) {
+    uint64_t d = 0;  // X = X * (n - r) + d_r
+    for (uint64_t s = r + 1; s < n; ++s) d += k[s] < k[r];
+    for (uint32_t& v : x) d += uint64_t{v} * (n - r), v = uint32_t(d), d >>= 32;
+    if (d) x.push_back(uint32_t(d));
+  }
+  std::vector<uint8_t> s(carry + 4 * x.size());
+  for (uint64_t i = 0; i < 4 * x.size(); ++i) s[i] = uint8_t(x[i / 4] >> i % 4 * 8);
+  if (size_t(std::count(s.begin() + carry, s.end(), 0)) < 4 * x.size()) return Corrupt("ans_grid: row order over carry");
+  s.resize(carry);
+  s.insert(s.end(), sc.begin(), sc.end());
+  sc.resize(n * w);
+  for (uint64_t r = 0; r < n; ++r) std::memcpy(&sc[r * w], &s[k[r] * w], w);
+  return Status::Ok();
+}
 Status AnsGridDecode(const TensorView& t, Out out) {
   AnsGridParams p;
   const Grid g = *GridOf("ans_grid", t.shape, t.numel, t.params, p);
-  const ByteSpan b = t.payload.subspan(g.scale_bytes);
-  ByteReader r(b, g.scale_bytes);  // errors name payload offsets
+  const uint64_t sb = g.scale_bytes - p.carry, rows = Rows(t.shape), cols = Cols(t.shape, t.numel);
+  const ByteSpan b = t.payload.subspan(sb);
+  ByteReader r(b, sb);  // errors name payload offsets
   std::vector<uint16_t> sym[2];
+  std::vector<float> j(t.numel);
+  std::vector<uint8_t> sc(t.payload.begin(), t.payload.begin() + sb);
   int z[2] = {};
   if (p.model < 2 || p.model == 9) {
-    GP_RETURN_IF_ERROR(OddStream(r, b, p.model, t.numel, Cols(t.shape, t.numel), sym[0], z[0]));
-    Dequant(g, t.payload.data(), out, [&](uint64_t i) { return float(sym[0][i] - z[0]); });
-    return Status::Ok();
-  }
-  // A trellis of 2^model states: varint n1, varint size0, the streams of unions 0 (size0 bytes) and 1.
-  GP_ASSIGN_OR_RETURN(uint64_t n1, r.Varint("ans_grid n1"));
-  GP_ASSIGN_OR_RETURN(uint64_t size0, r.Varint("ans_grid size0"));
-  if (n1 > t.numel) return Corrupt("ans_grid: n1 ", n1, " exceeds numel ", t.numel);
-  const uint64_t n[2] = {t.numel - n1, n1};
-  for (int a = 0; a < 2; ++a) {
-    GP_ASSIGN_OR_RETURN(ByteSpan u, r.Bytes(a ? r.remaining() : size0, "ans_grid union 0"));
-    ByteReader ur(u, g.scale_bytes + r.start());
-    if (!n[a] != u.empty()) return Corrupt("ans_grid: union ", a, " has ", n[a], " symbols in ", u.size(), " bytes");
-    if (n[a]) GP_RETURN_IF_ERROR(OddStream(ur, u, 0, n[a], 0, sym[a], z[a]));
-  }
-  // Every row walks from state 0, the rows in lockstep (column-major symbol order): state s
-  // takes union a = s & 1, and the parity of its union index v moves it.
-  const uint32_t h0 = kTrellis[p.model - 2][0] >> 1, h1 = kTrellis[p.model - 2][1] >> 1;
-  const uint64_t rows = Rows(t.shape), cols = Cols(t.shape, t.numel);
-  std::vector<uint32_t> s(rows);
-  std::vector<float> j(t.numel);
-  uint64_t k[2] = {};
-  for (uint64_t c = 0; c < cols; ++c)
-    for (uint64_t i = 0; i < rows; ++i) {
-      const unsigned a = s[i] & 1;
-      if (k[a] == n[a]) return Corrupt("ans_grid: the trellis needs more than the ", n[a], " symbols of union ", a);
-      const int v = sym[a][k[a]++] - z[a];
-      j[i * cols + c] = float(2 * v + int(a));
-      s[i] = s[i] >> 1 ^ (a ? h0 : 0) ^ (v & 1 ? h1 : 0);
+    GP_RETURN_IF_ERROR(OddStream(r, b, p.model, t.numel, cols, sym[0], z[0]));
+    for (uint64_t i = 0; i < t.numel; ++i) j[i] = float(sym[0][i] - z[0]);
+  } else {
+    // A trellis of 2^model states: varint n1, varint size0, the streams of unions 0 (size0 bytes) and 1.
+    GP_ASSIGN_OR_RETURN(uint64_t n1, r.Varint("ans_grid n1"));
+    GP_ASSIGN_OR_RETURN(uint64_t size0, r.Varint("ans_grid size0"));
+    if (n1 > t.numel) return Corrupt("ans_grid: n1 ", n1, " exceeds numel ", t.numel);
+    const uint64_t n[2] = {t.numel - n1, n1};
+    for (int a = 0; a < 2; ++a) {
+      GP_ASSIGN_OR_RETURN(ByteSpan u, r.Bytes(a ? r.remaining() : size0, "ans_grid union 0"));
+      ByteReader ur(u, sb + r.start());
+      if (!n[a] != u.empty()) return Corrupt("ans_grid: union ", a, " has ", n[a], " symbols in ", u.size(), " bytes");
+      if (n[a]) GP_RETURN_IF_ERROR(OddStream(ur, u, 0, n[a], 0, sym[a], z[a]));
     }
-  if (k[1] != n1) return Corrupt("ans_grid: ", n1 - k[1], " symbols of union 1 left over");
-  Dequant(g, t.payload.data(), out, [&](uint64_t i) { return j[i]; });
+    // Every row walks from state 0, the rows in lockstep (column-major symbol order): state s
+    // takes union a = s & 1, and the parity of its union index v moves it.
+    const uint32_t h0 = kTrellis[p.model - 2][0] >> 1, h1 = kTrellis[p.model - 2][1] >> 1;
+    std::vector<uint32_t> s(rows);
+    uint64_t k[2] = {};
+    for (uint64_t c = 0; c < cols; ++c)
+      for (uint64_t i = 0; i < rows; ++i) {
+        const unsigned a = s[i] & 1;
+        if (k[a] == n[a]) return Corrupt("ans_grid: the trellis needs more than the ", n[a], " symbols of union ", a);
+        const int v = sym[a][k[a]++] - z[a];
+        j[i * cols + c] = float(2 * v + int(a));
+        s[i] = s[i] >> 1 ^ (a ? h0 : 0) ^ (v & 1 ? h1 : 0);
+      }
+    if (k[1] != n1) return Corrupt("ans_grid: ", n1 - k[1], " symbols of union 1 left over");
+  }
+  if (p.carry) GP_RETURN_IF_ERROR(Carry(g, p.carry, j.data(), cols, sc));
+  Dequant(g, sc.data(), out, [&](uint64_t i) { return j[i]; });
   return Status::Ok();
 }
 
@@ -390,8 +420,9 @@ Result<UniformParams> UniformParams::Parse(ByteSpan b) {
 }
 
 Result<AnsGridParams> AnsGridParams::Parse(ByteSpan b) {
-  GP_RETURN_IF_ERROR(ParamsSize("ans_grid", b, 6));
-  AnsGridParams p{b[0], Load32(&b[1]), b[5]};
+  const bool c = b.size() == 8 && b[5] > 127;  // row-order carry
+  if (!c) GP_RETURN_IF_ERROR(ParamsSize("ans_grid", b, 6));
+  AnsGridParams p{b[0], Load32(&b[1]), uint8_t(b[5] & (c ? 127 : 255)), uint16_t(c ? Load16(&b[6]) : 0)};
   if (p.scale_dtype > 2) return Corrupt("ans_grid: unknown scale_dtype ", p.scale_dtype);
   if (p.model > 9) return Corrupt("ans_grid: unknown model ", p.model);
   return p;

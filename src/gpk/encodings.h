@@ -63,6 +63,7 @@ struct AnsGridParams {
   uint8_t scale_dtype = 0;
   uint32_t group_size = 0;
   uint8_t model = 0;
+  uint16_t carry = 0;  // row-order carry (8-byte params)
   std::vector<uint8_t> Serialize() const;
   static Result<AnsGridParams> Parse(ByteSpan bytes);
 };

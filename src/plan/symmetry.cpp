@@ -138,6 +138,7 @@ Result<SymmetryReport> Canonicalize(io::TensorFile& model, const SymmetryOptions
       PermuteRowBlocks(f, perm, 1);
       PermuteColBlocks(p, perm, 1);
       rep.site_perm[b + "mlp.proj_in"] = perm;
+      rep.row_perm[fc->name] = perm;
     }
     if (cq) {  // 2./3. heads within KV groups, KV groups
       if (!ck || !cv || !aproj || !gain)
@@ -173,6 +174,12 @@ Result<SymmetryReport> Canonicalize(io::TensorFile& model, const SymmetryOptions
       std::vector<uint64_t>& in = rep.site_perm[b + "attn.proj_in"];
       for (uint64_t h : head_perm)
         for (uint64_t r = 0; r < hd; ++r) in.push_back(h * hd + r);
+      rep.row_perm[cq->name] = in;
+      for (const io::Tensor* kv_t : {ck, cv}) {
+        std::vector<uint64_t>& rows = rep.row_perm[kv_t->name];
+        for (uint64_t gi : groups)
+          for (uint64_t r = 0; r < hd; ++r) rows.push_back(gi * hd + r);
+      }
       Rows gr{gain, heads, 1, io::DTypeSize(gain->dtype)};
       PermuteRowBlocks(gr, head_perm, 1);
       if (vo) {
@@ -180,6 +187,36 @@ Result<SymmetryReport> Canonicalize(io::TensorFile& model, const SymmetryOptions
         rep.vo_applied = true;
       }
     }
+  }
+  for (const auto& g : rep.groups) rep.bits += g.bits;
+  return rep;
+}
+
+Result<SymmetryReport> PermuteMlpUnits(io::TensorFile& model, const std::map<std::string, std::vector<uint64_t>>& perms) {
+  SymmetryReport rep;
+  for (const auto& [name, perm] : perms) {
+    const std::string suffix = "mlp.fc.weight";
+    io::Tensor* fc = Find(model, name);
+    if (!fc || name.size() < suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+      return InvalidArgument("symmetry: no MLP fc tensor '" + name + "' to reorder");
+    const std::string b = name.substr(0, name.size() - suffix.size());
+    io::Tensor* proj = Find(model, b + "mlp.proj.weight");
+    if (!proj) return InvalidArgument("symmetry: " + name + " has no " + b + "mlp.proj.weight");
+    if (fc->shape.size() != 2) return InvalidArgument("symmetry: tensor '" + name + "' is not 2-D");
+    const uint64_t hidden = uint64_t(fc->shape[0]), dim = uint64_t(fc->shape[1]);
+    std::vector<uint64_t> seen(hidden, 0);
+    for (uint64_t v : perm)
+      if (v >= hidden || seen[v]++) return InvalidArgument("symmetry: the order for '" + name + "' is not a permutation");
+    if (perm.size() != hidden)
+      return InvalidArgument("symmetry: the order for '" + name + "' has " + std::to_string(perm.size()) + " of " +
+                             std::to_string(hidden) + " units");
+    GP_ASSIGN_OR_RETURN(Rows f, RowsOf(fc, hidden, dim));
+    GP_ASSIGN_OR_RETURN(Rows p, RowsOf(proj, dim, hidden));
+    PermuteRowBlocks(f, perm, 1);
+    PermuteColBlocks(p, perm, 1);
+    rep.groups.push_back({name, "mlp units", hidden, Log2Factorial(hidden), Moved(perm, 0)});
+    rep.site_perm[b + "mlp.proj_in"] = perm;
+    rep.row_perm[name] = perm;
   }
   for (const auto& g : rep.groups) rep.bits += g.bits;
   return rep;
@@ -217,6 +254,20 @@ Result<Hessians> PermuteHessians(const Hessians& h, const SymmetryReport& report
   }
   Hessians r = Hessians::FromSites(std::move(sites), h.tokens(), h.sensitivity(), h.seq_len(), h.notes());
   r.set_token_counts(h.token_counts());
+  std::map<std::string, std::vector<double>> fisher = h.row_fisher();
+  for (const auto& [name, perm] : report.row_perm) {
+    auto it = fisher.find(name);
+    if (it == fisher.end()) continue;
+    if (it->second.size() != perm.size())
+      return InvalidArgument("symmetry: the calibration's row Fisher of '" + name + "' has " +
+                             std::to_string(it->second.size()) + " rows, the reordering " + std::to_string(perm.size()));
+    std::vector<double> out(perm.size());
+    for (size_t i = 0; i < perm.size(); ++i) out[i] = it->second[perm[i]];
+    it->second = std::move(out);
+  }
+  if (report.vo_applied)
+    std::erase_if(fisher, [](const auto& kv) { return kv.first.find(".attn.c_v.") != std::string::npos; });
+  r.set_row_fisher(std::move(fisher));
   return r;
 }
 

@@ -68,6 +68,9 @@ struct SymmetryReport {
   // With vo: per reordered site ("blocks.0.attn.proj_in"), one T_h per
   // head_dim block of inputs (after site_perm): new input block x'_h = x_h T_h^T.
   std::map<std::string, std::vector<Eigen::MatrixXd>> site_block_transform;
+  // The rows of each reordered weight (row i is old row perm[i]), for the
+  // calibration's row Fisher.
+  std::map<std::string, std::vector<uint64_t>> row_perm;
   bool vo_applied = false;
 };
 
@@ -83,9 +86,17 @@ double Log2Factorial(uint64_t n);
 // tensor when a block's shapes disagree.
 Result<SymmetryReport> Canonicalize(io::TensorFile& model, const SymmetryOptions& options = {});
 
+// Reorders the hidden units of the MLPs named in `perms` (key: the
+// blocks.<l>.mlp.fc.weight name; new unit i is old unit perm[i]): rows of fc,
+// columns of proj. InvalidArgument naming the tensor for a missing proj, a
+// shape mismatch or a vector that is not a permutation.
+Result<SymmetryReport> PermuteMlpUnits(io::TensorFile& model, const std::map<std::string, std::vector<uint64_t>>& perms);
+
 // The calibration of the reordered model: each reordered site's H becomes
 // P H P^T (H'(i, j) = H(perm[i], perm[j])), then, with block transforms,
-// H'(h1, h2) = T_h1 H(h1, h2) T_h2^T per head_dim block; everything else is kept.
+// H'(h1, h2) = T_h1 H(h1, h2) T_h2^T per head_dim block; each reordered
+// weight's row Fisher is reordered (and dropped for c_v under a V/O transform,
+// which mixes its rows); everything else is kept.
 // InvalidArgument when a site's size disagrees with its permutation.
 Result<Hessians> PermuteHessians(const Hessians& h, const SymmetryReport& report);
 

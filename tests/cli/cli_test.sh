@@ -115,6 +115,17 @@ if "$gp" pack "$work/m.safetensors" -r gptq-int6-brotli --calib "$work/calib.saf
    && awk -v a="$(vb "$work/g.gpk")" -v b="$(vb "$work/canon.gpk")" 'BEGIN { d = a - b; exit !(a > 0 && d < 1e-3 && d > -1e-3) }'; then
   ok "pack --canonical: other bytes, same val_bpb"
 else fail "pack --canonical: $(cat "$work/canon.err") $(grep symmetry "$work/canon.out")"; fi
+# Bits back (pack --bits-back): the MLP unit order carries its fc scales; within the budget, fewer bytes
+# than plain rd's artifact, and it decodes and evaluates.
+if "$gp" pack "$work/m.safetensors" -r rd --calib "$work/calib.safetensors" --budget "$budget" --bits-back \
+     -o "$work/bb.gpk" >"$work/bb.out" 2>"$work/bb.err" \
+   && grep -Eq "^bits-back [1-9][0-9]* bytes carried by the unit order of [1-9]" "$work/bb.out" \
+   && [ "$(sed -n 's/^counted *\([0-9]*\).*/\1/p' "$work/bb.out")" -le "$budget" ] \
+   && [ -n "$(vb "$work/bb.gpk")" ]; then
+  ok "pack --bits-back: the unit order carries scale bytes, within the budget"
+else fail "pack --bits-back: $(cat "$work/bb.err") $(grep -A3 bits-back "$work/bb.out")"; fi
+expect_error "--bits-back with a non-rd recipe" "works with the rd recipes" "$gp" pack "$work/m.safetensors" \
+  -r gptq-int6-brotli --calib "$work/calib.safetensors" --bits-back -o "$work/x.gpk"
 
 # A recipe as data: shared codebooks per family, GPTQ onto them (rules:... factory string).
 if "$gp" -q pack "$work/m.safetensors" -r "rules:attn=gptq:cb3:row:shared,mlp=gptq:cb4:row:shared,codec=brotli" \

@@ -1,4 +1,6 @@
+#include "plan/bits_back.h"
 #include "plan/rd.h"
+#include "plan/symmetry.h"
 
 #include <gtest/gtest.h>
 
@@ -779,6 +781,105 @@ TEST(RdLqer, PathsAreCheckedWithOneClearLine) {
   r = PackRd(model, h, o);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("needs a GPTQ family"), std::string::npos) << r.status().ToString();
+}
+
+}  // namespace
+}  // namespace golfpack::encode
+
+namespace golfpack::encode {
+namespace {
+
+// Rows of a row-major rows x cols matrix, each followed by column r of a
+// cols2-wide second matrix: one MLP unit's fc row and proj column together.
+std::vector<std::vector<float>> Units(const std::vector<float>& fc, const std::vector<float>& proj, size_t hidden) {
+  const size_t dim = fc.size() / hidden;
+  std::vector<std::vector<float>> u(hidden);
+  for (size_t r = 0; r < hidden; ++r) {
+    u[r].assign(fc.begin() + static_cast<std::ptrdiff_t>(r * dim), fc.begin() + static_cast<std::ptrdiff_t>((r + 1) * dim));
+    for (size_t d = 0; d < dim; ++d) u[r].push_back(proj[d * hidden + r]);
+  }
+  return u;
+}
+
+// pack --bits-back: every MLP's unit order carries floor(log2(256!) / 8) =
+// 210 bytes of its fc scales, the budget holds, and the artifact decodes to
+// the plain rd artifact at the budget plus those bytes with the units
+// reordered (the same function), by both C++ decoders.
+TEST(RdBitsBack, UnitOrdersCarryTheirScalesAndDecodeToTheReorderedPlainArtifact) {
+  const PgShape shape{2, 128, 4, 2, 2, 256};
+  const auto model = PgModel(shape, 31);
+  const auto h = PgCalib(shape, 931);
+  for (const std::vector<std::string>& paths : {std::vector<std::string>{"grid"}, std::vector<std::string>{"grid", "lqer"}}) {
+    RdOptions o;
+    o.code_bytes = 0;
+    o.code_bytes_set = true;
+    o.paths = paths;
+    auto planner = RdPlanner::Create(model, h, o);
+    ASSERT_TRUE(planner.ok()) << planner.status().ToString();
+    o.budget = (planner->min_counted_bytes() + planner->max_plain_counted_bytes()) / 3;
+    BitsBackReport rep;
+    auto r = PackRdBitsBack(model, h, o, &rep);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_LE(r->pack.counted_bytes, o.budget);
+    ASSERT_EQ(rep.layers.size(), 2u);
+    EXPECT_FALSE(rep.fell_back);
+    for (const auto& l : rep.layers) EXPECT_EQ(l.bytes, 210u) << l.tensor << ": " << l.note;
+    EXPECT_EQ(rep.carried, 2u * (210u - 2u));
+    RdOptions plain_o = o;
+    plain_o.budget = o.budget + rep.planned;
+    auto plain = PackRd(model, h, plain_o);
+    ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+    EXPECT_EQ(plain->pack.file_bytes, r->pack.file_bytes + rep.carried);
+    auto a = gpk::Artifact::Parse(r->pack.bytes, "bits-back");
+    auto b = gpk::Artifact::Parse(plain->pack.bytes, "plain");
+    ASSERT_TRUE(a.ok() && b.ok());
+    auto va = a->DecodeAll();
+    auto vb = b->DecodeAll();
+    ASSERT_TRUE(va.ok() && vb.ok());
+    std::map<std::string, size_t> idx;
+    for (size_t i = 0; i < b->tensors().size(); ++i) idx[b->tensors()[i].name] = i;
+    for (size_t i = 0; i < a->tensors().size(); ++i) {
+      const std::string& name = a->tensors()[i].name;
+      if (name.find(".mlp.") == std::string::npos) {
+        EXPECT_EQ((*va)[i], (*vb)[idx[name]]) << name;
+        continue;
+      }
+      if (name.find("mlp.fc.") == std::string::npos) continue;
+      auto ref = gpk::DecodeTensorRef(*a, i);
+      ASSERT_TRUE(ref.ok()) << ref.status().ToString();
+      EXPECT_EQ(*ref, (*va)[i]) << name;
+      const std::string proj = name.substr(0, name.size() - std::string("fc.weight").size()) + "proj.weight";
+      size_t pa = 0;
+      for (size_t k = 0; k < a->tensors().size(); ++k)
+        if (a->tensors()[k].name == proj) pa = k;
+      auto ua = Units((*va)[i], (*va)[pa], 256), ub = Units((*vb)[idx[name]], (*vb)[idx[proj]], 256);
+      EXPECT_NE(ua, ub) << name << ": the units were not reordered";
+      std::sort(ua.begin(), ua.end());
+      std::sort(ub.begin(), ub.end());
+      EXPECT_EQ(ua, ub) << name << ": not the same units";
+    }
+  }
+}
+
+TEST(RdBitsBack, ReorderingMovesTheRowFisherWithTheUnits) {
+  const PgShape shape{1, 64, 4, 2, 2, 128};
+  auto model = PgModel(shape, 3);
+  auto h = PgCalib(shape, 303);
+  std::vector<double> f(128);
+  for (size_t i = 0; i < f.size(); ++i) f[i] = double(i) + 1;
+  h.set_row_fisher({{"blocks.0.mlp.fc.weight", f}, {"blocks.0.attn.c_q.weight", std::vector<double>(64, 1.0)}});
+  std::vector<uint64_t> perm(128);
+  for (size_t i = 0; i < perm.size(); ++i) perm[i] = (i * 37) % 128;
+  auto rep = PermuteMlpUnits(model, {{"blocks.0.mlp.fc.weight", perm}});
+  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+  auto h2 = PermuteHessians(h, *rep);
+  ASSERT_TRUE(h2.ok()) << h2.status().ToString();
+  const auto& got = h2->row_fisher().at("blocks.0.mlp.fc.weight");
+  for (size_t i = 0; i < perm.size(); ++i) EXPECT_EQ(got[i], f[perm[i]]);
+  EXPECT_EQ(h2->row_fisher().at("blocks.0.attn.c_q.weight"), std::vector<double>(64, 1.0));
+  perm[0] = perm[1];
+  io::TensorFile again = PgModel(shape, 3);
+  EXPECT_FALSE(PermuteMlpUnits(again, {{"blocks.0.mlp.fc.weight", perm}}).ok());
 }
 
 }  // namespace

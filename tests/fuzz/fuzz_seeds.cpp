@@ -175,9 +175,25 @@ void ArtifactSeeds(const std::string& dir) {
                  {gpk::Codec::kZlib, -1, {3, 6}}};
   Write(dir + "/shuffled_v3.gpk",
         Must(gpk::BuildArtifact({ts[0], book, book2, ts[1], ts[4], ts[6], ts[7], ts[2]}, v3), "shuffled v3"));
+  // ans_grid with the row-order carry: FORMAT.md's worked example (6 x 1,
+  // carry 1), and the same codes without the carry (12 scale bytes stored).
+  {
+    std::vector<uint16_t> sym;
+    for (int code : {0, 2, -1, 1, 3, 5}) sym.push_back(static_cast<uint16_t>(code + 5));
+    const Bytes stream = Must(RansCompress(sym, 11), "carry stream");
+    Bytes carried = {0x3c, 0x00, 0x40, 0x00, 0x42, 0x00, 0x44, 0x00, 0x45, 0x00, 0x46};
+    Bytes plain = {0x00, 0x40, 0x00, 0x44, 0xa8, 0x3c, 0x00, 0x42, 0x00, 0x45, 0x00, 0x46};
+    carried.insert(carried.end(), stream.begin(), stream.end());
+    plain.insert(plain.end(), stream.begin(), stream.end());
+    Write(dir + "/carry.gpk",
+          Must(gpk::BuildArtifact({T("carry", {6, 1}, gpk::kAnsGrid, carried, Bytes{0, 0, 0, 0, 0, 0x80, 1, 0}),
+                                   T("plain", {6, 1}, gpk::kAnsGrid, plain, Bytes{0, 0, 0, 0, 0, 0})},
+                                  {}),
+               "carry"));
+  }
   // Every seed must decode: a seed the reader rejects teaches the fuzzer little.
   for (const char* name : {"/own_sections.gpk", "/shared_sections.gpk", "/one_tensor.gpk", "/empty.gpk", "/objects_v2.gpk",
-                           "/lowrank.gpk", "/patch.gpk", "/shuffled_v3.gpk"}) {
+                           "/lowrank.gpk", "/patch.gpk", "/shuffled_v3.gpk", "/carry.gpk"}) {
     Bytes b = Must(ReadFileBytes(dir + name), "read seed");
     auto a = Must(gpk::Artifact::Parse(b, dir + name), "parse seed");
     Must(a.DecodeAll(), "decode seed");

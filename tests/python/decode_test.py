@@ -631,6 +631,9 @@ def main():
                                                         '--paths', 'grid']),
                         ('rd-uniform-bytes-bf16', rd + ['--budget', 280000, '--family', 'u{s}:row:none:sbf16',
                                                         '--paths', 'grid']),
+                        ('rd-bits-back', rd + ['--budget', 220000, '--bits-back']),
+                        ('rd-tcq-bits-back', rd + ['--budget', 180000, '--paths', 'grid,tcq,lqer', '--tcq-state-bits', 4,
+                                                   '--bits-back']),
                         ('gptq-int6-brotli', ['-r', 'gptq-int6-brotli', '--calib', WORK / 'calib.safetensors']),
                         ('record-lqer', ['-r', 'record-lqer', '--calib', WORK / 'calib.safetensors'])]
     for label, args in packs[:4] if SFX else packs:
@@ -639,6 +642,12 @@ def main():
         check(r.returncode == 0, f'golfpack pack {label}: {r.stderr.strip()}')
         if r.returncode == 0:
             artifacts[label] = out.read_bytes()
+        if r.returncode == 0 and 'bits-back' in label:  # the MLP's unit order carries its fc scales
+            fc = next(t for t in gd.read(memoryview(artifacts[label]))[4] if t.name == 'blocks.0.mlp.fc.weight')
+            while fc.enc in (9, 10):
+                fc = fc.inner
+            check(fc.enc == 7 and len(fc.params) == 8 and fc.carry == 89,
+                  f'{label}: fc carries floor(log2(128!) / 8) = 89 scale bytes (ans_grid row-order carry)')
     artifacts['golden_v2'] = (ROOT / 'tests/gpk/golden_v2.gpk').read_bytes()
     artifacts['golden_v3'] = (ROOT / 'tests/gpk/golden_v3.gpk').read_bytes()
     if SFX:
@@ -670,6 +679,7 @@ def main():
 
     # Every payload again, rewritten: one xz section; one uncompressed section per payload; version 1
     rewritable = {k: v for k, v in artifacts.items() if k in ('pg-int8-zlib', 'rd-ans-o0-lqer', 'rd-ans-ctx4-bf16', 'rd-tcq',
+                                                              'rd-bits-back',
                                                               'rd-uniform-packed-f32', 'golden_v2', 'golden_v3')}
     for label, buf in rewritable.items():
         meta, objs, ts = pieces(buf)
