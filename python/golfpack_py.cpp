@@ -23,6 +23,7 @@
 #include "io/pg_names.h"
 #include "io/safetensors.h"
 #include "plan/pack.h"
+#include "plan/bits_back.h"
 #include "plan/rd.h"
 
 namespace py = pybind11;
@@ -125,7 +126,8 @@ py::list ShapeList(const std::vector<uint64_t>& s) {
 
 // tensors: [(name, float32 array, original dtype "F32"/"F16"/"BF16")].
 py::tuple Pack(const std::vector<std::tuple<std::string, F32Array, std::string>>& tensors,
-               const Calibration* calib, uint64_t budget, const std::string& recipe_name, int64_t code_bytes) {
+               const Calibration* calib, uint64_t budget, const std::string& recipe_name, int64_t code_bytes,
+               bool bits_back) {
   io::TensorFile model;
   model.tensors.reserve(tensors.size());
   for (const auto& [name, a, dtype] : tensors) {
@@ -135,6 +137,8 @@ py::tuple Pack(const std::vector<std::tuple<std::string, F32Array, std::string>>
   encode::Recipe recipe = Unwrap(encode::FindRecipe(recipe_name));
   std::optional<encode::RdResult> rd;
   encode::PackResult pr;
+  encode::BitsBackReport bb;
+  if (bits_back && recipe.name != "rd") throw py::value_error("pack: bits_back works with the rd recipes, not " + recipe.name);
   if (recipe.name == "rd") {
     if (!calib) throw py::value_error("pack: recipe rd needs a calibration (golfpack.calibrate)");
     if (budget == 0) throw py::value_error("pack: recipe rd needs budget > 0 (the counted bytes it fills)");
@@ -148,7 +152,7 @@ py::tuple Pack(const std::vector<std::tuple<std::string, F32Array, std::string>>
     Result<encode::RdResult> r = InvalidArgument("unreached");
     {
       py::gil_scoped_release release;
-      r = encode::PackRd(model, *calib->hessians, ro);
+      r = bits_back ? encode::PackRdBitsBack(model, *calib->hessians, ro, &bb) : encode::PackRd(model, *calib->hessians, ro);
     }
     rd = Unwrap(std::move(r));
     pr = rd->pack;
@@ -191,6 +195,7 @@ py::tuple Pack(const std::vector<std::tuple<std::string, F32Array, std::string>>
   report["tensors"] = rows;
   // rd: more than 0.1% under the budget (every tensor already at its finest candidate).
   if (rd) report["underfilled"] = rd->underfilled;
+  if (bits_back) report["bits_back_bytes"] = bb.carried;  // file bytes the MLP unit orders carry
   std::string rd_json = rd ? encode::RdReportJson(*rd) : std::string();
   return py::make_tuple(py::bytes(reinterpret_cast<const char*>(pr.bytes.data()), pr.bytes.size()), report, rd_json);
 }
@@ -312,7 +317,7 @@ PYBIND11_MODULE(_golfpack, m) {
         py::arg("token_counts") = std::vector<double>{});
   m.def("load_calibration", &LoadCalibration, py::arg("path"));
   m.def("pack", &Pack, py::arg("tensors"), py::arg("calib"), py::arg("budget"), py::arg("recipe"),
-        py::arg("code_bytes"));
+        py::arg("code_bytes"), py::arg("bits_back") = false);
   m.def("unpack", &Unpack, py::arg("data"));
   m.def("inspect", &Inspect, py::arg("data"), py::arg("code_bytes") = -1);
   m.def("recipe_names", &encode::RecipeNames);

@@ -79,7 +79,7 @@ def load_calibration(path):
     return _gp.load_calibration(str(path))
 
 
-def pack(state_dict, calib, budget, recipe="rd", code_bytes=None):
+def pack(state_dict, calib, budget, recipe="rd", code_bytes=None, bits_back=False):
     """Packs a state dict; returns (artifact bytes, report dict).
 
     recipe "rd" fills `budget` counted bytes (file + code_bytes) exactly (at
@@ -89,14 +89,17 @@ def pack(state_dict, calib, budget, recipe="rd", code_bytes=None):
     golfpack.recipe_names(): pg-int8-zlib, gptq-int6-brotli, record-lqer:int5,
     ..., or "rules:KEY=SPEC,..." factory strings) refuse to exceed a budget > 0.
     code_bytes defaults to golfpack's counted decoder sources. For rd the
-    report carries the byte-ROI report under "rd".
+    report carries the byte-ROI report under "rd". bits_back=True (rd only)
+    stores every MLP's hidden units in the order that carries the first bytes
+    of its fc scales (`golfpack pack --bits-back`; rd runs twice); the report's
+    "bits_back_bytes" says how many file bytes that saved.
     """
     tensors = []
     for name, x in state_dict.items():
         a, dt = _f32_with_dtype(name, x)
         tensors.append((str(name), a, dt))
     data, report, rd_json = _gp.pack(tensors, calib, int(budget or 0), str(recipe),
-                                     -1 if code_bytes is None else int(code_bytes))
+                                     -1 if code_bytes is None else int(code_bytes), bool(bits_back))
     if rd_json:
         report["rd"] = json.loads(rd_json)
     return data, report

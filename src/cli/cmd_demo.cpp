@@ -15,6 +15,7 @@
 #include "core/file_util.h"
 #include "data/corpus.h"
 #include "plan/pack.h"
+#include "plan/bits_back.h"
 #include "plan/rd.h"
 #include "eval/calibrate.h"
 #include "eval/sensitivity.h"
@@ -30,8 +31,9 @@ namespace {
 
 // The demo packs rd with every path but the trellis grids, on calibration
 // Hessians shrunk by 0.1 x mean(diag H) (cheap on the 3M model, and on models
-// this small the best: docs/results/structure.md); its rows say so.
-constexpr const char* kRdRecipe = "rd:protect --hessian-shrink 0.1";
+// this small the best: docs/results/structure.md), with the MLP unit orders
+// carrying their fc scales (bits back, plan/bits_back.h); its rows say so.
+constexpr const char* kRdRecipe = "rd:protect --hessian-shrink 0.1 --bits-back";
 constexpr double kRdShrink = 0.1;
 
 double Seconds(std::chrono::steady_clock::time_point since) {
@@ -104,8 +106,10 @@ Result<PackedRow> PackRdAt(const io::TensorFile& model, const encode::Hessians& 
   ro.threads = g.threads;
   ProgressBar bar(g.quiet);
   ro.progress = bar.Callback();
-  GP_ASSIGN_OR_RETURN(encode::RdResult r, encode::PackRd(model, h, ro));
+  const auto t0 = std::chrono::steady_clock::now();
+  GP_ASSIGN_OR_RETURN(encode::RdResult r, encode::PackRdBitsBack(model, h, ro, nullptr));
   bar.Finish();
+  r.pack.seconds = Seconds(t0);  // both rd passes
   GP_RETURN_IF_ERROR(WriteFileAtomic(path, r.pack.bytes));
   PackedRow row;
   row.recipe = kRdRecipe;

@@ -17,9 +17,10 @@
 // the norm of their c_q rows (ties keep the original order). Any of the n!
 // orderings of a model maps to the same canonical model, so the choice the
 // trainer made carries log2(n!) bits that a decoder never needs: what a
-// bits-back coder could recover. golfpack's format has no bits-back stream
-// (the counted decoder has no room for one today), so these bits are
-// reported, not recovered.
+// bits-back coder can recover. `pack --bits-back` (plan/bits_back.h)
+// recovers those of the MLP units: the order it stores carries the first
+// bytes of each fc matrix's scales (ans_grid's row-order carry). The heads'
+// and KV groups' orders are reported here, not recovered.
 //
 // Optionally (SymmetryOptions::vo), a continuous symmetry as well:
 //   4. V and the output projection, per KV group: for any invertible T

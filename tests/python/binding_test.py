@@ -228,6 +228,15 @@ rd_out = golfpack.unpack(rd_data)
 rd_dec = gd.decode(rd_data)
 check(all(bit_equal(rd_out[k].numpy(), rd_dec[k]) for k in rd_dec), "rd: unpack == golfpack_decode bit for bit")
 
+# bits_back: the MLP unit orders carry fc scale bytes; same budget rule, decodes alike
+bb_data, bb_report = golfpack.pack(state, calib, budget=budget, recipe="rd", bits_back=True)
+check(bb_report["counted_bytes"] <= budget and bb_report.get("bits_back_bytes", 0) > 0,
+      f"rd bits_back: {bb_report.get('bits_back_bytes')} bytes carried, counted {bb_report['counted_bytes']} of {budget}")
+bb_dec = gd.decode(bb_data)
+check(all(bit_equal(golfpack.unpack(bb_data)[k].numpy(), bb_dec[k]) for k in bb_dec),
+      "rd bits_back: unpack == golfpack_decode bit for bit")
+raises(lambda: golfpack.pack(state, None, 0, recipe="pg-int8-zlib", bits_back=True), ValueError, "bits_back with a rule recipe")
+
 # code_bytes moves the file size by the same amount
 rd_data2, rd_report2 = golfpack.pack(state, calib, budget=budget, recipe="rd", code_bytes=20000)
 check(rd_report2["code_bytes"] == 20000 and budget * 0.999 <= rd_report2["counted_bytes"] <= budget
