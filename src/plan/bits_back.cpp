@@ -2,6 +2,7 @@
 #include "plan/bits_back.h"
 
 #include <map>
+#include <optional>
 
 #include "codec/row_carry.h"
 #include "plan/symmetry.h"
@@ -30,13 +31,14 @@ const gpk::EncodedTensor* FindEncoded(const std::vector<gpk::EncodedTensor>& ts,
 // Pass 1 -> the unit orders: new unit r = old unit perm[r], for every layer
 // that can carry; the others get a note.
 Result<std::map<std::string, std::vector<uint64_t>>> PlanOrders(const std::vector<gpk::EncodedTensor>& ts,
-                                                                 std::vector<BitsBackLayer>& layers) {
+                                                                 std::vector<BitsBackLayer>& layers, uint64_t* can) {
   std::map<std::string, std::vector<uint64_t>> perms;
   for (BitsBackLayer& L : layers) {
     const gpk::EncodedTensor* t = FindEncoded(ts, L.tensor);
     if (!t) return Internal("bits-back: rd's artifact has no tensor '" + L.tensor + "'");
     GP_ASSIGN_OR_RETURN(std::optional<SortedScales> s, SortRowsForCarry(*t, &L.note));
-    if (!s) continue;
+    if (!s || s->carry <= 2) continue;
+    *can += s->carry - 2;  // the params grow by 2 bytes
     const uint64_t rows = s->rank.size();
     std::vector<uint64_t> row_at(rows);  // sorted position -> row
     for (uint64_t r = 0; r < rows; ++r) row_at[s->rank[r]] = r;
@@ -53,6 +55,7 @@ struct Passes {
   RdResult result;
   std::vector<BitsBackLayer> layers;
   uint64_t carried = 0;
+  std::optional<uint64_t> replan;  // pass 1 found fewer bytes to carry than budgeted: run again for these
 };
 
 // Both passes at options.budget + extra; the artifact with the carries applied.
@@ -66,7 +69,12 @@ Result<Passes> RunPasses(const io::TensorFile& model, const Hessians& hessians, 
   ++*rd_passes;
   GP_ASSIGN_OR_RETURN(gpk::Artifact a1, gpk::Artifact::Parse(first.pack.bytes, "rd pass 1"));
   GP_ASSIGN_OR_RETURN(std::vector<gpk::EncodedTensor> t1, ArtifactTensors(a1));
-  GP_ASSIGN_OR_RETURN(auto perms, PlanOrders(t1, p.layers));
+  uint64_t can = 0;
+  GP_ASSIGN_OR_RETURN(auto perms, PlanOrders(t1, p.layers, &can));
+  if (can < extra) {  // pass 2 at this budget would end over it
+    p.replan = can;
+    return p;
+  }
   io::TensorFile reordered = model;
   GP_ASSIGN_OR_RETURN(SymmetryReport sym, PermuteMlpUnits(reordered, perms));
   GP_ASSIGN_OR_RETURN(Hessians h2, PermuteHessians(hessians, sym));
@@ -136,6 +144,10 @@ Result<RdResult> PackRdBitsBack(const io::TensorFile& model, const Hessians& hes
   for (int attempt = 0; attempt < 3 && planned > 0; ++attempt) {
     GP_ASSIGN_OR_RETURN(Passes p, RunPasses(model, hessians, options, planned, fcs, &rep.rd_passes));
     rep.layers = p.layers;
+    if (p.replan) {
+      planned = *p.replan;
+      continue;
+    }
     rep.planned = planned;
     rep.carried = p.carried;
     if (p.result.pack.counted_bytes <= options.budget) {

@@ -16,10 +16,11 @@
 //      own order, and WithRowCarry drops the carried bytes.
 // A layer whose fc is wrapped (lowrank, patch), has two equal rows, or came
 // out differently in pass 2 keeps its bytes (BitsBackLayer::note says why).
-// If the result is over the budget (some planned carry did not happen), the
-// two passes run again counting only the carries that did (three tries at
-// most); if that is still over, plain rd packs at the budget and the report
-// says it fell back.
+// When pass 1 shows that some layer cannot carry, pass 1 runs again at the
+// budget plus what the others can carry. If the result is over the budget
+// (some planned carry did not happen in pass 2), the two passes run again
+// counting only the carries that did (three tries at most); if that is still
+// over, plain rd packs at the budget and the report says it fell back.
 #pragma once
 
 #include <string>
