@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include "common/scratch.h"
 
 namespace golfpack {
 namespace {
@@ -10,7 +11,7 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path TempDir() {
-  fs::path d = fs::temp_directory_path() / ("gp_file_util_" + std::to_string(::getpid()));
+  fs::path d = golfpack::testing::ScratchDir("gp_file_util_");
   fs::create_directories(d);
   return d;
 }

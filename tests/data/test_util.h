@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "data/corpus.h"
+#include "common/scratch.h"
 
 namespace golfpack::testing_data {
 using namespace golfpack::data;
@@ -17,7 +18,7 @@ namespace fs = std::filesystem;
 
 // A fresh directory under the system temp dir, unique per process and name.
 inline fs::path FreshTempDir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("gp_data_test_" + std::to_string(::getpid())) / name;
+  fs::path d = golfpack::testing::ScratchDir("gp_data_test_") / name;
   fs::remove_all(d);
   fs::create_directories(d);
   return d;

@@ -13,6 +13,7 @@
 #include "codec/quantize.h"
 #include "io/safetensors.h"
 #include "test_helpers.h"
+#include "common/scratch.h"
 
 namespace golfpack::encode {
 namespace {
@@ -138,7 +139,7 @@ TEST(PackRecipes, GptqRecipeNeedsCalibrationAndUsesIt) {
   };
   cal.tensors = {eye("blocks.0.attn_in", 256), eye("blocks.0.mlp_in", 256), eye("head_in", 256)};
   cal.metadata = {{"golfpack.calibration", "hessian-v1"}, {"golfpack.tokens", "4096"}, {"golfpack.seq_len", "64"}};
-  const auto path = (std::filesystem::temp_directory_path() / ("gp_pack_calib_" + std::to_string(::getpid()))).string();
+  const auto path = (golfpack::testing::ScratchDir("gp_pack_") / "calib.safetensors").string();
   ASSERT_TRUE(io::WriteSafetensors(path, cal).ok());
   auto h = Hessians::Load(path);
   ASSERT_TRUE(h.ok()) << h.status().ToString();
@@ -179,7 +180,7 @@ TEST(PackRecipes, RecordLqerCorrectsTheWorstMatricesAndTakesTheBitWidth) {
   cal.tensors = {eye("blocks.0.attn_in", 256), eye("blocks.0.attn.proj_in", 256), eye("blocks.0.mlp_in", 256),
                  eye("blocks.0.mlp.proj_in", 512), eye("head_in", 256)};
   cal.metadata = {{"golfpack.calibration", "hessian-v1"}, {"golfpack.tokens", "4096"}, {"golfpack.seq_len", "64"}};
-  const auto path = (std::filesystem::temp_directory_path() / ("gp_pack_lqer_" + std::to_string(::getpid()))).string();
+  const auto path = (golfpack::testing::ScratchDir("gp_pack_") / "lqer.safetensors").string();
   ASSERT_TRUE(io::WriteSafetensors(path, cal).ok());
   auto h = Hessians::Load(path);
   std::filesystem::remove(path);
@@ -254,8 +255,7 @@ TEST(Calibration, SaveThenLoadGivesTheSameHessiansMetadataAndFile) {
   auto h = Hessians::FromSites(sites, 4096, {{"blocks.0.attn.c_q.weight", 3.5e-5}, {"tok_emb.weight", 0.125}}, 64,
                                {{"golfpack.sensitivity_spearman_raw", "0.3185"}});
   h.set_token_counts({0, 3, 4000, 17});
-  const auto dir = std::filesystem::temp_directory_path();
-  const auto path = (dir / ("gp_calib_rt_" + std::to_string(::getpid()))).string();
+  const auto path = (golfpack::testing::ScratchDir("gp_pack_") / "calib_rt.safetensors").string();
   ASSERT_TRUE(h.Save(path).ok());
   auto back = Hessians::Load(path);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
@@ -288,8 +288,7 @@ TEST(Calibration, SaveThenLoadGivesTheSameHessiansMetadataAndFile) {
 }
 
 TEST(Calibration, LoadRejectsOtherFilesWithOneErrorNamingTheFile) {
-  const auto dir = std::filesystem::temp_directory_path();
-  const auto path = (dir / ("gp_calib_bad_" + std::to_string(::getpid()))).string();
+  const auto path = (golfpack::testing::ScratchDir("gp_pack_") / "calib_bad.safetensors").string();
   auto expect_error = [&](const io::TensorFile& f, const std::string& what) {
     ASSERT_TRUE(io::WriteSafetensors(path, f).ok());
     auto r = Hessians::Load(path);

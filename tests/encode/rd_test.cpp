@@ -16,6 +16,7 @@
 #include "io/safetensors.h"
 #include "plan/distortion.h"
 #include "test_helpers.h"
+#include "common/scratch.h"
 
 namespace golfpack::encode {
 namespace {
@@ -41,7 +42,7 @@ Hessians Calib(const std::map<std::string, std::string>& sens) {
   }
   cal.metadata = {{"golfpack.calibration", "hessian-v1"}, {"golfpack.tokens", "1000"}, {"golfpack.seq_len", "100"}};
   for (const auto& [k, v] : sens) cal.metadata["golfpack.sensitivity." + k] = v;
-  const auto path = (std::filesystem::temp_directory_path() / ("gp_rd_calib_" + std::to_string(::getpid()))).string();
+  const auto path = (golfpack::testing::ScratchDir("gp_rd_") / "calib.safetensors").string();
   EXPECT_TRUE(io::WriteSafetensors(path, cal).ok());
   auto h = Hessians::Load(path);
   EXPECT_TRUE(h.ok()) << h.status().ToString();
@@ -199,8 +200,7 @@ Hessians PgCalib(const PgShape& s, uint32_t seed) {
   cal.metadata["golfpack.calibration"] = "hessian-v1";
   cal.metadata["golfpack.tokens"] = std::to_string(tokens);
   cal.metadata["golfpack.seq_len"] = "128";
-  const auto path = (std::filesystem::temp_directory_path() /
-                     ("gp_rd_pgcalib_" + std::to_string(::getpid()) + "_" + std::to_string(seed)))
+  const auto path = (golfpack::testing::ScratchDir("gp_rd_") / ("pgcalib_" + std::to_string(seed)))
                         .string();
   EXPECT_TRUE(io::WriteSafetensors(path, cal).ok());
   auto h = Hessians::Load(path);
@@ -724,8 +724,7 @@ TEST(Rd, HessianShrinkIsTheShrunkCalibration) {
       ++site_no;
     }
     cal.metadata = {{"golfpack.calibration", "hessian-v1"}, {"golfpack.tokens", "1000"}, {"golfpack.seq_len", "100"}};
-    const auto path = (std::filesystem::temp_directory_path() /
-                       ("gp_rd_shrink_" + std::to_string(::getpid()) + "_" + std::to_string(shrink))).string();
+    const auto path = (golfpack::testing::ScratchDir("gp_rd_") / ("shrink_" + std::to_string(shrink))).string();
     EXPECT_TRUE(io::WriteSafetensors(path, cal).ok());
     auto h = Hessians::Load(path);
     EXPECT_TRUE(h.ok()) << h.status().ToString();

@@ -8,6 +8,7 @@
 
 #include "eval/sensitivity.h"
 #include "io/shards.h"
+#include "common/scratch.h"
 
 namespace golfpack::eval {
 namespace {
@@ -15,7 +16,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string WriteShard() {
-  fs::path d = fs::temp_directory_path() / ("gp_calib_" + std::to_string(::getpid()));
+  fs::path d = golfpack::testing::ScratchDir("gp_calib_");
   fs::create_directories(d);
   std::mt19937 rng(5);
   std::vector<uint16_t> t(5000);
@@ -113,7 +114,7 @@ TEST(Calibrate, TorchAndEigenCalibrationsConvertExactlyAndShareOneFile) {
   EXPECT_EQ(back.notes, c.notes);
   EXPECT_EQ(back.token_counts, c.token_counts);
 
-  const std::string path = (fs::temp_directory_path() / ("gp_calib_conv_" + std::to_string(::getpid()))).string();
+  const std::string path = (golfpack::testing::ScratchDir("gp_calib_conv_") / "calib.safetensors").string();
   ASSERT_TRUE(SaveCalibration(path, c).ok());
   auto loaded = LoadCalibration(path);
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/file_util.h"
+#include "common/scratch.h"
 
 namespace golfpack::io {
 namespace {
@@ -19,7 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path TempDir() {
-  fs::path d = fs::temp_directory_path() / ("gp_io_st_" + std::to_string(::getpid()));
+  fs::path d = golfpack::testing::ScratchDir("gp_io_st_");
   fs::create_directories(d);
   return d;
 }

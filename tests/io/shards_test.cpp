@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/file_util.h"
+#include "common/scratch.h"
 
 namespace golfpack::io {
 namespace {
@@ -16,7 +17,7 @@ namespace fs = std::filesystem;
 
 // A fresh, empty directory per test.
 fs::path TempDir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("gp_io_shards_" + std::to_string(::getpid())) / name;
+  fs::path d = golfpack::testing::ScratchDir("gp_io_shards_") / name;
   fs::remove_all(d);
   fs::create_directories(d);
   return d;

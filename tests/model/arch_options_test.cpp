@@ -8,6 +8,7 @@
 #include <set>
 
 #include "model/weights.h"
+#include "common/scratch.h"
 
 namespace golfpack::model {
 namespace {
@@ -16,7 +17,7 @@ namespace fs = std::filesystem;
 namespace F = torch::nn::functional;
 
 std::string Tmp(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("gp_arch_" + std::to_string(::getpid()));
+  fs::path d = golfpack::testing::ScratchDir("gp_arch_");
   fs::create_directories(d);
   return (d / name).string();
 }

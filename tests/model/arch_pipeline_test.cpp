@@ -13,6 +13,7 @@
 #include "io/shards.h"
 #include "model/weights.h"
 #include "plan/pack.h"
+#include "common/scratch.h"
 
 namespace golfpack::model {
 namespace {
@@ -20,7 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string WriteShard() {
-  fs::path d = fs::temp_directory_path() / ("gp_arch_pipe_" + std::to_string(::getpid()));
+  fs::path d = golfpack::testing::ScratchDir("gp_arch_pipe_");
   fs::create_directories(d);
   std::mt19937 rng(11);
   std::vector<uint16_t> t(5000);

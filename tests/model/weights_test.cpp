@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "model/weights.h"
+#include "common/scratch.h"
 
 namespace golfpack::model {
 namespace {
@@ -10,7 +11,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string Tmp(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("gp_model_" + std::to_string(::getpid()));
+  fs::path d = golfpack::testing::ScratchDir("gp_model_");
   fs::create_directories(d);
   return (d / name).string();
 }

@@ -15,6 +15,7 @@
 #include "train/trainer.h"
 #include "train/fake_quant.h"
 #include "train/rate.h"
+#include "common/scratch.h"
 
 namespace golfpack::train {
 namespace {
@@ -22,7 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path TmpDir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("gp_train_" + std::to_string(::getpid())) / name;
+  fs::path d = golfpack::testing::ScratchDir("gp_train_") / name;
   fs::create_directories(d);
   return d;
 }
