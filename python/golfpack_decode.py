@@ -251,13 +251,13 @@ def _size(t):
         t.carry = int.from_bytes(p[6:8], 'little') if c else 0
         if t.dtype_s > 2:
             fail(f'ans_grid: unknown scale_dtype {t.dtype_s}')
-        if t.model > 9:
+        if t.model > 16:
             fail(f'ans_grid: unknown model {t.model}')
         _grid(t, 'ans_grid', gs, t.dtype_s, 0)
         if c and (not t.carry or gs or t.carry > t.sb or t.shape[0] > 8192):
             fail(f'ans_grid: bad carry {t.carry}')
         t.sb -= t.carry  # the stored scale bytes
-        return t.sb + (2 if 1 < t.model < 9 else 4 + (t.model > 0) + 4 * min(n, 4)), 0
+        return t.sb + (2 if t.model > 1 and t.model != 9 else 4 + (t.model > 0) + 4 * min(n, 4)), 0
     if e == 8:
         _params(t, 6)
         t.bits, t.dtype_s, gs = p[0], p[1], int.from_bytes(p[2:6], 'little')
@@ -364,6 +364,8 @@ def _stream(t, pl):
         if mask >> k:
             r.bad('ContextRans table mask', f'names contexts beyond {k}', at)
         tabs = [_freqs(r, a, m) if mask >> c & 1 else None for c in range(k)]
+        if t.model == 10 and k != t.k:
+            fail(f'ans_grid: segmented stream with {k} contexts, K is {t.k}')
         if t.model == 9:
             if k not in (2, 4, 8, 16):
                 fail(f'{k} column classes, must be 2, 4, 8 or 16')
@@ -384,7 +386,8 @@ def _stream(t, pl):
     if any(not L <= v < 1 << 31 for v in x):
         r.bad('rANS payload', 'initial state outside [0x800000, 0x80000000)')
     t.st = NS(n=n, g=(n + 3) // 4, m=m, a=a, z=z, z0=z0, k=k, tabs=tabs, x=x + [L] * (4 - len(x)),
-              d=r.b[r.p:], size=(1 << m) * sum(f is not None for f in tabs), cls=cls if t.model == 9 else None)
+              d=r.b[r.p:], size=(1 << m) * sum(f is not None for f in tabs),
+              cls=cls if t.model == 9 else t.seg if t.model == 10 else None)
 
 
 def _walk(t, pl):
@@ -397,39 +400,62 @@ TRELLIS = ((0o5, 0o2), (0o13, 0o4), (0o23, 0o4), (0o45, 0o10), (0o103, 0o24), (0
 
 
 def _unions(t, pl):
-    """A trellis grid's two union streams, as order-0 ans_grid nodes [(u, payload)] (u.sb: where its stream starts)."""
+    """A trellis grid's two union streams, as ans_grid nodes [(u, payload)] (u.sb: where its stream starts):
+    order-0 streams (models 2..8), or segmented streams (models 10..16: node model 10, u.seg the context of
+    every symbol). Sets t.cls (each column's class) and t.cnt (symbols per union and class)."""
     r = Reader(pl[t.sb:], t.sb)
-    n1 = r.var('ans_grid n1', 0, t.n)
+    rows = t.shape[0]
+    cols = t.n // rows if rows else 0
+    k, t.cls = 1, np.zeros(cols, np.int64)
+    if t.model > 9:
+        k = r.u8('ans_grid K')
+        if k not in (2, 4, 8, 16):
+            fail(f'ans_grid: {k} column classes')
+        bits = k.bit_length() - 1
+        t.cls = _unpack(r.take((cols * bits + 7) // 8, 'column classes'), cols, bits, 'column classes', False)
+    per = np.bincount(t.cls, minlength=k) * rows  # elements of each class
+    n1 = np.array([r.var('ans_grid n1') for _ in range(k)], np.int64)
+    for c in range(k):
+        if n1[c] > per[c]:
+            fail(f'ans_grid: n1 {n1[c]} exceeds the {per[c]} elements of class {c}')
+    t.cnt = np.stack([per - n1, n1])
     size0 = r.var('ans_grid size0', 0, r.left())
     a = t.sb + r.p
     us = []
-    for k, (n, lo, hi) in enumerate(((t.n - n1, a, a + size0), (n1, a + size0, len(pl)))):
+    for u, (lo, hi) in enumerate(((a, a + size0), (a + size0, len(pl)))):
+        n = int(t.cnt[u].sum())
         if (n == 0) != (hi == lo):
-            fail(f'union {k} has {n} symbols in {hi - lo} bytes')
-        us.append((NS(n=n, model=0, sb=lo), pl[:hi]))
+            fail(f'union {u} has {n} symbols in {hi - lo} bytes')
+        seg = np.repeat(np.arange(k), t.cnt[u]) if k > 1 else None
+        us.append((NS(n=n, model=10 if k > 1 else 0, sb=lo, k=k, seg=seg), pl[:hi]))
     return us
 
 
 def _trellis(t, us):
-    """Walks every row's trellis from state 0, the rows in lockstep (column-major symbol order): sets t.codes."""
+    """Walks every row's trellis from state 0, the rows in lockstep (column-major symbol order): sets t.codes.
+    Union a's symbols for a column of class k come from the segment k of its stream."""
     rows = t.shape[0]
     cols = t.n // rows if rows else 0
-    h0, h1 = (h >> 1 for h in TRELLIS[t.model - 2])
+    h0, h1 = (h >> 1 for h in TRELLIS[(t.model - 8 if t.model > 9 else t.model) - 2])
     v = [u.codes.astype(np.int64) for u, _ in us]
-    k, s, out = [0, 0], np.zeros(rows, np.int64), np.empty((cols, rows), np.int64)
+    end = np.cumsum(t.cnt, 1)  # end[a][k]: one past union a's segment k
+    at = end - t.cnt  # the next unread symbol
+    s, out = np.zeros(rows, np.int64), np.empty((cols, rows), np.int64)
     for c in range(cols):
+        k = t.cls[c]
         a = s & 1
         m = a == 1
         n1 = int(m.sum())
-        if k[0] + rows - n1 > len(v[0]) or k[1] + n1 > len(v[1]):
+        if at[0][k] + rows - n1 > end[0][k] or at[1][k] + n1 > end[1][k]:
             t.err = 'the trellis needs more symbols than a union stream has'
             return
         x = np.empty(rows, np.int64)
-        x[~m], x[m] = v[0][k[0]:k[0] + rows - n1], v[1][k[1]:k[1] + n1]
-        k[0], k[1] = k[0] + rows - n1, k[1] + n1
+        x[~m], x[m] = v[0][at[0][k]:at[0][k] + rows - n1], v[1][at[1][k]:at[1][k] + n1]
+        at[0][k] += rows - n1
+        at[1][k] += n1
         out[c] = 2 * x + a
         s = (s >> 1) ^ (a * h0) ^ ((x & 1) * h1)
-    if k != [len(v[0]), len(v[1])]:
+    if (at != end).any():
         t.err = 'symbols of a union stream left over after the trellis'
         return
     t.codes = out.T.ravel()
@@ -440,7 +466,7 @@ def _prep(nodes):
     run, walks, subs = [], [], []
     for t, pl in nodes:
         t.err, t.codes = None, np.zeros(0, np.int32)
-        if 1 < t.model < 9:
+        if t.model > 1 and t.model != 9:
             try:
                 us = _unions(t, pl)
             except ValueError as x:
@@ -520,7 +546,7 @@ def _batch(ts):
     F, B, SY, NB = (np.concatenate(v).astype(np.int32) for v in (F, B, SY, NB))  # states stay below 2^31
     ctx = any(t.model == 1 for t in ts)
     # Column classes: the table base of stream r's symbol i is CB[OF[r] + i % P[r]] (order-0: P = 1).
-    cls = any(t.model == 9 for t in ts)
+    cls = any(t.model in (9, 10) for t in ts)
     if cls:
         CB = np.concatenate([t.st.cb for t in ts]).astype(np.int64)
         OF = np.repeat(np.cumsum([0] + [len(t.st.cb) for t in ts[:-1]])[None], 4, 0)

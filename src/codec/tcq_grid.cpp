@@ -293,13 +293,78 @@ std::vector<float> DequantizeTcqGrid(const TcqGridQuant& q) {
   return out;
 }
 
+std::vector<uint8_t> ClassifyTrellisColumns(const std::array<std::vector<SymbolHist>, 2>& hist, const std::array<int, 2>& z,
+                                            int k) {
+  const size_t cols = hist[0].size();
+  std::vector<std::pair<double, size_t>> order(cols);  // (mean |code|, column)
+  for (size_t c = 0; c < cols; ++c) {
+    double m = 0, n = 0;
+    for (int a = 0; a < 2; ++a)
+      for (auto [s, h] : hist[size_t(a)][c]) m += double(h) * std::abs(2 * (int(s) - z[size_t(a)]) + a), n += h;
+    order[c] = {n ? m / n : 0.0, c};
+  }
+  std::sort(order.begin(), order.end());
+  std::vector<uint8_t> cls(cols);
+  for (size_t i = 0; i < cols; ++i) cls[order[i].second] = uint8_t(i * size_t(k) / cols);
+  std::array<std::vector<double>, 2> logp;
+  for (int pass = 0; pass < 8; ++pass) {
+    for (size_t a = 0; a < 2; ++a) {
+      const size_t alpha = size_t(2 * z[a] + 1);
+      std::vector<double> count(size_t(k) * alpha, 0.02), total(size_t(k), 0.02 * double(alpha));
+      for (size_t c = 0; c < cols; ++c)
+        for (auto [s, h] : hist[a][c]) count[cls[c] * alpha + s] += h, total[cls[c]] += h;
+      logp[a].resize(count.size());
+      for (size_t i = 0; i < count.size(); ++i) logp[a][i] = std::log2(count[i] / total[i / alpha]);
+    }
+    bool moved = false;
+    for (size_t c = 0; c < cols; ++c) {
+      auto bits = [&](int j) {
+        double b = 0;
+        for (size_t a = 0; a < 2; ++a)
+          for (auto [s, h] : hist[a][c]) b -= double(h) * logp[a][size_t(j) * size_t(2 * z[a] + 1) + s];
+        return b;
+      };
+      int best = cls[c];
+      double best_bits = bits(best);
+      for (int j = 0; j < k; ++j)
+        if (const double b = bits(j); b < best_bits - 1e-9) best = j, best_bits = b;
+      if (best != cls[c]) cls[c] = uint8_t(best), moved = true;
+    }
+    if (!moved) break;
+  }
+  return cls;
+}
+
+double TrellisTablesEstimate(const std::vector<std::vector<uint64_t>>& counts, size_t alphabet, int z, bool segmented,
+                             int* scale_bits) {
+  double best = std::numeric_limits<double>::infinity();
+  for (int m = kRansMinScaleBits; m <= kRansMaxScaleBits; ++m) {
+    double est = segmented ? 2.0 + double(VarintSize(alphabet) + VarintSize(uint64_t(z)) +
+                                          VarintSize(uint64_t{1} << counts.size()))
+                           : 0.0;
+    for (const auto& c : counts) {
+      if (c.empty()) continue;
+      auto t = FrequencyTable::FromCounts(c, m);
+      if (!t.ok()) {
+        est = std::numeric_limits<double>::infinity();
+        break;
+      }
+      est += double(segmented ? t->BodySize() : t->SerializedSize()) + t->CostBits(c) / 8.0;
+    }
+    if (est < best) best = est, *scale_bits = m;
+  }
+  return best;
+}
+
 Result<gpk::EncodedTensor> PackTcqGrid(const std::string& name, std::span<const uint64_t> shape,
                                        const TcqGridSpec& spec, const TcqGridQuant& q) {
   GP_RETURN_IF_ERROR(spec.Validate());
   if (q.codes.size() != q.rows * q.cols || q.scales.size() != q.rows)
     return InvalidArgument(Quote(name) + ": tcq codes or scales do not match the shape");
-  // The union indices in the decoder's order (column-major: the rows walk in lockstep), per union.
+  // The union indices in the decoder's order (column-major: the rows walk in lockstep), per union,
+  // with their columns.
   std::array<std::vector<int>, 2> u;
+  std::array<std::vector<uint32_t>, 2> ucol;
   std::vector<uint32_t> state(q.rows, 0);
   for (uint64_t c = 0; c < q.cols; ++c)
     for (uint64_t r = 0; r < q.rows; ++r) {
@@ -308,32 +373,125 @@ Result<gpk::EncodedTensor> PackTcqGrid(const std::string& name, std::span<const 
         return Internal(Quote(name) + ": tcq code " + std::to_string(j) + " is off the trellis path");
       const int v = (j - a) / 2;
       u[size_t(a)].push_back(v);
+      ucol[size_t(a)].push_back(uint32_t(c));
       state[r] = Next(spec.state_bits, state[r], uint32_t(v) & 1);
     }
+  std::array<int, 2> z = {0, 0};
+  std::array<std::vector<uint16_t>, 2> sym;
+  for (size_t a = 0; a < 2; ++a) {
+    for (int v : u[a]) z[a] = std::max(z[a], std::abs(v));
+    sym[a].resize(u[a].size());
+    for (size_t k = 0; k < sym[a].size(); ++k) sym[a][k] = uint16_t(u[a][k] + z[a]);
+  }
+  auto fail = [&](const Status& st) { return Internal(Quote(name) + ": tcq union stream: " + st.message()); };
+  // Models 2..8: varint n1, varint size0, one order-0 stream per union.
   std::array<std::vector<uint8_t>, 2> stream;
-  for (int a = 0; a < 2; ++a) {
-    if (u[size_t(a)].empty()) continue;
-    int z = 0;
-    for (int v : u[size_t(a)]) z = std::max(z, std::abs(v));
-    std::vector<uint16_t> sym(u[size_t(a)].size());
-    for (size_t k = 0; k < sym.size(); ++k) sym[k] = uint16_t(u[size_t(a)][k] + z);
-    const size_t alphabet = size_t(2 * z + 1);
+  for (size_t a = 0; a < 2; ++a) {
+    if (u[a].empty()) continue;
+    const size_t alphabet = size_t(2 * z[a] + 1);
     int best_m = kRansMinScaleBits;
     size_t best = SIZE_MAX;
     for (int m = kRansMinScaleBits; m <= kRansMaxScaleBits; ++m) {
-      auto n = RansCompressedSize(sym, alphabet, m);
+      auto n = RansCompressedSize(sym[a], alphabet, m);
       if (n.ok() && *n < best) best = *n, best_m = m;
     }
-    auto bytes = RansCompress(sym, alphabet, best_m);
-    if (!bytes.ok()) return Internal(Quote(name) + ": tcq union stream: " + bytes.status().message());
-    stream[size_t(a)] = std::move(*bytes);
+    auto bytes = RansCompress(sym[a], alphabet, best_m);
+    if (!bytes.ok()) return fail(bytes.status());
+    stream[a] = std::move(*bytes);
   }
-  gpk::EncodedTensor t = AnsGridTensor(name, shape, spec.scale_dtype, 0, uint8_t(spec.state_bits));
-  for (float s : q.scales) detail::PutScale(t.payload, s, spec.scale_dtype);
   ByteWriter hw;
   hw.Varint(u[1].size());
   hw.Varint(stream[0].size());
-  const std::vector<uint8_t> head = std::move(hw).Take();
+  std::vector<uint8_t> head = std::move(hw).Take();
+  uint8_t model = uint8_t(spec.state_bits);
+  // Models 10..16: the same unions with column classes (FORMAT.md), when K = 2, 4, 8 or 16
+  // classes price below the plain streams; then coded exactly and kept only when smaller.
+  if (q.rows >= 2 && q.cols >= 2 && z[0] <= 127 && z[1] <= 127) {
+    std::array<std::vector<SymbolHist>, 2> hist;
+    for (size_t a = 0; a < 2; ++a) {
+      const size_t alpha = size_t(2 * z[a] + 1);
+      std::vector<uint32_t> h(q.cols * alpha, 0);
+      for (size_t i = 0; i < sym[a].size(); ++i) ++h[ucol[a][i] * alpha + sym[a][i]];
+      hist[a].resize(q.cols);
+      for (uint64_t c = 0; c < q.cols; ++c)
+        for (size_t s = 0; s < alpha; ++s)
+          if (h[c * alpha + s]) hist[a][c].push_back({uint16_t(s), h[c * alpha + s]});
+    }
+    auto counts_of = [&](const std::vector<uint8_t>& cls, int k, size_t a) {
+      std::vector<std::vector<uint64_t>> kc(static_cast<size_t>(k));
+      for (uint64_t c = 0; c < q.cols; ++c)
+        for (auto [s, h] : hist[a][c]) {
+          if (kc[cls[c]].empty()) kc[cls[c]].assign(size_t(2 * z[a] + 1), 0);
+          kc[cls[c]][s] += h;
+        }
+      return kc;
+    };
+    int m_plain = 0;
+    double best_est = 0;
+    for (size_t a = 0; a < 2; ++a)
+      if (!u[a].empty()) best_est += TrellisTablesEstimate(counts_of(std::vector<uint8_t>(q.cols, 0), 1, a),
+                                                           size_t(2 * z[a] + 1), z[a], false, &m_plain);
+    int best_k = 0;
+    std::vector<uint8_t> best_cls;
+    std::array<int, 2> best_m = {0, 0};
+    for (int k : {2, 4, 8, 16}) {
+      if (uint64_t(k) > q.cols) break;
+      std::vector<uint8_t> cls = ClassifyTrellisColumns(hist, z, k);
+      double est = 1.0 + double(ColumnClassBytes(q.cols, k));
+      std::array<int, 2> m = {0, 0};
+      for (size_t a = 0; a < 2; ++a) {
+        if (u[a].empty()) continue;
+        const auto kc = counts_of(cls, k, a);
+        est += TrellisTablesEstimate(kc, size_t(2 * z[a] + 1), z[a], true, &m[a]);
+        if (a == 1)
+          for (const auto& c : kc) {
+            uint64_t n = 0;
+            for (uint64_t x : c) n += x;
+            est += double(VarintSize(n));
+          }
+      }
+      if (est < best_est) best_est = est, best_k = k, best_cls = std::move(cls), best_m = m;
+    }
+    if (best_k) {
+      std::array<std::vector<uint8_t>, 2> cs;
+      ByteWriter w;
+      w.U8(uint8_t(best_k));
+      const int bits = std::bit_width(unsigned(best_k)) - 1;
+      std::vector<uint8_t> packed(ColumnClassBytes(q.cols, best_k), 0);
+      for (uint64_t c = 0; c < q.cols; ++c)
+        for (int b = 0; b < bits; ++b)
+          if ((best_cls[c] >> b) & 1) packed[(c * bits + b) / 8] |= uint8_t(1u << ((c * bits + b) % 8));
+      w.Bytes(packed);
+      for (size_t a = 0; a < 2; ++a) {
+        // Class-major order: the segments, each in walk order; seg = every symbol's class.
+        std::vector<uint16_t> sorted;
+        std::vector<uint8_t> seg;
+        std::vector<uint64_t> n(static_cast<size_t>(best_k), 0);
+        for (int k = 0; k < best_k; ++k)
+          for (size_t i = 0; i < sym[a].size(); ++i)
+            if (best_cls[ucol[a][i]] == k) sorted.push_back(sym[a][i]), seg.push_back(uint8_t(k)), ++n[size_t(k)];
+        if (a == 1)
+          for (uint64_t x : n) w.Varint(x);
+        if (sorted.empty()) continue;
+        auto mdl = ContextRansModel::BuildByColumn(sorted, size_t(2 * z[a] + 1), uint16_t(z[a]), best_k, seg, best_m[a]);
+        if (!mdl.ok()) return fail(mdl.status());
+        auto payload = ColumnRansEncode(sorted, *mdl, seg);
+        if (!payload.ok()) return fail(payload.status());
+        ByteWriter sw;
+        mdl->Serialize(sw);
+        sw.Bytes(*payload);
+        cs[a] = std::move(sw).Take();
+      }
+      w.Varint(cs[0].size());
+      if (w.size() + cs[0].size() + cs[1].size() < head.size() + stream[0].size() + stream[1].size()) {
+        head = std::move(w).Take();
+        stream = std::move(cs);
+        model = uint8_t(spec.state_bits + 8);
+      }
+    }
+  }
+  gpk::EncodedTensor t = AnsGridTensor(name, shape, spec.scale_dtype, 0, model);
+  for (float s : q.scales) detail::PutScale(t.payload, s, spec.scale_dtype);
   t.payload.insert(t.payload.end(), head.begin(), head.end());
   for (const auto& s : stream) t.payload.insert(t.payload.end(), s.begin(), s.end());
   return t;

@@ -30,7 +30,9 @@
 // non-finite weights are InvalidArgument naming the tensor.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <utility>
 #include <span>
 #include <string>
 #include <vector>
@@ -73,9 +75,25 @@ Result<TcqGridQuant> GptqTcqGridQuant(const std::string& name, std::span<const u
                                       GptqRunStats* stats = nullptr);
 
 // Serializes q as encoding 7, model state_bits (the union streams at their best table
-// precision). Internal when a code is off its row's trellis path.
+// precision), or model state_bits + 8 (column classes, FORMAT.md "models 10 to 16") when
+// K = 2, 4, 8 or 16 classes of columns with their own tables per union make it smaller.
+// Internal when a code is off its row's trellis path.
 Result<gpk::EncodedTensor> PackTcqGrid(const std::string& name, std::span<const uint64_t> shape,
                                        const TcqGridSpec& spec, const TcqGridQuant& q);
+// (symbol, count) pairs of one column.
+using SymbolHist = std::vector<std::pair<uint16_t, uint32_t>>;
+// Column classes for a trellis grid (models 10..16): hist[a][c] holds union
+// a's symbols (v + z[a]) in column c. Starts from k quantiles of the columns'
+// mean |code| and moves each column to the class whose tables (per union,
+// pooled counts) code it in the fewest bits, summed over both unions, until
+// none moves (at most 8 passes): model 9's search, over two unions.
+std::vector<uint8_t> ClassifyTrellisColumns(const std::array<std::vector<SymbolHist>, 2>& hist, const std::array<int, 2>& z,
+                                            int k);
+// Estimated bytes of tables for counts (one count vector per table, empty =
+// none) plus the ideal code length, at the best precision (*scale_bits):
+// order-0 tables, or with `segmented` one context-model header for all.
+double TrellisTablesEstimate(const std::vector<std::vector<uint64_t>>& counts, size_t alphabet, int z, bool segmented,
+                             int* scale_bits);
 // What a decoder returns: f32(j) * scale, row-major.
 std::vector<float> DequantizeTcqGrid(const TcqGridQuant& q);
 

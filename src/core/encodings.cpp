@@ -3,6 +3,7 @@
 // element; they return the same values bit for bit and reject the same codes.
 #include "core/encodings.h"
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <limits>
@@ -227,8 +228,8 @@ Result<AnsLayout> AnsLayoutOf(std::span<const uint64_t> shape, uint64_t numel, s
   if (params.size() > 6 && (!L.p.carry || L.p.group_size || L.p.carry > L.scale_bytes || L.rows > 8192))
     return Corrupt("ans_grid: bad carry " + Num(L.p.carry));
   L.stored = L.scale_bytes - L.p.carry;
-  // Models 2..8 (a trellis): two varints, the union streams' sizes follow from the data.
-  auto min = CheckedAdd(L.stored, L.p.model >= 2 && L.p.model < 9 ? 2 : kAnsMinHeader[L.p.model ? 1 : 0] + states);
+  // Models 2..8 and 10..16 (a trellis): at least two varints, the union streams' sizes follow from the data.
+  auto min = CheckedAdd(L.stored, L.p.model >= 2 && L.p.model != 9 ? 2 : kAnsMinHeader[L.p.model ? 1 : 0] + states);
   if (!min) return Corrupt("ans_grid: payload size overflows");
   L.min_payload = *min;
   return L;
@@ -279,52 +280,101 @@ Status AnsDecodeSymbols(const AnsLayout& L, const TensorView& t, std::vector<uin
   return Status::Ok();
 }
 
-// Models 2..8: the grid index of every element from the two union streams,
-// walking each row's trellis from state 0, the rows in lockstep. The next
-// state is written in shift-register form: shift right, then add h0 and h1
-// (without their constant terms) for the union bit and the subset bit.
+// Models 2..8 and 10..16: the grid index of every element from the two union
+// streams, walking each row's trellis from state 0, the rows in lockstep. The
+// next state is written in shift-register form: shift right, then add h0 and
+// h1 (without their constant terms) for the union bit and the subset bit.
+// Models 10..16 read each union's symbols from the segment of the column's
+// class; models 2..8 are read here as one class holding every column.
 Status TrellisCodesRef(const AnsLayout& L, const TensorView& t, std::vector<int>& code) {
   ByteReader r(t.payload.subspan(L.stored), L.stored);
-  GP_ASSIGN_OR_RETURN(uint64_t n1, r.Varint("ans_grid n1"));
+  const bool with_classes = L.p.model >= 10;
+  const int v = with_classes ? L.p.model - 8 : L.p.model;
+  int num_classes = 1;
+  std::vector<uint8_t> col_class(L.cols, 0);
+  if (with_classes) {
+    GP_ASSIGN_OR_RETURN(uint8_t k, r.U8("ans_grid K"));
+    if (k != 2 && k != 4 && k != 8 && k != 16) return Corrupt("ans_grid: " + Num(k) + " column classes");
+    num_classes = k;
+    const int bits = k == 2 ? 1 : k == 4 ? 2 : k == 8 ? 3 : 4;
+    GP_ASSIGN_OR_RETURN(auto packed, r.Bytes(ColumnClassBytes(L.cols, k), "column classes"));
+    for (uint64_t c = 0; c < L.cols; ++c)
+      for (int b = 0; b < bits; ++b) {
+        const uint64_t bit = c * uint64_t(bits) + uint64_t(b);
+        if ((packed[bit / 8] >> (bit % 8)) & 1) col_class[c] |= uint8_t(1u << b);
+      }
+    for (uint64_t bit = L.cols * uint64_t(bits); bit < 8 * packed.size(); ++bit)
+      if ((packed[bit / 8] >> (bit % 8)) & 1) return Corrupt("column classes: nonzero padding bits");
+  }
+  // count[a][k]: the symbols of union a whose column has class k.
+  std::vector<uint64_t> count[2] = {std::vector<uint64_t>(num_classes), std::vector<uint64_t>(num_classes)};
+  uint64_t total[2] = {0, 0};
+  for (int k = 0; k < num_classes; ++k) {
+    const uint64_t elements = L.rows * uint64_t(std::count(col_class.begin(), col_class.end(), uint8_t(k)));
+    GP_ASSIGN_OR_RETURN(uint64_t n1, r.Varint("ans_grid n1"));
+    if (n1 > elements) return Corrupt("ans_grid: n1 " + Num(n1) + " exceeds the " + Num(elements) + " elements of class " + Num(k));
+    count[0][k] = elements - n1, count[1][k] = n1;
+    total[0] += elements - n1, total[1] += n1;
+  }
   GP_ASSIGN_OR_RETURN(uint64_t size0, r.Varint("ans_grid size0"));
-  if (n1 > t.numel) return Corrupt("ans_grid: n1 " + Num(n1) + " exceeds numel " + Num(t.numel));
   if (size0 > r.remaining()) return Corrupt("ans_grid: size0 " + Num(size0) + " is past the payload");
-  const uint64_t count[2] = {t.numel - n1, n1};
   const size_t start = L.stored + r.position();
   const std::span<const uint8_t> stream[2] = {t.payload.subspan(start, size0), t.payload.subspan(start + size0)};
   std::vector<uint16_t> sym[2];
   int zero[2] = {0, 0};
   for (int a = 0; a < 2; ++a) {
-    if (count[a] == 0 || stream[a].empty()) {
-      if (count[a] != 0 || !stream[a].empty())
-        return Corrupt("ans_grid: union " + Num(a) + " has " + Num(count[a]) + " symbols in " + Num(stream[a].size()) + " bytes");
+    if (total[a] == 0 || stream[a].empty()) {
+      if (total[a] != 0 || !stream[a].empty())
+        return Corrupt("ans_grid: union " + Num(a) + " has " + Num(total[a]) + " symbols in " + Num(stream[a].size()) + " bytes");
       continue;
     }
     ByteReader sr(stream[a]);
-    auto table = FrequencyTable::Parse(sr);
-    if (!table.ok()) return Corrupt("ans_grid: " + table.status().message());
-    GP_RETURN_IF_ERROR(AnsAlphabetCheck(table->alphabet_size()));
-    zero[a] = static_cast<int>((table->alphabet_size() - 1) / 2);
-    sym[a].resize(count[a]);
-    const Status st = RansDecodeRef(stream[a].subspan(sr.position()), *table, count[a], sym[a]);
+    sym[a].resize(total[a]);
+    Status st;
+    if (with_classes) {
+      auto model = ContextRansModel::Parse(sr);
+      if (!model.ok()) return Corrupt("ans_grid: " + model.status().message());
+      if (model->num_contexts() != num_classes)
+        return Corrupt("ans_grid: segmented stream with " + Num(model->num_contexts()) + " contexts, K is " + Num(num_classes));
+      GP_RETURN_IF_ERROR(AnsZeroPointCheck(*model));
+      zero[a] = model->zero_point();
+      std::vector<uint8_t> segment;  // the context of every symbol: its segment's class
+      for (int k = 0; k < num_classes; ++k) segment.insert(segment.end(), count[a][k], uint8_t(k));
+      st = ColumnRansDecodeRef(stream[a].subspan(sr.position()), *model, segment, total[a], sym[a]);
+    } else {
+      auto table = FrequencyTable::Parse(sr);
+      if (!table.ok()) return Corrupt("ans_grid: " + table.status().message());
+      GP_RETURN_IF_ERROR(AnsAlphabetCheck(table->alphabet_size()));
+      zero[a] = static_cast<int>((table->alphabet_size() - 1) / 2);
+      st = RansDecodeRef(stream[a].subspan(sr.position()), *table, total[a], sym[a]);
+    }
     if (!st.ok()) return Corrupt("ans_grid: " + st.message());
   }
-  const uint32_t h0 = kTrellis[L.p.model - 2][0], h1 = kTrellis[L.p.model - 2][1];
+  // next[a][k]: the next unread symbol of union a's segment k; end[a][k]: one past its last.
+  std::vector<uint64_t> next[2], end[2];
+  for (int a = 0; a < 2; ++a) {
+    uint64_t at = 0;
+    for (int k = 0; k < num_classes; ++k) next[a].push_back(at), at += count[a][k], end[a].push_back(at);
+  }
+  const uint32_t h0 = kTrellis[v - 2][0], h1 = kTrellis[v - 2][1];
   std::vector<uint32_t> state(L.rows, 0);
-  uint64_t used[2] = {0, 0};
   code.assign(t.numel, 0);
   for (uint64_t c = 0; c < L.cols; ++c) {
+    const int k = col_class[c];
     for (uint64_t row = 0; row < L.rows; ++row) {
       const int a = static_cast<int>(state[row] % 2);
-      if (used[a] >= count[a])
-        return Corrupt("ans_grid: the trellis needs more than the " + Num(count[a]) + " symbols of union " + Num(a));
-      const int v = static_cast<int>(sym[a][used[a]++]) - zero[a];
-      code[row * L.cols + c] = 2 * v + a;
-      const bool z1 = (v % 2) != 0;
+      if (next[a][k] >= end[a][k])
+        return Corrupt("ans_grid: the trellis needs more than the " + Num(count[a][k]) + " symbols of union " + Num(a) +
+                       (with_classes ? " in class " + Num(k) : std::string()));
+      const int x = static_cast<int>(sym[a][next[a][k]++]) - zero[a];
+      code[row * L.cols + c] = 2 * x + a;
+      const bool z1 = (x % 2) != 0;
       state[row] = (state[row] >> 1) ^ (a ? (h0 >> 1) : 0u) ^ (z1 ? (h1 >> 1) : 0u);
     }
   }
-  if (used[0] != count[0] || used[1] != count[1]) return Corrupt("ans_grid: union symbols left over after the trellis");
+  for (int a = 0; a < 2; ++a)
+    for (int k = 0; k < num_classes; ++k)
+      if (next[a][k] != end[a][k]) return Corrupt("ans_grid: union symbols left over after the trellis");
   return Status::Ok();
 }
 
@@ -374,13 +424,13 @@ Status AnsGridRef(const TensorView& t, std::span<float> out) {
   std::vector<uint16_t> sym;
   int z = 0;
   std::vector<int> trellis;
-  if (L.p.model >= 2 && L.p.model < 9) {
+  if (L.p.model >= 2 && L.p.model != 9) {
     GP_RETURN_IF_ERROR(TrellisCodesRef(L, t, trellis));
   } else {
     GP_RETURN_IF_ERROR(AnsDecodeSymbols(L, t, sym, &z));
   }
   const uint64_t sbytes = ScaleBytes(L.p.scale_dtype);
-  auto code_of = [&](uint64_t i) { return L.p.model >= 2 && L.p.model < 9 ? trellis[i] : static_cast<int>(sym[i]) - z; };
+  auto code_of = [&](uint64_t i) { return L.p.model >= 2 && L.p.model != 9 ? trellis[i] : static_cast<int>(sym[i]) - z; };
   std::vector<uint8_t> scales(t.payload.begin(), t.payload.begin() + static_cast<std::ptrdiff_t>(L.stored));
   if (L.p.carry) GP_RETURN_IF_ERROR(CarryScalesRef(L, code_of, scales));
   for (uint64_t i = 0; i < t.numel; ++i) {
@@ -606,7 +656,7 @@ Result<std::vector<int32_t>> AnsGridCodesRef(const TensorView& t, std::vector<ui
   GP_ASSIGN_OR_RETURN(AnsLayout L, AnsLayoutOf(t.shape, t.numel, t.params));
   if (t.payload.size() < L.min_payload) return Corrupt("ans_grid: payload shorter than its minimum");
   std::vector<int32_t> codes(t.numel);
-  if (L.p.model >= 2 && L.p.model < 9) {
+  if (L.p.model >= 2 && L.p.model != 9) {
     std::vector<int> trellis;
     GP_RETURN_IF_ERROR(TrellisCodesRef(L, t, trellis));
     codes.assign(trellis.begin(), trellis.end());

@@ -159,12 +159,14 @@ Result<uint64_t> AnsGridSize(Dims s, uint64_t n, ByteSpan b) {
   GP_ASSIGN_OR_RETURN(Grid g, GridOf("ans_grid", s, n, b, p));
   if (b.size() > 6 && (!p.carry || p.group_size || p.carry > g.scale_bytes || Rows(s) > 8192))
     return Corrupt("ans_grid: bad carry ", p.carry);
-  auto min = CheckedAdd(g.scale_bytes - p.carry, p.model > 1 && p.model < 9 ? 2 : (p.model ? 5 : 4) + 4 * (n < 4 ? n : 4));
+  auto min = CheckedAdd(g.scale_bytes - p.carry, p.model > 1 && p.model != 9 ? 2 : (p.model ? 5 : 4) + 4 * (n < 4 ? n : 4));
   if (!min) return Corrupt("ans_grid: payload size overflows");
   return *min;
 }
 // n symbols of one stream (r reads b) with an odd alphabet A; z = (A - 1) / 2. Model 9: column classes.
-Status OddStream(ByteReader& r, ByteSpan b, int model, uint64_t n, uint64_t cols, std::vector<uint16_t>& sym, int& z) {
+// seg: a segmented stream of k contexts, symbol i in context seg[i].
+Status OddStream(ByteReader& r, ByteSpan b, int model, uint64_t n, uint64_t cols, std::vector<uint16_t>& sym, int& z,
+                 const std::vector<uint16_t>* seg = 0, size_t k = 0) {
   auto m = ParseRansModel(r, model != 0);
   if (!m.ok()) return Corrupt("ans_grid: ", m.status().message());
   if (m->alphabet % 2 == 0) return Corrupt("ans_grid: rANS alphabet size ", m->alphabet, " is even, must be odd");
@@ -176,6 +178,10 @@ Status OddStream(ByteReader& r, ByteSpan b, int model, uint64_t n, uint64_t cols
     if (k < 2 || k > 16 || k != size_t{1} << bits) return Corrupt("ans_grid: ", k, " column classes");
     GP_ASSIGN_OR_RETURN(ByteSpan c, r.Bytes((cols * bits + 7) / 8, "column classes"));
     GP_RETURN_IF_ERROR(Unpack(c, cols, unsigned(bits), -1, m->cls, "column classes"));
+  }
+  if (seg) {
+    if (m->freq.size() != k) return Corrupt("ans_grid: ", m->freq.size(), " contexts, K is ", k);
+    m->cls = *seg;
   }
   sym.resize(n);
   const Status st = RansDecodeStream(b.subspan(r.position()), *m, n, sym);
@@ -220,31 +226,46 @@ Status AnsGridDecode(const TensorView& t, Out out) {
     GP_RETURN_IF_ERROR(OddStream(r, b, p.model, t.numel, cols, sym[0], z[0]));
     for (uint64_t i = 0; i < t.numel; ++i) j[i] = float(sym[0][i] - z[0]);
   } else {
-    // A trellis of 2^model states: varint n1, varint size0, the streams of unions 0 (size0 bytes) and 1.
-    GP_ASSIGN_OR_RETURN(uint64_t n1, r.Varint("ans_grid n1"));
+    // A trellis: [u8 K, classes,] n1 per class, size0, the streams of unions 0 and 1 (models 2..8:
+    // K = 1). e[a][k]: where union a's segment k starts; q: its next symbol.
+    const bool cc = p.model > 9;
+    uint64_t K = 1, e[2][17] = {}, q[2][17], n[2] = {};
+    std::vector<uint16_t> cls(cols), seg[2];
+    if (cc) {
+      GP_ASSIGN_OR_RETURN(K, r.U8("ans_grid K"));
+      const unsigned bits = std::bit_width(K) - 1;
+      if (K < 2 || K > 16 || K != 1u << bits) return Corrupt("ans_grid: ", K, " column classes");
+      GP_ASSIGN_OR_RETURN(ByteSpan c, r.Bytes((cols * bits + 7) / 8, "column classes"));
+      GP_RETURN_IF_ERROR(Unpack(c, cols, bits, -1, cls, "column classes"));
+    }
+    for (uint64_t k = 0; k < K; ++k) {
+      const uint64_t all = rows * uint64_t(std::count(cls.begin(), cls.end(), k));
+      GP_ASSIGN_OR_RETURN(uint64_t n1, r.Varint("ans_grid n1"));
+      if (n1 > all) return Corrupt("ans_grid: n1 ", n1, " over ", all);
+      for (int a = 0; a < 2; ++a) n[a] += a ? n1 : all - n1, e[a][k + 1] = n[a], seg[a].resize(cc ? n[a] : 0, uint16_t(k));
+    }
     GP_ASSIGN_OR_RETURN(uint64_t size0, r.Varint("ans_grid size0"));
-    if (n1 > t.numel) return Corrupt("ans_grid: n1 ", n1, " exceeds numel ", t.numel);
-    const uint64_t n[2] = {t.numel - n1, n1};
     for (int a = 0; a < 2; ++a) {
       GP_ASSIGN_OR_RETURN(ByteSpan u, r.Bytes(a ? r.remaining() : size0, "ans_grid union 0"));
       ByteReader ur(u, sb + r.start());
       if (!n[a] != u.empty()) return Corrupt("ans_grid: union ", a, " has ", n[a], " symbols in ", u.size(), " bytes");
-      if (n[a]) GP_RETURN_IF_ERROR(OddStream(ur, u, 0, n[a], 0, sym[a], z[a]));
+      if (n[a]) GP_RETURN_IF_ERROR(OddStream(ur, u, cc, n[a], 0, sym[a], z[a], cc ? &seg[a] : nullptr, K));
     }
     // Every row walks from state 0, the rows in lockstep (column-major symbol order): state s
-    // takes union a = s & 1, and the parity of its union index v moves it.
-    const uint32_t h0 = kTrellis[p.model - 2][0] >> 1, h1 = kTrellis[p.model - 2][1] >> 1;
+    // takes union a = s & 1 (from the segment of the column's class), and the parity of its union
+    // index v moves it. A walk that does not run short reads every symbol.
+    const uint32_t h0 = kTrellis[p.model - 2 - 8 * cc][0] >> 1, h1 = kTrellis[p.model - 2 - 8 * cc][1] >> 1;
     std::vector<uint32_t> s(rows);
-    uint64_t k[2] = {};
+    std::memcpy(q, e, sizeof q);
     for (uint64_t c = 0; c < cols; ++c)
       for (uint64_t i = 0; i < rows; ++i) {
         const unsigned a = s[i] & 1;
-        if (k[a] == n[a]) return Corrupt("ans_grid: the trellis needs more than the ", n[a], " symbols of union ", a);
-        const int v = sym[a][k[a]++] - z[a];
+        uint64_t& k = q[a][cls[c]];
+        if (k == e[a][cls[c] + 1]) return Corrupt("ans_grid: the trellis runs out of union ", a);
+        const int v = sym[a][k++] - z[a];
         j[i * cols + c] = float(2 * v + int(a));
         s[i] = s[i] >> 1 ^ (a ? h0 : 0) ^ (v & 1 ? h1 : 0);
       }
-    if (k[1] != n1) return Corrupt("ans_grid: ", n1 - k[1], " symbols of union 1 left over");
   }
   if (p.carry) GP_RETURN_IF_ERROR(Carry(g, p.carry, j.data(), cols, sc));
   Dequant(g, sc.data(), out, [&](uint64_t i) { return j[i]; });
@@ -424,7 +445,7 @@ Result<AnsGridParams> AnsGridParams::Parse(ByteSpan b) {
   if (!c) GP_RETURN_IF_ERROR(ParamsSize("ans_grid", b, 6));
   AnsGridParams p{b[0], Load32(&b[1]), uint8_t(b[5] & (c ? 127 : 255)), uint16_t(c ? Load16(&b[6]) : 0)};
   if (p.scale_dtype > 2) return Corrupt("ans_grid: unknown scale_dtype ", p.scale_dtype);
-  if (p.model > 9) return Corrupt("ans_grid: unknown model ", p.model);
+  if (p.model > 16) return Corrupt("ans_grid: unknown model ", p.model);
   return p;
 }
 

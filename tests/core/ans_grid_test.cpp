@@ -152,7 +152,7 @@ TEST(AnsGridParams, RejectsBadFields) {
   expect_bad({0, 0, 0, 0, 0}, "params_size 5, expected 6");
   expect_bad({0, 0, 0, 0, 0, 0, 0}, "params_size 7, expected 6");
   expect_bad({3, 0, 0, 0, 0, 0}, "unknown scale_dtype 3");
-  expect_bad({0, 0, 0, 0, 0, 10}, "unknown model 10");
+  expect_bad({0, 0, 0, 0, 0, 17}, "unknown model 17");
 }
 
 TEST(AnsGridSize, IsAMinimumAndRejectsBadShapes) {

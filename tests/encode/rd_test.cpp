@@ -638,8 +638,10 @@ TEST(RdPatch, PatchesOverCorrectionsPackAndDecode) {
         EXPECT_EQ(enc, gpk::kAnsGrid) << c.spec;
         auto p = gpk::AnsGridParams::Parse(art->tensors()[idx].params);
         ASSERT_TRUE(p.ok());
-        // The trellis: 2^3 states by default; else order-0 or column classes (the default family's cc).
-        EXPECT_TRUE(c.path == "tcq" ? p->model == 3 : p->model == 0 || p->model == 9) << c.spec << " " << int(p->model);
+        // The trellis: 2^3 states by default (model 3, or 11 with column classes); else order-0 or
+        // column classes (the default family's cc).
+        EXPECT_TRUE(c.path == "tcq" ? p->model == 3 || p->model == 11 : p->model == 0 || p->model == 9)
+            << c.spec << " " << int(p->model);
         tcq_chosen |= c.path == "tcq";
       }
       if (c.path != "grid" && c.path != "lqer" && c.path != "rowstep" && c.path != "rowalloc" && c.path != "tcq") {

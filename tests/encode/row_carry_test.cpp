@@ -236,8 +236,8 @@ TEST(AnsGridCarry, MalformedCarriesAreRejected) {
   t.params[6] = 81, t.params[7] = 0;  // 81 > 40 rows * 2 bytes
   expect_bad(t, "bad carry 81");
   t = c.carried;
-  t.params[5] = 0x80 | 10;  // unknown model
-  expect_bad(t, "unknown model 10");
+  t.params[5] = 0x80 | 17;  // unknown model
+  expect_bad(t, "unknown model 17");
   // A carry of one byte fewer than the order spells: X no longer fits.
   t = c.carried;
   const uint64_t b = RowCarryBytes(40, 80);

@@ -175,5 +175,86 @@ TEST(TcqGrid, DamagedPayloadsAreRejected) {
   expect_corrupt(bad, "model 9");
 }
 
+// Columns of different spreads (an output projection's inputs): PackTcqGrid
+// writes model state_bits + 8 with column classes (it keeps them only when
+// they are smaller than the plain streams) and both decoders return the
+// encoder's values; on i.i.d. columns it writes the plain model.
+TEST(TcqGrid, ColumnClassesWhenColumnsDiffer) {
+  const uint64_t rows = 64, cols = 256, shape[2] = {rows, cols};
+  std::vector<float> w = Gaussian(rows * cols, 1.0f, 17);
+  for (uint64_t r = 0; r < rows; ++r)
+    for (uint64_t c = 0; c < cols; ++c) w[r * cols + c] *= c % 4 == 0 ? 4.0f : c % 4 == 1 ? 0.25f : 1.0f;
+  for (int sb : {2, 3, 8}) {
+    TcqGridSpec spec;
+    spec.step = 0.2;
+    spec.state_bits = sb;
+    auto q = QuantizeTcqGrid("w", shape, w, spec);
+    ASSERT_TRUE(q.ok()) << q.status().ToString();
+    auto t = PackTcqGrid("w", shape, spec, *q);
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    EXPECT_EQ(t->params[5], sb + 8);
+    const uint8_t k = t->payload[rows * 2];
+    EXPECT_TRUE(k == 2 || k == 4 || k == 8 || k == 16) << int(k);
+    const std::vector<float> dec = DecodeBoth(*t);
+    const std::vector<float> mine = DequantizeTcqGrid(*q);
+    ASSERT_EQ(dec.size(), mine.size());
+    for (size_t i = 0; i < dec.size(); ++i)
+      ASSERT_EQ(std::bit_cast<uint32_t>(dec[i]), std::bit_cast<uint32_t>(mine[i])) << sb << " " << i;
+    // Alike columns (i.i.d.): the classes do not pay there, and the plain model is written.
+    const std::vector<float> iid = Gaussian(rows * cols, 1.0f, 18);
+    auto qi = QuantizeTcqGrid("w", shape, iid, spec);
+    ASSERT_TRUE(qi.ok());
+    auto ti = PackTcqGrid("w", shape, spec, *qi);
+    ASSERT_TRUE(ti.ok());
+    EXPECT_EQ(ti->params[5], sb) << "alike columns: classes must not pay";
+    EXPECT_EQ(DecodeBoth(*ti).size(), rows * cols);
+  }
+}
+
+// Damaged column-class payloads are rejected by both decoders.
+TEST(TcqGrid, DamagedColumnClassPayloadsAreRejected) {
+  const uint64_t rows = 16, cols = 64, shape[2] = {rows, cols};
+  std::vector<float> w = Gaussian(rows * cols, 1.0f, 23);
+  for (uint64_t r = 0; r < rows; ++r)
+    for (uint64_t c = 0; c < cols; ++c) w[r * cols + c] *= c % 2 ? 6.0f : 0.2f;
+  TcqGridSpec spec;
+  spec.step = 0.2;
+  auto q = QuantizeTcqGrid("w", shape, w, spec);
+  ASSERT_TRUE(q.ok());
+  auto t = PackTcqGrid("w", shape, spec, *q);
+  ASSERT_TRUE(t.ok());
+  ASSERT_EQ(t->params[5], 11);
+  const size_t at_k = rows * 2, k = t->payload[at_k];
+  ASSERT_EQ(k, 2u) << "two spreads, two classes";
+  const size_t at_n1 = at_k + 1 + (cols + 7) / 8;  // after K and the classes (1 bit per column)
+  auto expect_corrupt = [&](gpk::EncodedTensor bad, const char* what) {
+    StatusCode code = StatusCode::kOk;
+    DecodeBoth(bad, &code);
+    EXPECT_EQ(code, StatusCode::kCorrupt) << what;
+  };
+  gpk::EncodedTensor bad = *t;
+  bad.payload[at_k] = 3;
+  expect_corrupt(bad, "K = 3");
+  bad = *t;
+  bad.payload[at_k] = 1;
+  expect_corrupt(bad, "K = 1");
+  bad = *t;
+  ASSERT_LT(t->payload[at_n1], 127);
+  ++bad.payload[at_n1];
+  expect_corrupt(bad, "n1_0 + 1");
+  bad = *t;
+  bad.payload.pop_back();
+  expect_corrupt(bad, "truncated");
+  bad = *t;
+  bad.payload.push_back(0);
+  expect_corrupt(bad, "a trailing byte");
+  bad = *t;
+  bad.params[5] = 17;
+  expect_corrupt(bad, "model 17");
+  bad = *t;
+  bad.params[5] = 3;
+  expect_corrupt(bad, "the classed payload read as model 3");
+}
+
 }  // namespace
 }  // namespace golfpack::encode

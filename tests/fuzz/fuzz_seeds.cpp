@@ -191,9 +191,36 @@ void ArtifactSeeds(const std::string& dir) {
                                   {}),
                "carry"));
   }
+  // ans_grid model 10: a 4-state trellis grid with column classes (K = 2,
+  // column 0 in class 0, column 1 in class 1) decoding to rows (2, 3), (0, -2):
+  // union 0 holds v = 1, 0 (class 0) then -1 (class 1), union 1 holds v = 1
+  // (class 1); each union's symbols are v + 1.
+  {
+    auto segmented = [](const std::vector<uint16_t>& sym, const std::vector<uint8_t>& seg) {
+      auto model = Must(ContextRansModel::BuildByColumn(sym, 3, 1, 2, seg), "segmented model");
+      ByteWriter w;
+      model.Serialize(w);
+      w.Bytes(Must(ColumnRansEncode(sym, model, seg), "segmented stream"));
+      return std::move(w).Take();
+    };
+    const Bytes u0 = segmented({2, 1, 0}, {0, 0, 1}), u1 = segmented({2}, {1});
+    Bytes pl = {0x00, 0x3c, 0x00, 0x3c, 2, 0x02, 0, 1, uint8_t(u0.size())};
+    pl.insert(pl.end(), u0.begin(), u0.end());
+    pl.insert(pl.end(), u1.begin(), u1.end());
+    Write(dir + "/trellis_classes.gpk",
+          Must(gpk::BuildArtifact({T("tcc", {2, 2}, gpk::kAnsGrid, pl, Bytes{0, 0, 0, 0, 0, 10})}, {}),
+               "trellis classes"));
+    auto a = Must(gpk::Artifact::Parse(Must(ReadFileBytes(dir + "/trellis_classes.gpk"), "read"), "tcc"), "parse");
+    const auto v = Must(a.DecodeTensor(0), "decode trellis classes");
+    const auto r = Must(DecodeTensorRef(a, 0), "reference-decode trellis classes");
+    if (v != std::vector<float>{2, 3, 0, -2} || r != v) {
+      std::fprintf(stderr, "fuzz_seeds: trellis_classes.gpk decodes to %g %g %g %g\n", v[0], v[1], v[2], v[3]);
+      ++failures;
+    }
+  }
   // Every seed must decode: a seed the reader rejects teaches the fuzzer little.
   for (const char* name : {"/own_sections.gpk", "/shared_sections.gpk", "/one_tensor.gpk", "/empty.gpk", "/objects_v2.gpk",
-                           "/lowrank.gpk", "/patch.gpk", "/shuffled_v3.gpk", "/carry.gpk"}) {
+                           "/lowrank.gpk", "/patch.gpk", "/shuffled_v3.gpk", "/carry.gpk", "/trellis_classes.gpk"}) {
     Bytes b = Must(ReadFileBytes(dir + name), "read seed");
     auto a = Must(gpk::Artifact::Parse(b, dir + name), "parse seed");
     Must(a.DecodeAll(), "decode seed");

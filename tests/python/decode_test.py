@@ -389,6 +389,11 @@ def handmade(rng):
         spread = np.array([1, 2, 4, 8] * 4)[cls]
         c = np.clip(np.round(rng.standard_normal((rows, len(cls))) * spread), -20, 20).ravel()
         t.append(ans_tensor(f'ans.cc{k}.r{rows}', [rows, len(cls)], c, 9, rng, k, cls))
+    # trellis grids (models 2..8) and trellis grids with column classes (models 10..16): K = 2, 4 (class 2
+    # has no column), 16; a union with no symbols in a class; one row
+    for rows, cols, model, cls in [(5, 6, 3, None), (4, 7, 10, [0, 1, 1, 0, 1, 0, 0]), (6, 5, 12, [3, 0, 1, 3, 0]),
+                                   (1, 9, 16, [15, 2, 2, 7, 0, 0, 11, 2, 15]), (3, 8, 11, [1] * 8)]:
+        t.append(trellis_tensor(f'tcq.m{model}.r{rows}', rows, cols, model, cls, rng))
     # patch: every unit, bits 16 and 2..8, rice_k 0..40, over raw, grids, const and lowrank
     by = {e['name']: e for e in t}
     for inner, unit, block, bits, k, count in [('raw32', 0, 0, 4, 1, 3), ('uniform.b5p1s2g4', 1, 4, 16, 0, 2),
@@ -449,6 +454,38 @@ def ans_tensor(name, shape, codes, model, rng, k=3, cls=None):
     """An ans_grid tensor, f16 scales per row, by hand."""
     return dict(name=name, shape=shape, enc=7, params=bytes([0]) + bytes(4) + bytes([model]),
                 payload=f16(rng.uniform(0.01, 0.1, shape[0])) + rans_stream(codes, model, k=k, cls=cls))
+
+
+def trellis_tensor(name, rows, cols, model, cls, rng):
+    """An ans_grid trellis grid by hand (FORMAT.md models 2..8 and 10..16): every row walks the trellis
+    from state 0 with random union indices; the union streams are order-0 streams (cls None) or, with
+    column classes cls (K = 2 ** ceil(log2(max + 1)), at least 2), segmented streams."""
+    v_bits = model - 8 if model > 9 else model
+    h0, h1 = (h >> 1 for h in gd.TRELLIS[v_bits - 2])
+    k = 1 if cls is None else max(2, 1 << (max(cls)).bit_length())
+    col = [0] * cols if cls is None else cls
+    seg = [[[] for _ in range(k)] for _ in range(2)]  # seg[a][class]: union a's v, walk order
+    s = [0] * rows
+    for c in range(cols):
+        for r in range(rows):
+            a = s[r] & 1
+            v = int(rng.integers(-4, 5)) if (r + c) % 3 else int(rng.integers(-1, 2))
+            seg[a][col[c]].append(v)
+            s[r] = (s[r] >> 1) ^ (h0 if a else 0) ^ (h1 if v & 1 else 0)
+    streams = []
+    for a in range(2):
+        vs = [v for x in seg[a] for v in x]
+        if not vs:
+            streams.append(b'')
+        elif cls is None:
+            streams.append(rans_stream(vs, 0))
+        else:
+            per = [j for j in range(k) for _ in seg[a][j]]
+            streams.append(rans_stream(vs, 9, k=k, cls=per, stored=[]))
+    head = varint(len(seg[1][0])) if cls is None else \
+        bytes([k]) + pack_bits(cls, k.bit_length() - 1) + b''.join(varint(len(x)) for x in seg[1])
+    return dict(name=name, shape=[rows, cols], enc=7, params=bytes([0]) + bytes(4) + bytes([model]),
+                payload=f16(rng.uniform(0.01, 0.1, rows)) + head + varint(len(streams[0])) + streams[0] + streams[1])
 
 
 def patch_units(shape, unit, block):
@@ -755,7 +792,8 @@ def main():
 
     # Coverage: every encoding, both rANS models, every scale dtype, codecs none/zlib/xz, versions 1 to 3, strides
     check(SEEN['enc'] == set(range(11)), f'encodings covered: {sorted(SEEN["enc"])}')
-    check(SEEN['model'] == {0, 1, 4, 9}, f'ans_grid models covered (4: rd-tcq\'s trellis): {SEEN["model"]}')
+    check({0, 1, 3, 4, 9, 10, 11, 12, 16} <= SEEN['model'], f'ans_grid models covered (4: rd-tcq\'s trellis): '
+          f'{SEEN["model"]}')
     check(SEEN['scale_dtype'] == {0, 1, 2}, f'scale dtypes covered: {SEEN["scale_dtype"]}')
     check({0, 1, 3} <= SEEN['codec'], f'codecs covered: {SEEN["codec"]}')
     check(SEEN['version'] == {1, 2, 3}, f'versions covered: {SEEN["version"]}')
