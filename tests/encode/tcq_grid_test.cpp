@@ -8,6 +8,8 @@
 
 #include <bit>
 #include <cmath>
+#include <functional>
+#include <utility>
 #include <vector>
 
 #include "codec/ans_grid.h"
@@ -32,6 +34,22 @@ std::vector<float> DecodeBoth(const gpk::EncodedTensor& t, StatusCode* code = nu
   if (!a.ok() || !b.ok()) return {};
   for (size_t i = 0; i < numel; ++i) EXPECT_EQ(std::bit_cast<uint32_t>(fast[i]), std::bit_cast<uint32_t>(ref[i])) << i;
   return fast;
+}
+
+using T = gpk::EncodedTensor;
+
+// Each damage, applied to a copy of t, must make both decoders report
+// kCorrupt; truncating t and appending a byte are always among them.
+void ExpectEachCorrupt(const T& t, std::vector<std::pair<const char*, std::function<void(T&)>>> damages) {
+  damages.push_back({"truncated", [](T& b) { b.payload.pop_back(); }});
+  damages.push_back({"a trailing byte", [](T& b) { b.payload.push_back(0); }});
+  for (const auto& [what, damage] : damages) {
+    T bad = t;
+    damage(bad);
+    StatusCode code = StatusCode::kOk;
+    DecodeBoth(bad, &code);
+    EXPECT_EQ(code, StatusCode::kCorrupt) << what;
+  }
 }
 
 // rows x cols Gaussian rows of different scales.
@@ -153,26 +171,9 @@ TEST(TcqGrid, DamagedPayloadsAreRejected) {
   ASSERT_TRUE(t.ok());
   const size_t head = 4 * 2;  // f16 scales, then varint n1 (one byte here), varint size0
   ASSERT_LT(t->payload[head], 128);
-  auto expect_corrupt = [&](gpk::EncodedTensor bad, const char* what) {
-    StatusCode code = StatusCode::kOk;
-    DecodeBoth(bad, &code);
-    EXPECT_EQ(code, StatusCode::kCorrupt) << what;
-  };
-  gpk::EncodedTensor bad = *t;
-  ++bad.payload[head];  // one more symbol claimed for union 1
-  expect_corrupt(bad, "n1 + 1");
-  bad = *t;
-  --bad.payload[head];
-  expect_corrupt(bad, "n1 - 1");
-  bad = *t;
-  bad.payload.pop_back();
-  expect_corrupt(bad, "truncated");
-  bad = *t;
-  bad.payload.push_back(0);
-  expect_corrupt(bad, "a trailing byte");
-  bad = *t;
-  bad.params.back() = 9;
-  expect_corrupt(bad, "model 9");
+  ExpectEachCorrupt(*t, {{"n1 + 1", [&](T& b) { ++b.payload[head]; }},  // one more symbol claimed for union 1
+                         {"n1 - 1", [&](T& b) { --b.payload[head]; }},
+                         {"model 9", [](T& b) { b.params.back() = 9; }}});
 }
 
 // Columns of different spreads (an output projection's inputs): PackTcqGrid
@@ -227,33 +228,12 @@ TEST(TcqGrid, DamagedColumnClassPayloadsAreRejected) {
   const size_t at_k = rows * 2, k = t->payload[at_k];
   ASSERT_EQ(k, 2u) << "two spreads, two classes";
   const size_t at_n1 = at_k + 1 + (cols + 7) / 8;  // after K and the classes (1 bit per column)
-  auto expect_corrupt = [&](gpk::EncodedTensor bad, const char* what) {
-    StatusCode code = StatusCode::kOk;
-    DecodeBoth(bad, &code);
-    EXPECT_EQ(code, StatusCode::kCorrupt) << what;
-  };
-  gpk::EncodedTensor bad = *t;
-  bad.payload[at_k] = 3;
-  expect_corrupt(bad, "K = 3");
-  bad = *t;
-  bad.payload[at_k] = 1;
-  expect_corrupt(bad, "K = 1");
-  bad = *t;
   ASSERT_LT(t->payload[at_n1], 127);
-  ++bad.payload[at_n1];
-  expect_corrupt(bad, "n1_0 + 1");
-  bad = *t;
-  bad.payload.pop_back();
-  expect_corrupt(bad, "truncated");
-  bad = *t;
-  bad.payload.push_back(0);
-  expect_corrupt(bad, "a trailing byte");
-  bad = *t;
-  bad.params[5] = 17;
-  expect_corrupt(bad, "model 17");
-  bad = *t;
-  bad.params[5] = 3;
-  expect_corrupt(bad, "the classed payload read as model 3");
+  ExpectEachCorrupt(*t, {{"K = 3", [&](T& b) { b.payload[at_k] = 3; }},
+                         {"K = 1", [&](T& b) { b.payload[at_k] = 1; }},
+                         {"n1_0 + 1", [&](T& b) { ++b.payload[at_n1]; }},
+                         {"model 17", [](T& b) { b.params[5] = 17; }},
+                         {"the classed payload read as model 3", [](T& b) { b.params[5] = 3; }}});
 }
 
 }  // namespace
