@@ -576,9 +576,10 @@ Runner AddInspectCommand(CLI::App& app, GlobalOptions& g) {
                             ? "-"
                             : std::to_string(row["symbol_entropy_bits"].get<double>()).substr(0, 5);
       std::string encoding = row["encoding"].get<std::string>();
-      if (row.contains("ans_model")) {  // ans_grid/ctx, /tcqN (2^N states), /cc (column classes)
+      if (row.contains("ans_model")) {  // ans_grid/ctx, /tcqN (2^N states), /cc (column classes), /tcqNcc
         const int m = row["ans_model"].get<int>();
-        encoding += m == 1 ? "/ctx" : m == 9 ? "/cc" : m > 1 ? "/tcq" + std::to_string(m) : "";
+        encoding += m == 1 ? "/ctx" : m == 9 ? "/cc" : m > 9 ? "/tcq" + std::to_string(m - 8) + "cc"
+                                                : m > 1 ? "/tcq" + std::to_string(m) : "";
       }
       std::snprintf(line, sizeof line, "%-28s %-10s %10llu  %-14s %-7s %10llu %9.3f %9s",
                     row["name"].get<std::string>().c_str(),
