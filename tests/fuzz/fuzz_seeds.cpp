@@ -210,7 +210,8 @@ void ArtifactSeeds(const std::string& dir) {
     Write(dir + "/trellis_classes.gpk",
           Must(gpk::BuildArtifact({T("tcc", {2, 2}, gpk::kAnsGrid, pl, Bytes{0, 0, 0, 0, 0, 10})}, {}),
                "trellis classes"));
-    auto a = Must(gpk::Artifact::Parse(Must(ReadFileBytes(dir + "/trellis_classes.gpk"), "read"), "tcc"), "parse");
+    const Bytes file = Must(ReadFileBytes(dir + "/trellis_classes.gpk"), "read");  // the artifact views it
+    auto a = Must(gpk::Artifact::Parse(file, "tcc"), "parse");
     const auto v = Must(a.DecodeTensor(0), "decode trellis classes");
     const auto r = Must(DecodeTensorRef(a, 0), "reference-decode trellis classes");
     if (v != std::vector<float>{2, 3, 0, -2} || r != v) {
