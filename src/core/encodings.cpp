@@ -304,7 +304,7 @@ Status TrellisCodesRef(const AnsLayout& L, const TensorView& t, std::vector<int>
         if ((packed[bit / 8] >> (bit % 8)) & 1) col_class[c] |= uint8_t(1u << b);
       }
     for (uint64_t bit = L.cols * uint64_t(bits); bit < 8 * packed.size(); ++bit)
-      if ((packed[bit / 8] >> (bit % 8)) & 1) return Corrupt("column classes: nonzero padding bits");
+      if ((packed[bit / 8] >> (bit % 8)) & 1) return Corrupt("column classes: nonzero padding bits after the last packed code");
   }
   // count[a][k]: the symbols of union a whose column has class k.
   std::vector<uint64_t> count[2] = {std::vector<uint64_t>(num_classes), std::vector<uint64_t>(num_classes)};
@@ -312,13 +312,13 @@ Status TrellisCodesRef(const AnsLayout& L, const TensorView& t, std::vector<int>
   for (int k = 0; k < num_classes; ++k) {
     const uint64_t elements = L.rows * uint64_t(std::count(col_class.begin(), col_class.end(), uint8_t(k)));
     GP_ASSIGN_OR_RETURN(uint64_t n1, r.Varint("ans_grid n1"));
-    if (n1 > elements) return Corrupt("ans_grid: n1 " + Num(n1) + " exceeds the " + Num(elements) + " elements of class " + Num(k));
+    if (n1 > elements) return Corrupt("ans_grid: n1 " + Num(n1) + " over " + Num(elements));  // the elements of class k
     count[0][k] = elements - n1, count[1][k] = n1;
     total[0] += elements - n1, total[1] += n1;
   }
   GP_ASSIGN_OR_RETURN(uint64_t size0, r.Varint("ans_grid size0"));
-  if (size0 > r.remaining()) return Corrupt("ans_grid: size0 " + Num(size0) + " is past the payload");
   const size_t start = L.stored + r.position();
+  GP_RETURN_IF_ERROR(r.Bytes(size0, "ans_grid union 0").status());  // size0 within the payload
   const std::span<const uint8_t> stream[2] = {t.payload.subspan(start, size0), t.payload.subspan(start + size0)};
   std::vector<uint16_t> sym[2];
   int zero[2] = {0, 0};
@@ -328,15 +328,15 @@ Status TrellisCodesRef(const AnsLayout& L, const TensorView& t, std::vector<int>
         return Corrupt("ans_grid: union " + Num(a) + " has " + Num(total[a]) + " symbols in " + Num(stream[a].size()) + " bytes");
       continue;
     }
-    ByteReader sr(stream[a]);
+    ByteReader sr(stream[a], start + (a ? size0 : 0));  // errors name payload offsets
     sym[a].resize(total[a]);
     Status st;
     if (with_classes) {
       auto model = ContextRansModel::Parse(sr);
       if (!model.ok()) return Corrupt("ans_grid: " + model.status().message());
-      if (model->num_contexts() != num_classes)
-        return Corrupt("ans_grid: segmented stream with " + Num(model->num_contexts()) + " contexts, K is " + Num(num_classes));
       GP_RETURN_IF_ERROR(AnsZeroPointCheck(*model));
+      if (model->num_contexts() != num_classes)
+        return Corrupt("ans_grid: " + Num(model->num_contexts()) + " contexts, K is " + Num(num_classes));
       zero[a] = model->zero_point();
       std::vector<uint8_t> segment;  // the context of every symbol: its segment's class
       for (int k = 0; k < num_classes; ++k) segment.insert(segment.end(), count[a][k], uint8_t(k));
@@ -363,9 +363,7 @@ Status TrellisCodesRef(const AnsLayout& L, const TensorView& t, std::vector<int>
     const int k = col_class[c];
     for (uint64_t row = 0; row < L.rows; ++row) {
       const int a = static_cast<int>(state[row] % 2);
-      if (next[a][k] >= end[a][k])
-        return Corrupt("ans_grid: the trellis needs more than the " + Num(count[a][k]) + " symbols of union " + Num(a) +
-                       (with_classes ? " in class " + Num(k) : std::string()));
+      if (next[a][k] >= end[a][k]) return Corrupt("ans_grid: the trellis runs out of union " + Num(a));
       const int x = static_cast<int>(sym[a][next[a][k]++]) - zero[a];
       code[row * L.cols + c] = 2 * x + a;
       const bool z1 = (x % 2) != 0;
