@@ -105,6 +105,7 @@ Status RunPackRd(const Opts& o, const io::TensorFile& model, const GlobalOptions
   if (o.tcq_state_bits > 0) ro.tcq_state_bits = o.tcq_state_bits;
   ro.tcq_only = o.tcq_only;
   if (o.tcq_damp >= 0) ro.tcq_damp = o.tcq_damp;
+  if (o.tcq_rate_classes > 0) ro.tcq_rate_classes = o.tcq_rate_classes;
   if (o.hessian_shrink >= 0) ro.hessian_shrink = o.hessian_shrink;
   ro.token_row_floor = o.token_row_floor;
   ro.row_fisher_floor = o.row_fisher_floor;
@@ -320,6 +321,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     int tcq_state_bits = 0;
     std::vector<std::string> tcq_only;
     double tcq_damp = -1;
+    int tcq_rate_classes = 0;
     double hessian_shrink = -1;
     double token_row_floor = encode::kTokenRowFloor;
     double row_fisher_floor = std::numeric_limits<double>::quiet_NaN();
@@ -374,6 +376,10 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
                   "rd: offer the tcq path only for tensors whose name contains one of these (e.g. .attn.; default: every tensor)")
       ->delimiter(',');
   cmd->add_option("--tcq-damp", o->tcq_damp, "rd: GPTQ damping of the tcq path's factorisation, x mean(diag H) (default 0.1)");
+  cmd->add_option("--tcq-rate-classes", o->tcq_rate_classes,
+                  "rd: the tcq Viterbi prices each column with the code lengths of its column class, K = 2..16 classes "
+                  "(default 1: per union only; measured undecided, docs/results/structure.md)")
+      ->check(CLI::Range(1, 16));
   cmd->add_option("--hessian-shrink", o->hessian_shrink,
                   "rd: shrink every calibration Hessian to H + A x mean(diag H) x I before any fit or proxy (default 0)");
   cmd->add_option("--rowstep-gammas", o->rowstep_gammas,

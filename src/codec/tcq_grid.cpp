@@ -50,23 +50,57 @@ uint32_t Next(int state_bits, uint32_t s, uint32_t z1) {
 // Code lengths of union index u in union a: bits[a][u + kMaxU].
 using Bits = std::array<std::vector<double>, 2>;
 Bits FlatBits() { return {std::vector<double>(2 * kMaxU + 1, 0.0), std::vector<double>(2 * kMaxU + 1, 0.0)}; }
-Bits BitsFromCodes(std::span<const int16_t> codes, uint64_t rows, uint64_t cols, int state_bits) {
-  std::array<std::vector<uint64_t>, 2> n{std::vector<uint64_t>(2 * kMaxU + 1), std::vector<uint64_t>(2 * kMaxU + 1)};
-  uint64_t tot[2] = {0, 0};
+
+// The code lengths the Viterbi prices a sample with: one Bits per column
+// class (the classes the writer's column-class streams would use), so that
+// the rate term matches the tables that code the column.
+struct Rate {
+  std::vector<Bits> bits{FlatBits()};
+  std::vector<uint8_t> col;  // each column's class; empty = class 0
+  const Bits& For(size_t c) const { return bits[col.empty() ? 0 : col[c]]; }
+};
+
+// Code lengths from codes: per union (classes = 1), or per union and column
+// class, with K = `classes` classes found as PackTcqGrid finds them.
+Rate RateFromCodes(std::span<const int16_t> codes, uint64_t rows, uint64_t cols, int state_bits, int classes) {
+  Rate rate;
+  std::array<std::vector<int>, 2> v;
+  std::array<std::vector<uint32_t>, 2> at;
+  std::array<int, 2> z = {0, 0};
   for (uint64_t r = 0; r < rows; ++r) {
     uint32_t s = 0;
     for (uint64_t c = 0; c < cols; ++c) {
       const int a = int(s & 1), u = (codes[r * cols + c] - a) / 2;
-      ++n[a][size_t(u + kMaxU)], ++tot[a];
+      v[size_t(a)].push_back(u), at[size_t(a)].push_back(uint32_t(c)), z[size_t(a)] = std::max(z[size_t(a)], std::abs(u));
       s = Next(state_bits, s, uint32_t(u) & 1);
     }
   }
-  Bits b = FlatBits();
-  for (int a = 0; a < 2; ++a) {
-    const double l = std::log2(double(std::max<uint64_t>(tot[a], 1)));
-    for (size_t k = 0; k < b[a].size(); ++k) b[a][k] = n[a][k] ? l - std::log2(double(n[a][k])) : l + 1.0;
+  const int k = classes > 1 && uint64_t(classes) <= cols && z[0] <= 127 && z[1] <= 127 ? classes : 1;
+  if (k > 1) {
+    std::array<std::vector<SymbolHist>, 2> hist;
+    for (size_t a = 0; a < 2; ++a) {
+      const size_t alpha = size_t(2 * z[a] + 1);
+      std::vector<uint32_t> h(cols * alpha, 0);
+      for (size_t i = 0; i < v[a].size(); ++i) ++h[at[a][i] * alpha + size_t(v[a][i] + z[a])];
+      hist[a].resize(cols);
+      for (uint64_t c = 0; c < cols; ++c)
+        for (size_t x = 0; x < alpha; ++x)
+          if (h[c * alpha + x]) hist[a][c].push_back({uint16_t(x), h[c * alpha + x]});
+    }
+    rate.col = ClassifyTrellisColumns(hist, z, k);
+    rate.bits.assign(size_t(k), FlatBits());
   }
-  return b;
+  for (int j = 0; j < k; ++j)
+    for (size_t a = 0; a < 2; ++a) {
+      std::vector<uint64_t> n(2 * kMaxU + 1, 0);
+      uint64_t tot = 0;
+      for (size_t i = 0; i < v[a].size(); ++i)
+        if (k == 1 || rate.col[at[a][i]] == j) ++n[size_t(v[a][i] + kMaxU)], ++tot;
+      const double l = std::log2(double(std::max<uint64_t>(tot, 1)));
+      auto& b = rate.bits[size_t(j)][a];
+      for (size_t x = 0; x < b.size(); ++x) b[x] = n[x] ? l - std::log2(double(n[x])) : l + 1.0;
+    }
+  return rate;
 }
 
 // The point of subset (a, z1) (union a, union index of parity z1) nearest x
@@ -88,7 +122,7 @@ double BestInSubset(double x, int a, int z1, double wt, double lam, const Bits& 
 // Viterbi over one row segment x (in units of the scale) with weights wt,
 // from state `start`, free end: writes j per sample, returns the end state.
 uint32_t Viterbi(const Trellis& tr, std::span<const double> x, std::span<const double> wt, uint32_t start, double lam,
-                 const Bits& bits, std::span<int16_t> j_out) {
+                 const Rate& rate, std::span<int16_t> j_out) {
   const size_t n = x.size(), S = size_t(tr.states);
   constexpr double kInf = std::numeric_limits<double>::infinity();
   std::vector<double> cost(S, kInf), ncost(S);
@@ -99,7 +133,7 @@ uint32_t Viterbi(const Trellis& tr, std::span<const double> x, std::span<const d
     double bc[4];
     for (int k = 0; k < 4; ++k) {
       int j = 0;
-      bc[k] = BestInSubset(x[t], k / 2, k % 2, wt[t], lam, bits, j);
+      bc[k] = BestInSubset(x[t], k / 2, k % 2, wt[t], lam, rate.For(t), j);
       best[t][size_t(k)] = int16_t(j);
     }
     for (size_t s = 0; s < S; ++s) {
@@ -130,7 +164,8 @@ uint32_t Viterbi(const Trellis& tr, std::span<const double> x, std::span<const d
 // (n x n, upper); wt: f.weight of its columns; sc: the row's scale. Returns
 // the end state (the cheapest); writes j per column.
 uint32_t ViterbiFeedback(const Trellis& tr, std::span<const double> x, const Eigen::MatrixXd& u, std::span<const double> wt,
-                         double sc, uint32_t start, double lam, const Bits& bits, std::span<int16_t> j_out) {
+                         double sc, uint32_t start, double lam, const Rate& rate, size_t col0,
+                         std::span<int16_t> j_out) {
   const size_t n = x.size(), S = size_t(tr.states);
   constexpr double kInf = std::numeric_limits<double>::infinity();
   std::vector<double> cost(S, kInf), ncost(S), res(S * n), nres(S * n);
@@ -147,7 +182,7 @@ uint32_t ViterbiFeedback(const Trellis& tr, std::span<const double> x, const Eig
         const size_t p = tr.pred[s][size_t(z1)];
         if (cost[p] == kInf) continue;
         int j = 0;
-        const double c = cost[p] + BestInSubset(res[p * n + t] / sc, a, z1, wt[t], lam, bits, j);
+        const double c = cost[p] + BestInSubset(res[p * n + t] / sc, a, z1, wt[t], lam, rate.For(col0 + t), j);
         if (c < bc) bc = c, bz = z1, bj = j;
       }
       ncost[s] = bc;
@@ -189,16 +224,16 @@ Result<TcqGridQuant> Scales(const std::string& name, std::span<const uint64_t> s
 }
 
 // The plain passes on q (scales set): returns the last pass's code lengths.
-Bits PlainPasses(std::span<const float> w, const TcqGridSpec& spec, TcqGridQuant& q) {
+Rate PlainPasses(std::span<const float> w, const TcqGridSpec& spec, TcqGridQuant& q) {
   const Trellis tr = MakeTrellis(spec.state_bits);
-  Bits bits = FlatBits();
+  Rate bits;
   std::vector<double> x(q.cols), wt(q.cols, 1.0);
   for (int it = 0; it < spec.iterations; ++it) {
     for (uint64_t r = 0; r < q.rows; ++r) {
       for (uint64_t c = 0; c < q.cols; ++c) x[c] = double(w[r * q.cols + c]) / double(q.scales[r]);
       Viterbi(tr, x, wt, 0, it ? spec.lambda : 0.0, bits, std::span(q.codes).subspan(r * q.cols, q.cols));
     }
-    bits = BitsFromCodes(q.codes, q.rows, q.cols, spec.state_bits);
+    bits = RateFromCodes(q.codes, q.rows, q.cols, spec.state_bits, spec.rate_classes);
   }
   return bits;
 }
@@ -212,6 +247,7 @@ Status TcqGridSpec::Validate() const {
   if (!(std::isfinite(lambda) && lambda >= 0)) return InvalidArgument("tcq: lambda must be finite and >= 0");
   if (iterations < 1 || iterations > 16) return InvalidArgument("tcq: iterations must be 1..16");
   if (block < 1) return InvalidArgument("tcq: block must be >= 1");
+  if (rate_classes < 1 || rate_classes > 16) return InvalidArgument("tcq: rate classes must be 1..16");
   return Status::Ok();
 }
 
@@ -221,6 +257,7 @@ std::string TcqGridSpec::ToString() const {
   if (lambda != d.lambda) s += ":l" + FormatDouble(lambda);
   if (iterations != d.iterations) s += ":it" + std::to_string(iterations);
   if (block != d.block) s += ":b" + std::to_string(block);
+  if (rate_classes != d.rate_classes) s += ":rc" + std::to_string(rate_classes);
   if (scale_dtype == 1) s += ":f32";
   if (scale_dtype == 2) s += ":bf16";
   return s;
@@ -241,7 +278,7 @@ Result<TcqGridQuant> GptqTcqGridQuant(const std::string& name, std::span<const u
   if (f.cols != q.cols)
     return InvalidArgument(Quote(name) + ": GPTQ factorisation is for " + std::to_string(f.cols) + " columns, expected " +
                            std::to_string(q.cols));
-  const Bits bits = PlainPasses(w, spec, q);
+  const Rate bits = PlainPasses(w, spec, q);
   GptqRunStats st;
   st.damp_used = f.damp_used;
   st.dead_columns = f.dead_columns;
@@ -264,7 +301,7 @@ Result<TcqGridQuant> GptqTcqGridQuant(const std::string& name, std::span<const u
       for (Eigen::Index r = 0; r < rows; ++r) {
         for (Eigen::Index i = 0; i < n; ++i) x[size_t(i)] = W(r, i1 + i);
         state[size_t(r)] = ViterbiFeedback(tr, std::span(x).first(size_t(n)), ub, std::span(wt).first(size_t(n)),
-                                           q.scales[size_t(r)], state[size_t(r)], spec.lambda, bits,
+                                           q.scales[size_t(r)], state[size_t(r)], spec.lambda, bits, size_t(i1),
                                            std::span(q.codes).subspan(size_t(r * cols + i1), size_t(n)));
       }
       // GPTQ's error recurrence with these codes: exact err_damped, and the

@@ -50,10 +50,14 @@ struct TcqGridSpec {
   double lambda = 0.3;      // rate weight, in units of scale^2 per bit (0: nearest point on the path)
   int iterations = 3;       // Viterbi passes; each re-estimates the code lengths from the one before
   int block = 16;           // GPTQ: columns chosen together by one Viterbi per row
+  // The Viterbi's code lengths per union and per class of columns (K classes found as the
+  // column-class streams find them, 1 = per union only), so the rate term prices each
+  // column with the tables that will code it.
+  int rate_classes = 1;
   // A step multiplier per row (empty = 1), as AnsGridSpec::row_step; not in the spec string.
   std::vector<double> row_step;
   Status Validate() const;
-  std::string ToString() const;  // "tcq:s0.15:st3", plus ":l0.2", ":it2", ":b32", ":f32" when not default
+  std::string ToString() const;  // "tcq:s0.15:st3", plus ":l0.2", ":it2", ":b32", ":rc1", ":f32" when not default
 };
 
 // Codes and stored scales of one tensor.

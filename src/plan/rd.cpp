@@ -448,6 +448,7 @@ struct RdPlanner::Impl {
       spec.step = g->grid().step * ratio;
       spec.scale_dtype = g->grid().scale_dtype;
       spec.state_bits = o.tcq_state_bits;
+      spec.rate_classes = o.tcq_rate_classes;
       GptqRunStats stats;
       GP_ASSIGN_OR_RETURN(TcqGridQuant qu, GptqTcqGridQuant(w.tensor->name, w.shape, w.values, *tcq_factors.at(w.h),
                                                             spec, &stats));
