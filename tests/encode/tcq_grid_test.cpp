@@ -237,6 +237,22 @@ TEST(TcqGrid, RateClassesChangeThePathsAndStillDecode) {
   EXPECT_FALSE(spec.Validate().ok());
 }
 
+// FORMAT.md's worked example of model 10, byte for byte, through both decoders.
+TEST(TcqGrid, WorkedExampleFromFormatMd) {
+  T t;
+  t.name = "w";
+  t.encoding = gpk::kAnsGrid;
+  t.shape = {2, 2};
+  t.params = {0, 0, 0, 0, 0, 10};
+  t.payload = {0x00, 0x3c, 0x00, 0x3c, 0x02, 0x02, 0x00, 0x01, 0x1c,                    // scales, K, classes, n1_k, size0
+               0x02, 0x0e, 0x03, 0x01, 0x03, 0x00, 0x00, 0x80, 0x40, 0x80, 0x40,        // stream0: model, table 0
+               0x80, 0x80, 0x01, 0x00, 0x01,                                            // table 1
+               0x00, 0x20, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x80, 0x00,  // three states
+               0x02, 0x0e, 0x03, 0x01, 0x02, 0x00, 0x01, 0x80, 0x80, 0x01,              // stream1: model, table 1
+               0x00, 0x00, 0x80, 0x00};                                                 // one state
+  EXPECT_EQ(DecodeBoth(t), (std::vector<float>{2, 3, 0, -2}));
+}
+
 // Damaged column-class payloads are rejected by both decoders.
 TEST(TcqGrid, DamagedColumnClassPayloadsAreRejected) {
   const uint64_t rows = 16, cols = 64, shape[2] = {rows, cols};
