@@ -220,6 +220,55 @@ Result<std::unique_ptr<TensorEncoder>> ParseAns(const std::vector<std::string_vi
   if (gptq) return std::unique_ptr<TensorEncoder>(new GptqAnsGridEncoder(grid, gopt));
   return std::unique_ptr<TensorEncoder>(new AnsGridEncoder(grid));
 }
+// tok[at..] after "tcq": "s<step>" { ":" tcq_opt }.
+Result<std::unique_ptr<TensorEncoder>> ParseTcq(const std::vector<std::string_view>& tok, size_t at, bool gptq,
+                                                const std::function<Status(const std::string&)>& bad) {
+  TcqGridSpec grid;
+  if (at >= tok.size() || !StartsWith(tok[at], "s") || StartsWith(tok[at], "st"))
+    return bad("missing step after 'tcq' (expected s<step>, like tcq:s0.5:st3)");
+  if (!ParseDouble(tok[at].substr(1), &grid.step) || !(grid.step > 0.0))
+    return bad("step '" + std::string(tok[at]) + "' needs a number > 0, like s0.5");
+  GptqOptions gopt;
+  gopt.act_order = false;
+  auto integer = [&](std::string_view o, size_t skip, uint64_t lo, uint64_t hi, const char* what, int* out) -> Status {
+    uint64_t v = 0;
+    if (!ParseUint(o.substr(skip), &v) || v < lo || v > hi)
+      return bad(std::string(what) + " '" + std::string(o) + "' needs an integer " + std::to_string(lo) + ".." +
+                 std::to_string(hi));
+    *out = static_cast<int>(v);
+    return Status::Ok();
+  };
+  for (++at; at < tok.size(); ++at) {
+    const std::string_view o = tok[at];
+    const std::string os(o);
+    if (o == "row") {
+      continue;
+    } else if (o == "f16" || o == "f32" || o == "bf16") {
+      grid.scale_dtype = o == "f16" ? 0 : o == "f32" ? 1 : 2;
+    } else if (StartsWith(o, "st")) {
+      GP_RETURN_IF_ERROR(integer(o, 2, 2, 8, "state bits", &grid.state_bits));
+    } else if (StartsWith(o, "it")) {
+      GP_RETURN_IF_ERROR(integer(o, 2, 1, 16, "Viterbi passes", &grid.iterations));
+    } else if (StartsWith(o, "rc")) {
+      GP_RETURN_IF_ERROR(integer(o, 2, 1, 16, "rate classes", &grid.rate_classes));
+    } else if (StartsWith(o, "damp")) {
+      if (!gptq) return bad("option '" + os + "' only applies to gptq:... specs");
+      if (!ParseDouble(o.substr(4), &gopt.percdamp) || gopt.percdamp < 0.0)
+        return bad("damping '" + os + "' needs a number >= 0, like damp0.01");
+    } else if (StartsWith(o, "b")) {
+      GP_RETURN_IF_ERROR(integer(o, 1, 1, 65536, "block", &grid.block));
+    } else if (StartsWith(o, "l")) {
+      if (!ParseDouble(o.substr(1), &grid.lambda) || grid.lambda < 0.0)
+        return bad("lambda '" + os + "' needs a number >= 0, like l0.3");
+    } else {
+      return bad("unknown tcq option '" + os + "' (expected st<N>, l<X>, it<N>, b<N>, rc<K>, row, f16, f32, bf16" +
+                 (gptq ? ", damp<X>)" : ")"));
+    }
+  }
+  GP_RETURN_IF_ERROR(grid.Validate());
+  return std::unique_ptr<TensorEncoder>(new TcqGridEncoder(grid, gptq, gopt));
+}
+
 // "cb" BITS ":" scope { ":" cb_opt } (tok[at] is "cb<bits>").
 Result<std::unique_ptr<TensorEncoder>> ParseCodebook(const std::vector<std::string_view>& tok, size_t at, bool gptq,
                                                      const std::function<Status(const std::string&)>& bad) {
@@ -282,6 +331,32 @@ Result<gpk::EncodedTensor> CodebookEncoder::Encode(const std::string& name, std:
                            "' needs a Hessian (X^T X of the layer input); none was given. For plain rounding use '" +
                            spec_.ToString() + "'");
   return EncodeCodebook(name, shape, w, spec_, levels_, gptq_ ? hessian : nullptr, options_);
+}
+
+TcqGridEncoder::TcqGridEncoder(TcqGridSpec grid, bool gptq, GptqOptions options)
+    : grid_(std::move(grid)), gptq_(gptq), options_(options) {
+  options_.act_order = false;
+}
+
+std::string TcqGridEncoder::spec() const {
+  std::string s = (gptq_ ? "gptq:" : "") + grid_.ToString();
+  if (gptq_ && options_.percdamp != GptqOptions().percdamp) s += ":damp" + detail::FormatDouble(options_.percdamp);
+  return s;
+}
+
+Result<gpk::EncodedTensor> TcqGridEncoder::Encode(const std::string& name, std::span<const uint64_t> shape,
+                                                  std::span<const float> w, const Eigen::MatrixXd* hessian) const {
+  if (!gptq_) {
+    GP_ASSIGN_OR_RETURN(TcqGridQuant q, QuantizeTcqGrid(name, shape, w, grid_));
+    return PackTcqGrid(name, shape, grid_, q);
+  }
+  if (hessian == nullptr)
+    return InvalidArgument("tensor '" + name + "': encoder '" + spec() +
+                           "' needs a Hessian (X^T X of the layer input); none was given. For plain Viterbi use '" +
+                           grid_.ToString() + "'");
+  GP_ASSIGN_OR_RETURN(GptqFactor f, GptqFactorize(name, *hessian, options_));
+  GP_ASSIGN_OR_RETURN(TcqGridQuant q, GptqTcqGridQuant(name, shape, w, f, grid_));
+  return PackTcqGrid(name, shape, grid_, q);
 }
 
 std::string GptqEncoder::spec() const { return "gptq:" + grid_.ToString() + GptqSuffix(options_); }
@@ -394,11 +469,12 @@ Result<std::unique_ptr<TensorEncoder>> MakeEncoder(std::string_view spec) {
   if (gptq) ++at;
   if (at < tok.size() && tok[at] == "ans") return ParseAns(tok, at + 1, gptq, bad);
   if (at < tok.size() && StartsWith(tok[at], "cb")) return ParseCodebook(tok, at, gptq, bad);
+  if (at < tok.size() && tok[at] == "tcq") return ParseTcq(tok, at + 1, gptq, bad);
   if (at >= tok.size() || tok[at].empty() || tok[at][0] != 'u') {
     const std::string got = at < tok.size() ? std::string(tok[at]) : std::string();
     return bad("unknown encoder '" + got +
                "' (expected f32, f16, bf16, const, pg_int8, pg_int8_row, pg_int8_tensor, u<bits>:..., ans:s<step>:..., "
-               "cb<bits>:..., or gptq:u<bits>:... / gptq:ans:... / gptq:cb<bits>:...)");
+               "cb<bits>:..., tcq:s<step>:..., or gptq:u<bits>:... / gptq:ans:... / gptq:cb<bits>:... / gptq:tcq:...)");
   }
   UniformSpec grid;
   uint64_t bits = 0;

@@ -35,6 +35,17 @@
 //             | "sf16" | "sf32" | "sbf16"         scale dtype (default sf16)
 //             | "amax" N                          max rANS alphabet, odd 1..4095 (default 4095)
 //             | "noact" | "act" | "damp" X | "block" N   gptq:ans only, as for uniform
+//   tcq      := "tcq:s" STEP { ":" tcq_opt }      trellis-coded grid, encoding 7 (tcq_grid.h): one
+//                                                 scale per row, scale = STEP * std(row)
+//             | "gptq:" tcq                       block LDLQ onto the trellis (needs a Hessian)
+//   tcq_opt  := "st" N                            a trellis of 2^N states, N 2..8 (default 3)
+//             | "l" X                             Viterbi rate weight X >= 0 (default 0.3; 0: nearest path)
+//             | "it" N                            Viterbi passes 1..16 (default 3)
+//             | "b" N                             columns one Viterbi chooses together (gptq; default 16)
+//             | "rc" K                            rate classes 1..16 (default 1)
+//             | "row"                             the only scope, accepted (rd writes it)
+//             | "f16" | "f32" | "bf16"            scale dtype (default f16)
+//             | "damp" X                          gptq:tcq only, as for uniform
 //   codebook := "cb" BITS ":" scope { ":" cb_opt }  k-means levels in a shared object, encoding 8
 //                                                 (codebook.h); BITS 1..8, indices bit-packed
 //             | "gptq:" codebook                 GPTQ error feedback, nearest level (needs a Hessian)
@@ -53,12 +64,15 @@
 //                                                 row (default g64; g0 with b16)
 // Examples: "cb4:row", "gptq:cb3:g64:shared", "u6:row:sd12.85", "u8:g64:q0.9999:packed", "u4:row:none",
 //           "gptq:u6:row:sd12.85:nocap", "gptq:u4:g128:none:noact:damp0.05",
-//           "ans:s0.3:row", "ans:s0.3:g64:ctx4:dz0.1:rdo0.05:sf16", "gptq:ans:s0.3:row".
+//           "ans:s0.3:row", "ans:s0.3:g64:ctx4:dz0.1:rdo0.05:sf16", "gptq:ans:s0.3:row",
+//           "tcq:s0.5:st3", "gptq:tcq:s0.35:st3:l0.2".
 //           "gptq:u6:row:sd12.85+lr4:b4:g64", "ans:s0.3:row+lr2".
 // Canonical lowrank form: the inner's canonical spec, then "+lrR", then ":bB"
 // and ":gN" only when not the default ("gptq:u6:row:sd12.85+lr4").
 // Canonical ans form (spec()): step, scope, then ctxK, dzX, rdoX, sf32/sbf16,
 // amaxN (each only when not the default), then the gptq options.
+// Canonical tcq form: TcqGridSpec::ToString() (step, stN, then lX, itN, bN,
+// rcK, f32/bf16 when not the default), then dampX when not the default.
 // The plain ans encoder uses diag(H) as RDO column weights when a Hessian is
 // given (and ignores it otherwise); it never needs one.
 //
@@ -80,6 +94,7 @@
 #include "codec/gptq.h"
 #include "codec/lowrank.h"
 #include "codec/quantize.h"
+#include "codec/tcq_grid.h"
 
 namespace golfpack::encode {
 
@@ -175,6 +190,25 @@ class GptqAnsGridEncoder final : public TensorEncoder {
 
  private:
   AnsGridSpec grid_;
+  GptqOptions options_;
+};
+
+// A trellis-coded grid ("tcq:s0.5:st3"; "gptq:tcq:s0.5:st3": block LDLQ with
+// the Hessian, never in activation order, since the trellis walks the stored
+// column order), encoding 7 with model = state bits, or state bits + 8 with
+// column classes (tcq_grid.h).
+class TcqGridEncoder final : public TensorEncoder {
+ public:
+  TcqGridEncoder(TcqGridSpec grid, bool gptq, GptqOptions options);
+  std::string spec() const override;
+  Result<gpk::EncodedTensor> Encode(const std::string& name, std::span<const uint64_t> shape,
+                                    std::span<const float> w, const Eigen::MatrixXd* hessian) const override;
+  bool needs_hessian() const override { return gptq_; }
+  const TcqGridSpec& grid() const { return grid_; }
+
+ private:
+  TcqGridSpec grid_;
+  bool gptq_;
   GptqOptions options_;
 };
 

@@ -30,7 +30,11 @@ TEST(Factory, EveryDocumentedSpecParsesAndRoundTripsItsName) {
                          "u6:row:sd12.85:nocap",
                          "gptq:u6:row:sd12.85",
                          "gptq:u4:g128:none:noact:damp0.05:block64",
-                         "gptq:u8:row:q0.999:packed:sf32"};
+                         "gptq:u8:row:q0.999:packed:sf32",
+                         "tcq:s0.5:st3",
+                         "tcq:s0.25:st8:l0:it1:b32:rc4:bf16",
+                         "gptq:tcq:s0.35:st2:l0.2:f32",
+                         "gptq:tcq:s1:st3:damp0.05"};
   for (const char* s : specs) {
     auto e = MakeEncoder(s);
     ASSERT_TRUE(e.ok()) << s << ": " << e.status().ToString();
@@ -47,6 +51,15 @@ TEST(Factory, EveryDocumentedSpecParsesAndRoundTripsItsName) {
   ASSERT_TRUE(g.ok());
   EXPECT_EQ((*g)->spec(), "gptq:u6:row:sd12.85");
   EXPECT_TRUE((*g)->needs_hessian());
+  // rd's trellis candidates name their scope; the canonical form drops it.
+  auto t = MakeEncoder("gptq:tcq:s0.1767765:st3:row");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ((*t)->spec(), "gptq:tcq:s0.1767765:st3");
+  EXPECT_TRUE((*t)->needs_hessian());
+  auto plain = MakeEncoder("tcq:s0.5:st3:f16:l0.3");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ((*plain)->spec(), "tcq:s0.5:st3");
+  EXPECT_FALSE((*plain)->needs_hessian());
 }
 
 TEST(Factory, BadSpecsNameTheSpecAndTheBadPart) {
@@ -73,6 +86,16 @@ TEST(Factory, BadSpecsNameTheSpecAndTheBadPart) {
       {"gptq:u6:row:none:dampx", "damping 'dampx'"},
       {"gptq:u6:row:none:block0", "block size 'block0'"},
       {"pg_int8:row", "unknown encoder 'pg_int8'"},
+      {"tcq", "missing step"},
+      {"tcq:st3", "missing step"},
+      {"tcq:s0", "step 's0'"},
+      {"tcq:s0.5:st9", "state bits 'st9'"},
+      {"tcq:s0.5:it0", "Viterbi passes 'it0'"},
+      {"tcq:s0.5:rc17", "rate classes 'rc17'"},
+      {"tcq:s0.5:b0", "block 'b0'"},
+      {"tcq:s0.5:l-1", "lambda 'l-1'"},
+      {"tcq:s0.5:g64", "unknown tcq option 'g64'"},
+      {"tcq:s0.5:damp0.1", "only applies to gptq"},
   };
   for (const auto& [spec, part] : bad) {
     auto e = MakeEncoder(spec);
@@ -142,6 +165,43 @@ TEST(Factory, DecodeOfEncodeMatchesExpectation) {
   ASSERT_TRUE(stats.ok());
   const std::vector<float> want = DequantizeUniform(stats->quant);
   check("gptq:u4:row:none", [&](size_t i) { return want[i]; }, &H);
+  // tcq: the trellis grid of tcq_grid.h, plain Viterbi or block LDLQ with H
+  // (variable-size payloads: both core decoders instead of the size rule).
+  {
+    auto tcq_check = [&](const std::string& spec, const std::vector<float>& want, const Eigen::MatrixXd* h) {
+      SCOPED_TRACE(spec);
+      auto e = MakeEncoder(spec);
+      ASSERT_TRUE(e.ok());
+      auto t = (*e)->Encode("blocks.0.mlp.fc.weight", shape, w, h);
+      ASSERT_TRUE(t.ok()) << t.status().ToString();
+      EXPECT_EQ(t->encoding, gpk::kAnsGrid);
+      auto dec = (*e)->Decode(*t);
+      ASSERT_TRUE(dec.ok()) << dec.status().ToString();
+      std::vector<float> ref(w.size());
+      ASSERT_TRUE(gpk::DecodeRef(t->encoding, gpk::TensorView{t->shape, w.size(), t->params, t->payload}, ref).ok());
+      for (size_t i = 0; i < w.size(); ++i) {
+        ASSERT_TRUE(BitEqual((*dec)[i], want[i])) << i;
+        ASSERT_TRUE(BitEqual(ref[i], want[i])) << i;
+      }
+    };
+    TcqGridSpec spec;
+    spec.step = 0.5;
+    auto q = QuantizeTcqGrid("x", shape, w, spec);
+    ASSERT_TRUE(q.ok());
+    const std::vector<float> want_tcq = DequantizeTcqGrid(*q);
+    tcq_check("tcq:s0.5:st3", want_tcq, nullptr);
+    GptqOptions o;
+    o.act_order = false;
+    auto f = GptqFactorize("x", H, o);
+    ASSERT_TRUE(f.ok());
+    auto gq = GptqTcqGridQuant("x", shape, w, *f, spec);
+    ASSERT_TRUE(gq.ok());
+    const std::vector<float> want_gptq = DequantizeTcqGrid(*gq);
+    tcq_check("gptq:tcq:s0.5:st3", want_gptq, &H);
+    size_t differ = 0;
+    for (size_t i = 0; i < w.size(); ++i) differ += want_gptq[i] != want_tcq[i];
+    EXPECT_GT(differ, w.size() / 20);  // the error feedback moved codes
+  }
 }
 
 TEST(Factory, GptqWithoutHessianIsAClearError) {
@@ -155,6 +215,12 @@ TEST(Factory, GptqWithoutHessianIsAClearError) {
   EXPECT_NE(t.status().message().find("blocks.1.attn.c_q.weight"), std::string::npos);
   EXPECT_NE(t.status().message().find("needs a Hessian"), std::string::npos);
   EXPECT_NE(t.status().message().find("'u6:row:sd12.85'"), std::string::npos);
+  auto tq = MakeEncoder("gptq:tcq:s0.5:st3");
+  ASSERT_TRUE(tq.ok());
+  auto tt = (*tq)->Encode("blocks.1.mlp.fc.weight", shape, w, nullptr);
+  ASSERT_FALSE(tt.ok());
+  EXPECT_NE(tt.status().message().find("blocks.1.mlp.fc.weight"), std::string::npos);
+  EXPECT_NE(tt.status().message().find("'tcq:s0.5:st3'"), std::string::npos);
   // Plain encoders ignore a Hessian.
   auto u = MakeEncoder("u6:row:sd12.85");
   ASSERT_TRUE(u.ok());
