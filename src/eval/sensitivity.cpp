@@ -39,12 +39,20 @@ std::vector<double> Ranks(const std::vector<double>& v) {
 
 // Encodes with a spec string and decodes through the registry: the weights
 // the artifact would hold.
-Result<torch::Tensor> Roundtrip(const std::string& spec, const std::string& name, const torch::Tensor& w) {
+Result<torch::Tensor> Roundtrip(const std::string& spec, const std::string& name, const torch::Tensor& w,
+                                const torch::Tensor& hessian) {
   GP_ASSIGN_OR_RETURN(auto encoder, encode::MakeEncoder(spec));
   auto c = w.detach().to(torch::kFloat32).contiguous();
   std::vector<uint64_t> shape(c.sizes().begin(), c.sizes().end());
   std::span<const float> values(c.data_ptr<float>(), static_cast<size_t>(c.numel()));
-  GP_ASSIGN_OR_RETURN(gpk::EncodedTensor e, encoder->Encode(name, shape, values, nullptr));
+  // A gptq probe gets the calibration's Hessian of the weight's input, as rd's candidates do.
+  Eigen::MatrixXd h;
+  if (encoder->needs_hessian()) {
+    const torch::Tensor hd = hessian.to(torch::kCPU, torch::kFloat64).contiguous();
+    h = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+        hd.data_ptr<double>(), hd.size(0), hd.size(1));
+  }
+  GP_ASSIGN_OR_RETURN(gpk::EncodedTensor e, encoder->Encode(name, shape, values, h.size() ? &h : nullptr));
   const gpk::EncodingTraits* traits = gpk::FindEncoding(e.encoding);
   if (!traits) return Internal("encoder produced unknown encoding " + std::to_string(e.encoding));
   auto out = torch::empty_like(c);
@@ -282,7 +290,7 @@ Result<SensitivityResult> MeasureSensitivity(model::GPT& model, const Calibratio
                                                          encode::kTokenRowFloor, fisher, fisher_floor);
     for (int pass = 0; pass < 2; ++pass) {
       clock.Start();
-      GP_ASSIGN_OR_RETURN(t.quantized[pass], Roundtrip(pass == 0 ? o.probe_spec : o.check_spec, t.name, t.original));
+      GP_ASSIGN_OR_RETURN(t.quantized[pass], Roundtrip(pass == 0 ? o.probe_spec : o.check_spec, t.name, t.original, h));
       clock.Stop(t_quant);
       clock.Start();
       t.proxy[pass] = HessianProxy(t.original, t.quantized[pass], h, cal.tokens, rw);

@@ -334,6 +334,39 @@ void ExpectReuseMatchesFullForward(model::GPTConfig c, int64_t tokens) {
   EXPECT_EQ(again->base_loss, full->base_loss);
 }
 
+// A gptq probe is quantized with the calibration's Hessian of its input, as
+// rd's candidates are: at the same grid its proxy tr(E H E^T) is below plain
+// rounding's for every weight (GPTQ minimizes it), and a trellis probe runs.
+TEST(Sensitivity, GptqProbesUseTheCalibrationHessian) {
+  const std::string dir = WriteShard();
+  model::GPT m = RandomTiny(2);
+  CalibrationOptions o;
+  o.train_pattern = dir + "/fineweb_train_*.bin";
+  o.tokens = 1000;
+  o.seq_len = 64;
+  o.row_fisher_floor = -1;
+  auto cal = Calibrate(m, o, {});
+  ASSERT_TRUE(cal.ok()) << cal.status().ToString();
+  SensitivityOptions so;
+  so.train_pattern = o.train_pattern;
+  so.tokens = 64 * 2;
+  so.seq_len = 64;
+  so.probe_spec = "gptq:ans:s1:row";
+  so.check_spec = "ans:s1:row";
+  auto s = MeasureSensitivity(m, *cal, so, {});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_FALSE(s->tensors.empty());
+  for (const auto& t : s->tensors) EXPECT_LT(t.proxy_probe, t.proxy_check) << t.name;
+  so.probe_spec = "gptq:tcq:s0.7:st3";
+  so.check_spec = "tcq:s0.7:st3";
+  auto tr = MeasureSensitivity(m, *cal, so, {});
+  ASSERT_TRUE(tr.ok()) << tr.status().ToString();
+  for (const auto& t : tr->tensors) {
+    EXPECT_GT(t.proxy_check, 0) << t.name;
+    EXPECT_LT(t.proxy_probe, t.proxy_check) << t.name;
+  }
+}
+
 TEST(Sensitivity, ReusedActivationsGiveTheSameLossesAsFullForwards) {
   ExpectReuseMatchesFullForward(Tiny(), 64 * 6);  // 3 layers: 1 encoder, 2 decoders; batches of 4 + 2
 }
