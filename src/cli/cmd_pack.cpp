@@ -106,6 +106,12 @@ Status RunPackRd(const Opts& o, const io::TensorFile& model, const GlobalOptions
   ro.tcq_only = o.tcq_only;
   if (o.tcq_damp >= 0) ro.tcq_damp = o.tcq_damp;
   if (o.tcq_rate_classes > 0) ro.tcq_rate_classes = o.tcq_rate_classes;
+  if (!o.tcq_sensitivity.empty()) {
+    GP_ASSIGN_OR_RETURN(encode::Hessians ts, encode::Hessians::Load(o.tcq_sensitivity));
+    if (!ts.has_sensitivity())
+      return InvalidArgument(o.tcq_sensitivity + ": --tcq-sensitivity needs a calibration with fitted sensitivities");
+    ro.tcq_sensitivity = ts.sensitivity();
+  }
   if (o.hessian_shrink >= 0) ro.hessian_shrink = o.hessian_shrink;
   ro.token_row_floor = o.token_row_floor;
   ro.row_fisher_floor = o.row_fisher_floor;
@@ -322,6 +328,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     std::vector<std::string> tcq_only;
     double tcq_damp = -1;
     int tcq_rate_classes = 0;
+    std::string tcq_sensitivity;
     double hessian_shrink = -1;
     double token_row_floor = encode::kTokenRowFloor;
     double row_fisher_floor = std::numeric_limits<double>::quiet_NaN();
@@ -380,6 +387,9 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
                   "rd: the tcq Viterbi prices each column with the code lengths of its column class, K = 2..16 classes "
                   "(default 1: per union only; measured undecided, docs/results/structure.md)")
       ->check(CLI::Range(1, 16));
+  cmd->add_option("--tcq-sensitivity", o->tcq_sensitivity,
+                  "rd: price the tcq path's candidates with the sensitivities of this calibration file (made with "
+                  "`calibrate --probe gptq:tcq:s0.7:st3`; default: the --calib file's)");
   cmd->add_option("--hessian-shrink", o->hessian_shrink,
                   "rd: shrink every calibration Hessian to H + A x mean(diag H) x I before any fit or proxy (default 0)");
   cmd->add_option("--rowstep-gammas", o->rowstep_gammas,

@@ -141,6 +141,9 @@ struct Work {
   const io::Tensor* tensor = nullptr;
   const Eigen::MatrixXd* h = nullptr;
   double sensitivity = 1.0;
+  double tcq_sensitivity = 1.0;  // for candidates on a trellis grid (RdOptions::tcq_sensitivity)
+  // The sensitivity that prices a candidate with encoder spec `spec`.
+  double Sens(const std::string& spec) const { return spec.rfind("gptq:tcq:", 0) == 0 ? tcq_sensitivity : sensitivity; }
   std::vector<uint64_t> shape;
   uint64_t rows = 0, cols = 0;
   std::vector<float> values;
@@ -475,7 +478,7 @@ struct RdPlanner::Impl {
     c.price = Price(c.enc);
     c.grid_price = c.price;
     c.c.proxy = GptqTrace(w, q, stats) / double(std::max<int64_t>(hessians->tokens(), 1));
-    c.c.predicted = w.sensitivity * c.c.proxy;
+    c.c.predicted = w.Sens(c.c.spec) * c.c.proxy;
     c.base_tag = base_tag;
     return c;
   }
@@ -561,7 +564,7 @@ struct RdPlanner::Impl {
         c.price = Price(payload, params.size(), gpk::kLowRank);
         c.c.proxy = CorrectedHessianProxy(base_tr, ed, srd.asDiagonal() * fq.a.cast<double>(), fq.b.cast<double>(), *w.h,
                                           tokens);
-        c.c.predicted = w.sensitivity * c.c.proxy;
+        c.c.predicted = w.Sens(c.c.spec) * c.c.proxy;
         c.base_tag = base_tag;
         c.lr = spec;
         set.cands.push_back(std::move(c));
@@ -653,7 +656,7 @@ struct RdPlanner::Impl {
         c.c.bytes = c.enc.payload.size() + c.enc.params.size();
         c.price = Price(c.enc);
         c.c.proxy = SparseCorrectedHessianProxy(trace_g, eg, cols, spos, sval, *w.h, tokens, w.rw);
-        c.c.predicted = w.sensitivity * c.c.proxy;
+        c.c.predicted = w.Sens(c.c.spec) * c.c.proxy;
         c.base_tag = base_tag;
         c.patch = ps;
         c.grid_price = Price(inner);
@@ -706,7 +709,7 @@ struct RdPlanner::Impl {
           c.c.bytes = pb.payload + pb.params;
           c.price = Price(pb.payload, pb.params, gpk::kPatch);
           c.c.proxy = src.Trace(ps, applied) / double(tokens);
-          c.c.predicted = w.sensitivity * c.c.proxy;
+          c.c.predicted = w.Sens(c.c.spec) * c.c.proxy;
           c.base_tag = base_tag;
           c.patch = ps;
           c.patch_values = chosen;
@@ -1153,6 +1156,7 @@ Result<RdPlanner> RdPlanner::Create(const io::TensorFile& model, const Hessians&
       w.tensor = &t;
       w.h = h;
       w.sensitivity = hessians.Sensitivity(t.name).value_or(1.0);
+      w.tcq_sensitivity = o.tcq_sensitivity.count(t.name) ? o.tcq_sensitivity.at(t.name) : w.sensitivity;
       w.rw = hessians.RowWeights(t.name, t.shape[0], o.token_row_floor, fisher_floor);
       w.shape.assign(t.shape.begin(), t.shape.end());
       w.rows = w.shape[0];

@@ -106,6 +106,13 @@ struct RdOptions {
   // proxy overrates trellis grids on the MLP matrices
   // (docs/results/structure.md).
   std::vector<std::string> tcq_only;
+  // Loss sensitivities (dL per unit of proxy) for the tcq path's candidates
+  // and every protection on top of them, per weight, in place of the
+  // calibration's (`pack --tcq-sensitivity FILE`: a calibration made with
+  // `calibrate --probe gptq:tcq:...`). Empty: the calibration's for all. At
+  // equal proxy, block-LDLQ trellis errors cost the demo model's MLP matrices
+  // 1.2 to 2.3x the loss of GPTQ grid errors (docs/results/structure.md).
+  std::map<std::string, double> tcq_sensitivity;
   // Shrinkage of every calibration Hessian toward a multiple of the
   // identity, H + hessian_shrink x mean(diag H) x I, before anything uses
   // it: every GPTQ / trellis fit, every correction's fit and every proxy. A

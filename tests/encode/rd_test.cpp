@@ -657,6 +657,36 @@ TEST(RdPatch, PatchesOverCorrectionsPackAndDecode) {
   EXPECT_TRUE(over_tcq) << "no correction over a trellis grid was offered";
 }
 
+// RdOptions::tcq_sensitivity prices every candidate on a trellis grid (the
+// trellis itself and the corrections over it) with its own sensitivity, and
+// every other candidate with the calibration's.
+TEST(Rd, TcqSensitivityPricesTheTrellisCandidates) {
+  const auto model = Model();
+  const auto h = Calib({});
+  RdOptions o;
+  o.budget = 20000;
+  o.code_bytes = 0;
+  o.code_bytes_set = true;
+  o.threads = 1;
+  o.paths = {"grid", "lqer", "tcq"};
+  for (const auto& t : model.tensors) o.tcq_sensitivity[t.name] = 0.5 * h.Sensitivity(t.name).value_or(1.0);
+  auto r = PackRd(model, h, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  int trellis = 0, over = 0, other = 0;
+  for (const auto& t : r->tensors)
+    for (const auto& c : t.candidates) {
+      if (!(c.proxy > 0)) continue;
+      const bool tcq = c.spec.rfind("gptq:tcq:", 0) == 0;
+      EXPECT_NEAR(c.predicted / (t.sensitivity * c.proxy), tcq ? 0.5 : 1.0, 1e-9) << t.name << " " << c.spec;
+      trellis += tcq && c.path == "tcq";
+      over += tcq && c.path != "tcq";
+      other += !tcq;
+    }
+  EXPECT_GT(trellis, 0);
+  EXPECT_GT(over, 0);  // an LQER correction over a trellis grid
+  EXPECT_GT(other, 0);
+}
+
 // GPTQ's own options in the family (damping, act-order) reach the GPTQ
 // candidates; the plain-rounding ladder drops them; the tcq path takes its
 // own damping, state count and tensor filter, and a bad state count is one
