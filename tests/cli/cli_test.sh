@@ -134,6 +134,13 @@ if "$gp" -q pack "$work/m.safetensors" -r "rules:attn=gptq:cb3:row:shared,mlp=gp
    && "$gp" -q eval "$work/cb.gpk" --data "$work/data" --seq-len 64 --max-tokens 1024 | grep -q "^val_bpb"; then
   ok "rules: recipe with shared codebooks packs and evaluates"
 else fail "rules: recipe: $(cat "$work/cb.err")"; fi
+# Trellis-coded grids as a rule's encoder (block LDLQ with the calibration's Hessians).
+if "$gp" -q pack "$work/m.safetensors" -r "rules:matrix=gptq:tcq:s0.35:st3" \
+     --calib "$work/calib.safetensors" -o "$work/tcq.gpk" >/dev/null 2>"$work/tcq.err" \
+   && "$gp" inspect "$work/tcq.gpk" | grep -q "ans_grid/tcq3" \
+   && "$gp" -q eval "$work/tcq.gpk" --data "$work/data" --seq-len 64 --max-tokens 1024 | grep -q "^val_bpb"; then
+  ok "rules: recipe with trellis-coded grids packs and evaluates"
+else fail "rules: tcq recipe: $(cat "$work/tcq.err")"; fi
 if "$gp" pack --list-recipes | grep -q "= rules:control=f32,embedding=u8:row:sd20:nocap"; then ok "--list-recipes prints factory strings"
 else fail "--list-recipes lacks the rules: form of gptq-int6-brotli"; fi
 expect_error "bad rules: recipe" "unknown key 'weights'" "$gp" pack "$work/m.safetensors" -r "rules:weights=f16" -o "$work/x.gpk"
