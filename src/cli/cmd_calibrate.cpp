@@ -31,6 +31,9 @@ Runner AddCalibrateCommand(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--sensitivity-tokens", o->sens.tokens,
                   "tokens of the batch that measures each weight's loss sensitivity (0 = skip)")
       ->capture_default_str();
+  cmd->add_option("--tcq-probe", o->sens.tcq_probe_spec,
+                  "also fit a sensitivity per weight with this trellis probe, which rd prices its tcq path with "
+                  "(e.g. gptq:tcq:s0.7:st3:damp0.11; default: none, the tcq path uses --probe's)");
   cmd->add_option("--probe", o->sens.probe_spec, "encoder spec whose measured loss change fits the sensitivity")
       ->capture_default_str();
   cmd->add_option("--check", o->sens.check_spec, "coarser spec on which the fitted prediction is checked")
@@ -71,7 +74,10 @@ Runner AddCalibrateCommand(CLI::App& app, GlobalOptions& g) {
       sbar.Finish();
       phases.insert(phases.end(), sr.timings.begin(), sr.timings.end());
       sens_threads = sr.threads;
-      for (const auto& t : sr.tensors) cal.sensitivity[t.name] = t.sensitivity;
+      for (const auto& t : sr.tensors) {
+        cal.sensitivity[t.name] = t.sensitivity;
+        if (!o->sens.tcq_probe_spec.empty()) cal.tcq_sensitivity[t.name] = t.tcq_sensitivity;
+      }
       std::snprintf(line, sizeof line, "%.4f", sr.spearman_raw_proxy);
       cal.notes["golfpack.sensitivity_spearman_raw"] = line;
       std::snprintf(line, sizeof line, "%.4f", sr.spearman_fitted);
@@ -85,6 +91,15 @@ Runner AddCalibrateCommand(CLI::App& app, GlobalOptions& g) {
                         t.dloss_probe, t.sensitivity, t.proxy_check, t.dloss_check, t.predicted_check);
           Say(g, line);
         }
+        if (!o->sens.tcq_probe_spec.empty()) {
+          std::snprintf(line, sizeof line, "%-28s %11s %11s %11s", "tensor", "D_tcq", "dL_tcq", "s_tcq");
+          Say(g, line);
+          for (const auto& t : sr.tensors) {
+            std::snprintf(line, sizeof line, "%-28s %11.3e %11.3e %11.3e", t.name.c_str(), t.proxy_tcq, t.dloss_tcq,
+                          t.tcq_sensitivity);
+            Say(g, line);
+          }
+        }
       }
       std::snprintf(line, sizeof line,
                     "sensitivity  %zu weights on %lld tokens (base loss %.4f): probe %s, check %s\n"
@@ -92,6 +107,11 @@ Runner AddCalibrateCommand(CLI::App& app, GlobalOptions& g) {
                     sr.tensors.size(), (long long)sr.tokens, sr.base_loss, o->sens.probe_spec.c_str(),
                     o->sens.check_spec.c_str(), sr.spearman_raw_proxy, sr.spearman_fitted);
       Say(g, line);
+      if (!o->sens.tcq_probe_spec.empty()) {
+        std::snprintf(line, sizeof line, "             trellis probe %s: a second sensitivity per weight for rd's tcq path",
+                      o->sens.tcq_probe_spec.c_str());
+        Say(g, line);
+      }
     }
     clock.Start();
     GP_RETURN_IF_ERROR(eval::SaveCalibration(o->out, cal));

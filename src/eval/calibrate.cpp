@@ -208,6 +208,7 @@ encode::Hessians ToHessians(const Calibration& c) {
   }
   encode::Hessians h = encode::Hessians::FromSites(std::move(sites), c.tokens, c.sensitivity, c.seq_len, c.notes);
   h.set_token_counts(c.token_counts);
+  h.set_tcq_sensitivity(c.tcq_sensitivity);
   std::map<std::string, std::vector<double>> fisher;
   for (const auto& [w, f] : c.row_fisher) {
     const torch::Tensor d = f.to(torch::kCPU, torch::kFloat64).contiguous();
@@ -223,6 +224,7 @@ Calibration FromHessians(const encode::Hessians& h) {
   c.tokens = h.tokens();
   c.seq_len = h.seq_len();
   c.sensitivity = h.sensitivity();
+  c.tcq_sensitivity = h.tcq_sensitivity();
   c.notes = h.notes();
   c.token_counts = h.token_counts();
   for (const auto& [w, f] : h.row_fisher()) {

@@ -78,6 +78,8 @@ struct Calibration {
   std::vector<double> token_counts;
   // Fitted loss sensitivity per weight (eval/sensitivity.h); empty if not measured.
   std::map<std::string, double> sensitivity;
+  // The same fitted with the trellis probe (SensitivityOptions::tcq_probe_spec); empty if not measured.
+  std::map<std::string, double> tcq_sensitivity;
   // weight -> [rows] float64, sum over tokens of (dL/dy_row)^2 (row_fisher_floor above); empty if not measured.
   std::map<std::string, torch::Tensor> row_fisher;
   std::map<std::string, std::string> notes;  // extra metadata kept with the file

@@ -259,9 +259,9 @@ Result<SensitivityResult> MeasureSensitivity(model::GPT& model, const Calibratio
   struct Target {
     std::string name;
     torch::Tensor param, original;
-    torch::Tensor quantized[2];  // probe grid, check grid
-    double proxy[2] = {0, 0};
-    double loss_sum[2] = {0, 0};
+    torch::Tensor quantized[3];  // probe grid, check grid, tcq probe
+    double proxy[3] = {0, 0, 0};
+    double loss_sum[3] = {0, 0, 0};
     ResumePoint resume;
   };
   // The proxy's row weights as rd prices them by default: the calibration's
@@ -274,6 +274,7 @@ Result<SensitivityResult> MeasureSensitivity(model::GPT& model, const Calibratio
     const torch::Tensor d = f.to(torch::kCPU, torch::kFloat64).contiguous();
     fisher.emplace(w, std::vector<double>(d.data_ptr<double>(), d.data_ptr<double>() + d.numel()));
   }
+  const int passes = o.tcq_probe_spec.empty() ? 2 : 3;
   std::vector<Target> targets;
   for (auto& p : model->named_parameters()) {
     if (p.value().dim() != 2) continue;
@@ -288,9 +289,10 @@ Result<SensitivityResult> MeasureSensitivity(model::GPT& model, const Calibratio
     // tied embedding by frequency), so the fitted sensitivity matches.
     const std::vector<double> rw = encode::RowWeightsFor(t.name, uint64_t(t.original.size(0)), cal.token_counts,
                                                          encode::kTokenRowFloor, fisher, fisher_floor);
-    for (int pass = 0; pass < 2; ++pass) {
+    for (int pass = 0; pass < passes; ++pass) {
       clock.Start();
-      GP_ASSIGN_OR_RETURN(t.quantized[pass], Roundtrip(pass == 0 ? o.probe_spec : o.check_spec, t.name, t.original, h));
+      const std::string& spec = pass == 0 ? o.probe_spec : pass == 1 ? o.check_spec : o.tcq_probe_spec;
+      GP_ASSIGN_OR_RETURN(t.quantized[pass], Roundtrip(spec, t.name, t.original, h));
       clock.Stop(t_quant);
       clock.Start();
       t.proxy[pass] = HessianProxy(t.original, t.quantized[pass], h, cal.tokens, rw);
@@ -351,13 +353,13 @@ Result<SensitivityResult> MeasureSensitivity(model::GPT& model, const Calibratio
     clock.Stop(t_base);
 
     clock.Start();
-    std::vector<std::array<double, 2>> batch_sum(targets.size());
+    std::vector<std::array<double, 3>> batch_sum(targets.size());
     std::atomic<size_t> next{0}, done{0};
     auto work = [&](int w) {
       c10::InferenceMode worker_inference;  // thread-local
       for (size_t i; (i = next.fetch_add(1)) < targets.size();) {
         const Target& t = targets[i];
-        for (int pass = 0; pass < 2; ++pass) {
+        for (int pass = 0; pass < passes; ++pass) {
           params[w][i].copy_(t.quantized[pass]);
           const torch::Tensor losses = staged ? forwards[w].From(t.resume) : models[w]->token_losses(xb, yb);
           batch_sum[i][pass] = losses.to(torch::kFloat64).sum().item<double>();
@@ -386,7 +388,7 @@ Result<SensitivityResult> MeasureSensitivity(model::GPT& model, const Calibratio
     for (auto& th : pool) th.join();
     if (error) std::rethrow_exception(error);
     for (size_t i = 0; i < targets.size(); ++i)
-      for (int pass = 0; pass < 2; ++pass) targets[i].loss_sum[pass] += batch_sum[i][pass];
+      for (int pass = 0; pass < passes; ++pass) targets[i].loss_sum[pass] += batch_sum[i][pass];
     clock.Stop(t_probe);
   }
   result.activations_reused = staged;
@@ -401,6 +403,12 @@ Result<SensitivityResult> MeasureSensitivity(model::GPT& model, const Calibratio
     ts.sensitivity = ts.imputed ? 0.0 : ts.dloss_probe / ts.proxy_probe;
     ts.proxy_check = t.proxy[1];
     ts.dloss_check = t.loss_sum[1] / ntok - result.base_loss;
+    if (passes == 3) {
+      ts.proxy_tcq = t.proxy[2];
+      ts.dloss_tcq = t.loss_sum[2] / ntok - result.base_loss;
+      ts.tcq_imputed = !(ts.dloss_tcq > 0 && ts.proxy_tcq > 0);
+      ts.tcq_sensitivity = ts.tcq_imputed ? 0.0 : ts.dloss_tcq / ts.proxy_tcq;
+    }
     result.tensors.push_back(ts);
   }
   // A probe whose loss change is lost in the batch's noise says "small", not
@@ -417,6 +425,18 @@ Result<SensitivityResult> MeasureSensitivity(model::GPT& model, const Calibratio
   for (auto& t : result.tensors) {
     if (t.imputed) t.sensitivity = median;
     t.predicted_check = t.sensitivity * t.proxy_check;
+  }
+  if (passes == 3) {
+    std::vector<double> tcq_s;
+    for (const auto& t : result.tensors)
+      if (!t.tcq_imputed) tcq_s.push_back(t.tcq_sensitivity);
+    double tcq_median = 0;
+    if (!tcq_s.empty()) {
+      std::nth_element(tcq_s.begin(), tcq_s.begin() + tcq_s.size() / 2, tcq_s.end());
+      tcq_median = tcq_s[tcq_s.size() / 2];
+    }
+    for (auto& t : result.tensors)
+      if (t.tcq_imputed) t.tcq_sensitivity = tcq_median;
   }
   std::vector<double> raw, fitted, measured;
   for (const auto& t : result.tensors) {

@@ -32,6 +32,11 @@ struct SensitivityOptions {
   int batch_seqs = 4;                      // sequences per forward pass (memory vs per-call overhead)
   std::string probe_spec = "u3:row:none";  // fits s (coarse enough to move the loss measurably)
   std::string check_spec = "u4:row:none";  // tests the prediction at another distortion level
+  // A third probe per weight (empty: none), fitted as the first: the
+  // sensitivity rd prices its trellis candidates with
+  // (TensorSensitivity::tcq_sensitivity). Block-LDLQ trellis errors cost the
+  // demo model's MLP matrices more loss per unit of proxy than grid errors.
+  std::string tcq_probe_spec;
   // Probes re-run only the layers downstream of the quantized weight, from the
   // base pass's cached activations (bit-identical losses; off = full forward
   // passes, for tests and comparison).
@@ -48,6 +53,10 @@ struct TensorSensitivity {
   double sensitivity = 0;                   // dL / D (the median of the others when dL <= 0)
   bool imputed = false;                     // the probe did not move the loss measurably
   double proxy_check = 0, dloss_check = 0, predicted_check = 0;
+  // With a tcq probe: its D, measured dL and dL / D (the median of the
+  // others, as above, when dL <= 0).
+  double proxy_tcq = 0, dloss_tcq = 0, tcq_sensitivity = 0;
+  bool tcq_imputed = false;
 };
 
 struct SensitivityResult {

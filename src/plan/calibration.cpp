@@ -21,9 +21,11 @@ constexpr const char* kSeqLen = "golfpack.seq_len";
 constexpr const char* kCounts = "token_counts";  // the tensor of token counts
 const std::string kFisherPrefix = "row_fisher.";   // + weight name: a row Fisher
 const std::string kSensPrefix = "golfpack.sensitivity.";
+const std::string kTcqSensPrefix = "golfpack.tcq_sensitivity.";
 
 bool IsReserved(const std::string& key) {
-  return key == kKind || key == kTokens || key == kSeqLen || key.rfind(kSensPrefix, 0) == 0;
+  return key == kKind || key == kTokens || key == kSeqLen || key.rfind(kSensPrefix, 0) == 0 ||
+         key.rfind(kTcqSensPrefix, 0) == 0;
 }
 
 // The whole string as a non-negative integer.
@@ -47,12 +49,16 @@ Result<Hessians> Hessians::Load(const std::string& path) {
     if (key == kTokens || key == kSeqLen) {
       const bool ok = key == kTokens ? ParseCount(value, &h.tokens_) : ParseCount(value, &h.seq_len_);
       if (!ok) return Corrupt(path + ": calibration metadata " + key + " = '" + value + "' is not a count");
-    } else if (key.rfind(kSensPrefix, 0) == 0) {
+    } else if (key.rfind(kSensPrefix, 0) == 0 || key.rfind(kTcqSensPrefix, 0) == 0) {
       char* end = nullptr;
       const double s = std::strtod(value.c_str(), &end);
       if (value.empty() || *end != '\0' || !std::isfinite(s))
         return Corrupt(path + ": calibration metadata " + key + " = '" + value + "' is not a number");
-      h.sensitivity_[key.substr(kSensPrefix.size())] = s;
+      if (key.rfind(kSensPrefix, 0) == 0) {
+        h.sensitivity_[key.substr(kSensPrefix.size())] = s;
+      } else {
+        h.tcq_sensitivity_[key.substr(kTcqSensPrefix.size())] = s;
+      }
     } else {
       h.notes_[key] = value;
     }
@@ -128,6 +134,10 @@ Status Hessians::Save(const std::string& path) const {
   for (const auto& [name, s] : sensitivity_) {
     std::snprintf(buf, sizeof buf, "%.9g", s);
     f.metadata[kSensPrefix + name] = buf;
+  }
+  for (const auto& [name, s] : tcq_sensitivity_) {
+    std::snprintf(buf, sizeof buf, "%.9g", s);
+    f.metadata[kTcqSensPrefix + name] = buf;
   }
   for (const auto& [key, value] : notes_) {
     if (IsReserved(key)) return InvalidArgument(path + ": calibration note '" + key + "' uses a reserved metadata key");

@@ -9,6 +9,8 @@
 //   golfpack.tokens                = the tokens H sums over (integer)
 //   golfpack.seq_len               = the sequence length they were streamed in (integer)
 //   golfpack.sensitivity.<weight>  = fitted dL/D of that weight ("%.9g")
+//   golfpack.tcq_sensitivity.<weight> = the same fitted with a trellis probe
+//                                    (`calibrate --tcq-probe`), for rd's tcq path
 //   any other key                  = a note, kept as it is (e.g. golfpack.sensitivity_spearman_raw)
 // and, optionally, one F32 [vocab] tensor named "token_counts": how often each
 // token id occurred among the calibration inputs (the frequency that weights
@@ -62,6 +64,15 @@ class Hessians {
     return it == sensitivity_.end() ? std::nullopt : std::optional<double>(it->second);
   }
   bool has_sensitivity() const { return !sensitivity_.empty(); }
+  // Fitted with a trellis probe (`golfpack calibrate --tcq-probe`): what rd
+  // prices its trellis candidates with (RdOptions::tcq_sensitivity); nullopt
+  // when the file has none for the weight.
+  std::optional<double> TcqSensitivity(const std::string& weight_name) const {
+    auto it = tcq_sensitivity_.find(weight_name);
+    return it == tcq_sensitivity_.end() ? std::nullopt : std::optional<double>(it->second);
+  }
+  const std::map<std::string, double>& tcq_sensitivity() const { return tcq_sensitivity_; }
+  void set_tcq_sensitivity(std::map<std::string, double> s) { tcq_sensitivity_ = std::move(s); }
   const std::map<std::string, double>& sensitivity() const { return sensitivity_; }
   void set_sensitivity(std::map<std::string, double> s) { sensitivity_ = std::move(s); }
 
@@ -94,6 +105,7 @@ class Hessians {
  private:
   std::map<std::string, Eigen::MatrixXd> sites_;
   std::map<std::string, double> sensitivity_;
+  std::map<std::string, double> tcq_sensitivity_;
   std::map<std::string, std::string> notes_;
   std::vector<double> token_counts_;
   std::map<std::string, std::vector<double>> row_fisher_;

@@ -1156,7 +1156,8 @@ Result<RdPlanner> RdPlanner::Create(const io::TensorFile& model, const Hessians&
       w.tensor = &t;
       w.h = h;
       w.sensitivity = hessians.Sensitivity(t.name).value_or(1.0);
-      w.tcq_sensitivity = o.tcq_sensitivity.count(t.name) ? o.tcq_sensitivity.at(t.name) : w.sensitivity;
+      w.tcq_sensitivity = o.tcq_sensitivity.count(t.name) ? o.tcq_sensitivity.at(t.name)
+                                                           : hessians.TcqSensitivity(t.name).value_or(w.sensitivity);
       w.rw = hessians.RowWeights(t.name, t.shape[0], o.token_row_floor, fisher_floor);
       w.shape.assign(t.shape.begin(), t.shape.end());
       w.rows = w.shape[0];

@@ -109,7 +109,9 @@ struct RdOptions {
   // Loss sensitivities (dL per unit of proxy) for the tcq path's candidates
   // and every protection on top of them, per weight, in place of the
   // calibration's (`pack --tcq-sensitivity FILE`: a calibration made with
-  // `calibrate --probe gptq:tcq:...`). Empty: the calibration's for all. At
+  // `calibrate --probe gptq:tcq:...`). Empty: the calibration's trellis-probe
+  // sensitivities (`calibrate --tcq-probe`) where it has them, else its
+  // sensitivities for all. At
   // equal proxy, block-LDLQ trellis errors cost the demo model's MLP matrices
   // 1.2 to 2.3x the loss of GPTQ grid errors (docs/results/structure.md).
   std::map<std::string, double> tcq_sensitivity;

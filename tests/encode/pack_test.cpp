@@ -255,6 +255,7 @@ TEST(Calibration, SaveThenLoadGivesTheSameHessiansMetadataAndFile) {
   auto h = Hessians::FromSites(sites, 4096, {{"blocks.0.attn.c_q.weight", 3.5e-5}, {"tok_emb.weight", 0.125}}, 64,
                                {{"golfpack.sensitivity_spearman_raw", "0.3185"}});
   h.set_token_counts({0, 3, 4000, 17});
+  h.set_tcq_sensitivity({{"blocks.0.attn.c_q.weight", 7.25e-5}});
   const auto path = (golfpack::testing::ScratchDir("gp_pack_") / "calib_rt.safetensors").string();
   ASSERT_TRUE(h.Save(path).ok());
   auto back = Hessians::Load(path);
@@ -269,6 +270,9 @@ TEST(Calibration, SaveThenLoadGivesTheSameHessiansMetadataAndFile) {
   EXPECT_EQ(back->ForWeight("blocks.0.attn.c_v.weight"), back->ForSite("blocks.0.attn_in"));
   EXPECT_EQ(back->sensitivity(), h.sensitivity());
   EXPECT_EQ(back->Sensitivity("tok_emb.weight"), 0.125);
+  EXPECT_EQ(back->tcq_sensitivity(), h.tcq_sensitivity());
+  EXPECT_EQ(back->TcqSensitivity("blocks.0.attn.c_q.weight"), 7.25e-5);
+  EXPECT_FALSE(back->TcqSensitivity("tok_emb.weight").has_value());
   EXPECT_EQ(back->notes(), h.notes());
   EXPECT_EQ(back->token_counts(), h.token_counts());
   // Row weights: (c + 1/2) / mean(c + 1/2) = {0.5, 3.5, 4000.5, 17.5} / 1005.5, floored at 0.1, then scaled to mean 1.

@@ -685,6 +685,14 @@ TEST(Rd, TcqSensitivityPricesTheTrellisCandidates) {
   EXPECT_GT(trellis, 0);
   EXPECT_GT(over, 0);  // an LQER correction over a trellis grid
   EXPECT_GT(other, 0);
+  // The same from a calibration that carries trellis-probe sensitivities.
+  auto h2 = h;
+  h2.set_tcq_sensitivity(o.tcq_sensitivity);
+  o.tcq_sensitivity.clear();
+  auto r2 = PackRd(model, h2, o);
+  ASSERT_TRUE(r2.ok()) << r2.status().ToString();
+  ASSERT_EQ(r2->tensors.size(), r->tensors.size());
+  for (size_t i = 0; i < r->tensors.size(); ++i) EXPECT_EQ(r2->tensors[i].predicted_loss, r->tensors[i].predicted_loss);
 }
 
 // GPTQ's own options in the family (damping, act-order) reach the GPTQ

@@ -364,6 +364,24 @@ TEST(Sensitivity, GptqProbesUseTheCalibrationHessian) {
   for (const auto& t : tr->tensors) {
     EXPECT_GT(t.proxy_check, 0) << t.name;
     EXPECT_LT(t.proxy_probe, t.proxy_check) << t.name;
+    EXPECT_EQ(t.proxy_tcq, 0) << t.name;  // no third probe asked for
+  }
+  // A third, trellis probe: fitted like the first, the other two unchanged.
+  so.probe_spec = "gptq:ans:s1:row";
+  so.check_spec = "ans:s1:row";
+  so.tcq_probe_spec = "gptq:tcq:s0.7:st3";
+  auto three = MeasureSensitivity(m, *cal, so, {});
+  ASSERT_TRUE(three.ok()) << three.status().ToString();
+  ASSERT_EQ(three->tensors.size(), s->tensors.size());
+  for (size_t i = 0; i < s->tensors.size(); ++i) {
+    const auto &a = three->tensors[i], &b = s->tensors[i];
+    EXPECT_EQ(a.dloss_probe, b.dloss_probe) << a.name;
+    EXPECT_EQ(a.dloss_check, b.dloss_check) << a.name;
+    EXPECT_EQ(a.sensitivity, b.sensitivity) << a.name;
+    EXPECT_EQ(a.proxy_tcq, tr->tensors[i].proxy_probe) << a.name;  // the same trellis roundtrip
+    EXPECT_NEAR(a.dloss_tcq, tr->tensors[i].dloss_probe, 1e-12) << a.name;
+    if (!a.tcq_imputed) EXPECT_DOUBLE_EQ(a.tcq_sensitivity, a.dloss_tcq / a.proxy_tcq) << a.name;
+    EXPECT_GT(a.tcq_sensitivity, 0) << a.name;
   }
 }
 
