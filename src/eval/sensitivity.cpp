@@ -414,27 +414,24 @@ Result<SensitivityResult> MeasureSensitivity(model::GPT& model, const Calibratio
   // A probe whose loss change is lost in the batch's noise says "small", not
   // "free": such tensors get the median of the measured sensitivities, so the
   // allocator never treats a tensor as costless.
-  std::vector<double> measured_s;
-  for (const auto& t : result.tensors)
-    if (!t.imputed) measured_s.push_back(t.sensitivity);
-  double median = 0;
-  if (!measured_s.empty()) {
-    std::nth_element(measured_s.begin(), measured_s.begin() + measured_s.size() / 2, measured_s.end());
-    median = measured_s[measured_s.size() / 2];
-  }
+  // The median of the sensitivities measured (not imputed), 0 when none was.
+  auto median_of = [&](auto measured, auto value) {
+    std::vector<double> v;
+    for (const auto& t : result.tensors)
+      if (measured(t)) v.push_back(value(t));
+    if (v.empty()) return 0.0;
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  const double median = median_of([](const TensorSensitivity& t) { return !t.imputed; },
+                                  [](const TensorSensitivity& t) { return t.sensitivity; });
   for (auto& t : result.tensors) {
     if (t.imputed) t.sensitivity = median;
     t.predicted_check = t.sensitivity * t.proxy_check;
   }
   if (passes == 3) {
-    std::vector<double> tcq_s;
-    for (const auto& t : result.tensors)
-      if (!t.tcq_imputed) tcq_s.push_back(t.tcq_sensitivity);
-    double tcq_median = 0;
-    if (!tcq_s.empty()) {
-      std::nth_element(tcq_s.begin(), tcq_s.begin() + tcq_s.size() / 2, tcq_s.end());
-      tcq_median = tcq_s[tcq_s.size() / 2];
-    }
+    const double tcq_median = median_of([](const TensorSensitivity& t) { return !t.tcq_imputed; },
+                                        [](const TensorSensitivity& t) { return t.tcq_sensitivity; });
     for (auto& t : result.tensors)
       if (t.tcq_imputed) t.tcq_sensitivity = tcq_median;
   }
