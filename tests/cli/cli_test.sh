@@ -107,6 +107,23 @@ else fail "row Fisher: $(head -c 400 "$work/calf.err")"; fi
   -o "$work/calib0.safetensors" >/dev/null 2>&1
 expect_error "--row-fisher-floor without a row Fisher" "has no row Fisher" "$gp" pack "$work/m.safetensors" -r rd \
   --calib "$work/calib0.safetensors" --budget "$budget" --row-fisher-floor 0.1 -o "$work/x.gpk"
+# Trellis-probe sensitivities: calibrate --tcq-probe stores one per weight next
+# to the grid probe's; rd prices its tcq path with them.
+if "$gp" -q calibrate "$work/m.safetensors" --data "$work/data" --tokens 512 --seq-len 64 --tcq-probe gptq:tcq:s0.7:st3 \
+     -o "$work/calibt.safetensors" >/dev/null 2>"$work/calt.err" \
+   && head -c 65536 "$work/calibt.safetensors" | grep -aq '"golfpack.tcq_sensitivity.blocks.0.mlp.fc.weight"' \
+   && head -c 65536 "$work/calibt.safetensors" | grep -aq '"golfpack.sensitivity.blocks.0.mlp.fc.weight"' \
+   && "$gp" -q pack "$work/m.safetensors" -r rd:grid,tcq --calib "$work/calibt.safetensors" --budget "$budget" \
+     -o "$work/t_auto.gpk" >/dev/null 2>&1 \
+   && "$gp" -q pack "$work/m.safetensors" -r rd:grid,tcq --calib "$work/calib.safetensors" \
+     --tcq-sensitivity "$work/calibt.safetensors" --budget "$budget" -o "$work/t_file.gpk" >/dev/null 2>&1; then
+  ok "calibrate --tcq-probe stores trellis sensitivities; pack prices the tcq path with them"
+else fail "tcq probe: $(head -c 400 "$work/calt.err")"; fi
+"$gp" -q calibrate "$work/m.safetensors" --data "$work/data" --tokens 512 --seq-len 64 --sensitivity-tokens 0 \
+  -o "$work/calibns.safetensors" >/dev/null 2>&1
+expect_error "--tcq-sensitivity without sensitivities" "needs a calibration with fitted sensitivities" "$gp" pack \
+  "$work/m.safetensors" -r rd:all --calib "$work/calib.safetensors" --tcq-sensitivity "$work/calibns.safetensors" \
+  --budget "$budget" -o "$work/x.gpk"
 # Canonical order (pack --canonical): another artifact, the same function.
 vb() { "$gp" -q eval "$1" --data "$work/data" --seq-len 64 --max-tokens 1024 --json | sed -n 's/.*"val_bpb": \([0-9.]*\).*/\1/p'; }
 if "$gp" pack "$work/m.safetensors" -r gptq-int6-brotli --calib "$work/calib.safetensors" --canonical -o "$work/canon.gpk" \

@@ -98,6 +98,7 @@ TEST(Calibrate, TorchAndEigenCalibrationsConvertExactlyAndShareOneFile) {
   c.hessians.emplace("head_in", torch::randn({32, 32}, torch::kFloat64));  // not symmetric: orientation shows
   c.hessians.emplace("blocks.0.mlp.proj_in", torch::randn({64, 64}, torch::kFloat64));
   c.sensitivity = {{"tok_emb.weight", 0.25}};
+  c.tcq_sensitivity = {{"tok_emb.weight", 0.375}};
   c.notes = {{"golfpack.sensitivity_spearman_fitted", "0.7877"}};
   c.token_counts = {5, 0, 955};
   const encode::Hessians h = ToHessians(c);
@@ -111,6 +112,7 @@ TEST(Calibrate, TorchAndEigenCalibrationsConvertExactlyAndShareOneFile) {
   EXPECT_EQ(back.tokens, 960);
   EXPECT_EQ(back.seq_len, 64);
   EXPECT_EQ(back.sensitivity, c.sensitivity);
+  EXPECT_EQ(back.tcq_sensitivity, c.tcq_sensitivity);
   EXPECT_EQ(back.notes, c.notes);
   EXPECT_EQ(back.token_counts, c.token_counts);
 
@@ -123,6 +125,8 @@ TEST(Calibrate, TorchAndEigenCalibrationsConvertExactlyAndShareOneFile) {
   EXPECT_EQ(loaded->notes, c.notes);
   EXPECT_EQ(loaded->token_counts, c.token_counts);
   EXPECT_EQ(eigen->Sensitivity("tok_emb.weight"), 0.25);
+  EXPECT_EQ(eigen->TcqSensitivity("tok_emb.weight"), 0.375);
+  EXPECT_EQ(loaded->tcq_sensitivity, c.tcq_sensitivity);
   for (const auto& [site, t] : c.hessians) {
     // Stored as float32: both readers see the float32-rounded values.
     EXPECT_TRUE(torch::equal(loaded->hessians.at(site), t.to(torch::kFloat32).to(torch::kFloat64))) << site;
