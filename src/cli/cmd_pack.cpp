@@ -389,7 +389,8 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
       ->check(CLI::Range(1, 16));
   cmd->add_option("--tcq-sensitivity", o->tcq_sensitivity,
                   "rd: price the tcq path's candidates with the sensitivities of this calibration file (made with "
-                  "`calibrate --probe gptq:tcq:s0.7:st3`; default: the --calib file's)");
+                  "`calibrate --probe gptq:tcq:s0.7:st3`; default: the --calib file's trellis-probe sensitivities "
+                  "where it has them, `calibrate --tcq-probe`, else its sensitivities)");
   cmd->add_option("--hessian-shrink", o->hessian_shrink,
                   "rd: shrink every calibration Hessian to H + A x mean(diag H) x I before any fit or proxy (default 0)");
   cmd->add_option("--rowstep-gammas", o->rowstep_gammas,

@@ -657,17 +657,23 @@ TEST(RdPatch, PatchesOverCorrectionsPackAndDecode) {
   EXPECT_TRUE(over_tcq) << "no correction over a trellis grid was offered";
 }
 
+// 20,000 bytes, no decoder bytes counted, one thread.
+RdOptions SmallOneThread() {
+  RdOptions o;
+  o.budget = 20000;
+  o.code_bytes = 0;
+  o.code_bytes_set = true;
+  o.threads = 1;
+  return o;
+}
+
 // RdOptions::tcq_sensitivity prices every candidate on a trellis grid (the
 // trellis itself and the corrections over it) with its own sensitivity, and
 // every other candidate with the calibration's.
 TEST(Rd, TcqSensitivityPricesTheTrellisCandidates) {
   const auto model = Model();
   const auto h = Calib({});
-  RdOptions o;
-  o.budget = 20000;
-  o.code_bytes = 0;
-  o.code_bytes_set = true;
-  o.threads = 1;
+  RdOptions o = SmallOneThread();
   o.paths = {"grid", "lqer", "tcq"};
   for (const auto& t : model.tensors) o.tcq_sensitivity[t.name] = 0.5 * h.Sensitivity(t.name).value_or(1.0);
   auto r = PackRd(model, h, o);
@@ -702,11 +708,7 @@ TEST(Rd, TcqSensitivityPricesTheTrellisCandidates) {
 TEST(Rd, GptqOptionsInTheFamilyAndTcqOptions) {
   const auto model = Model();
   const auto h = Calib({});
-  RdOptions o;
-  o.budget = 20000;
-  o.code_bytes = 0;
-  o.code_bytes_set = true;
-  o.threads = 1;
+  RdOptions o = SmallOneThread();
   o.family = "gptq:ans:s{s}:row:noact:damp0.1";
   o.paths = {"grid", "tcq"};
   o.tcq_damp = 0.2;
