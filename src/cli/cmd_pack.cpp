@@ -106,6 +106,7 @@ Status RunPackRd(const Opts& o, const io::TensorFile& model, const GlobalOptions
   ro.tcq_only = o.tcq_only;
   if (o.tcq_damp >= 0) ro.tcq_damp = o.tcq_damp;
   if (o.tcq_rate_classes > 0) ro.tcq_rate_classes = o.tcq_rate_classes;
+  if (o.tcq_debias >= 0) ro.tcq_debias = o.tcq_debias;
   if (!o.tcq_sensitivity.empty()) {
     GP_ASSIGN_OR_RETURN(encode::Hessians ts, encode::Hessians::Load(o.tcq_sensitivity));
     if (!ts.has_sensitivity())
@@ -328,6 +329,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     std::vector<std::string> tcq_only;
     double tcq_damp = -1;
     int tcq_rate_classes = 0;
+    double tcq_debias = -1;
     std::string tcq_sensitivity;
     double hessian_shrink = -1;
     double token_row_floor = encode::kTokenRowFloor;
@@ -387,6 +389,10 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
                   "rd: the tcq Viterbi prices each column with the code lengths of its column class, K = 2..16 classes "
                   "(default 1: per union only; measured undecided, docs/results/structure.md)")
       ->check(CLI::Range(1, 16));
+  cmd->add_option("--tcq-debias", o->tcq_debias,
+                  "rd: output-gain correction of the tcq path's candidates, 0..2: each row's scale moves this fraction "
+                  "of the way to the gain that leaves its output error uncorrelated with its output (default 0: off)")
+      ->check(CLI::Range(0.0, 2.0));
   cmd->add_option("--tcq-sensitivity", o->tcq_sensitivity,
                   "rd: price the tcq path's candidates with the sensitivities of this calibration file (made with "
                   "`calibrate --probe gptq:tcq:s0.7:st3`; default: the --calib file's trellis-probe sensitivities "

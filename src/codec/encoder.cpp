@@ -260,8 +260,11 @@ Result<std::unique_ptr<TensorEncoder>> ParseTcq(const std::vector<std::string_vi
     } else if (StartsWith(o, "l")) {
       if (!ParseDouble(o.substr(1), &grid.lambda) || grid.lambda < 0.0)
         return bad("lambda '" + os + "' needs a number >= 0, like l0.3");
+    } else if (StartsWith(o, "ub")) {
+      if (!ParseDouble(o.substr(2), &grid.debias) || !(grid.debias >= 0.0 && grid.debias <= 2.0))
+        return bad("output-gain correction '" + os + "' needs a number in [0, 2], like ub0.5");
     } else {
-      return bad("unknown tcq option '" + os + "' (expected st<N>, l<X>, it<N>, b<N>, rc<K>, row, f16, f32, bf16" +
+      return bad("unknown tcq option '" + os + "' (expected st<N>, l<X>, it<N>, b<N>, rc<K>, ub<X>, row, f16, f32, bf16" +
                  (gptq ? ", damp<X>)" : ")"));
     }
   }
@@ -355,7 +358,7 @@ Result<gpk::EncodedTensor> TcqGridEncoder::Encode(const std::string& name, std::
                            "' needs a Hessian (X^T X of the layer input); none was given. For plain Viterbi use '" +
                            grid_.ToString() + "'");
   GP_ASSIGN_OR_RETURN(GptqFactor f, GptqFactorize(name, *hessian, options_));
-  GP_ASSIGN_OR_RETURN(TcqGridQuant q, GptqTcqGridQuant(name, shape, w, f, grid_));
+  GP_ASSIGN_OR_RETURN(TcqGridQuant q, GptqTcqGridQuant(name, shape, w, f, grid_, nullptr, hessian));
   return PackTcqGrid(name, shape, grid_, q);
 }
 

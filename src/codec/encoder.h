@@ -43,6 +43,8 @@
 //             | "it" N                            Viterbi passes 1..16 (default 3)
 //             | "b" N                             columns one Viterbi chooses together (gptq; default 16)
 //             | "rc" K                            rate classes 1..16 (default 1)
+//             | "ub" X                            output-gain correction per row, X in [0, 2] (default 0;
+//                                                 tcq_grid.h DebiasTcqRows; gptq: H-weighted)
 //             | "row"                             the only scope, accepted (rd writes it)
 //             | "f16" | "f32" | "bf16"            scale dtype (default f16)
 //             | "damp" X                          gptq:tcq only, as for uniform
@@ -72,7 +74,7 @@
 // Canonical ans form (spec()): step, scope, then ctxK, dzX, rdoX, sf32/sbf16,
 // amaxN (each only when not the default), then the gptq options.
 // Canonical tcq form: TcqGridSpec::ToString() (step, stN, then lX, itN, bN,
-// rcK, f32/bf16 when not the default), then dampX when not the default.
+// rcK, ubX, f32/bf16 when not the default), then dampX when not the default.
 // The plain ans encoder uses diag(H) as RDO column weights when a Hessian is
 // given (and ignores it otherwise); it never needs one.
 //

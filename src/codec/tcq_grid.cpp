@@ -248,6 +248,7 @@ Status TcqGridSpec::Validate() const {
   if (iterations < 1 || iterations > 16) return InvalidArgument("tcq: iterations must be 1..16");
   if (block < 1) return InvalidArgument("tcq: block must be >= 1");
   if (rate_classes < 1 || rate_classes > 16) return InvalidArgument("tcq: rate classes must be 1..16");
+  if (!(std::isfinite(debias) && debias >= 0 && debias <= 2)) return InvalidArgument("tcq: debias (ub) must be in [0, 2]");
   return Status::Ok();
 }
 
@@ -258,6 +259,7 @@ std::string TcqGridSpec::ToString() const {
   if (iterations != d.iterations) s += ":it" + std::to_string(iterations);
   if (block != d.block) s += ":b" + std::to_string(block);
   if (rate_classes != d.rate_classes) s += ":rc" + std::to_string(rate_classes);
+  if (debias != d.debias) s += ":ub" + FormatDouble(debias);
   if (scale_dtype == 1) s += ":f32";
   if (scale_dtype == 2) s += ":bf16";
   return s;
@@ -267,13 +269,42 @@ Result<TcqGridQuant> QuantizeTcqGrid(const std::string& name, std::span<const ui
                                      std::span<const float> w, const TcqGridSpec& spec) {
   GP_ASSIGN_OR_RETURN(TcqGridQuant q, Scales(name, shape, w, spec));
   PlainPasses(w, spec, q);
+  if (spec.debias > 0) {
+    const std::vector<double> wd(w.begin(), w.end());
+    DebiasTcqRows(w, wd, spec.debias, spec.scale_dtype, q);
+  }
   return q;
+}
+
+std::vector<double> DebiasTcqRows(std::span<const float> w, std::span<const double> wh, double fraction,
+                                  uint8_t scale_dtype, TcqGridQuant& q) {
+  std::vector<double> gains(q.rows, 1.0);
+  for (uint64_t r = 0; r < q.rows; ++r) {
+    double whw = 0, qhw = 0;
+    for (uint64_t c = r * q.cols; c < (r + 1) * q.cols; ++c) {
+      whw += double(w[c]) * wh[c];
+      qhw += double(float(q.codes[c]) * q.scales[r]) * wh[c];
+    }
+    if (!(whw > 0 && qhw > 0)) continue;
+    const double g = std::clamp(1.0 + fraction * (whw / qhw - 1.0), 0.5, 2.0);
+    const float stored = detail::StoreScaleNearest(double(q.scales[r]) * g, scale_dtype);
+    if (!(stored > 0) || !std::isfinite(stored)) continue;
+    gains[r] = double(stored) / double(q.scales[r]);
+    q.scales[r] = stored;
+  }
+  return gains;
 }
 
 Result<TcqGridQuant> GptqTcqGridQuant(const std::string& name, std::span<const uint64_t> shape,
                                       std::span<const float> w, const GptqFactor& f, const TcqGridSpec& spec,
-                                      GptqRunStats* stats) {
+                                      GptqRunStats* stats, const Eigen::MatrixXd* hessian) {
   GP_ASSIGN_OR_RETURN(TcqGridQuant q, Scales(name, shape, w, spec));
+  if (spec.debias > 0 && hessian == nullptr)
+    return InvalidArgument(Quote(name) + ": tcq with ub (the output-gain correction) needs the Hessian");
+  if (hessian && (hessian->rows() != Eigen::Index(q.cols) || hessian->cols() != Eigen::Index(q.cols)))
+    return InvalidArgument(Quote(name) + ": Hessian is " + std::to_string(hessian->rows()) + "x" +
+                           std::to_string(hessian->cols()) + ", expected " + std::to_string(q.cols) + "x" +
+                           std::to_string(q.cols));
   if (f.act_order) return InvalidArgument(Quote(name) + ": tcq needs a GPTQ factorisation without act-order");
   if (f.cols != q.cols)
     return InvalidArgument(Quote(name) + ": GPTQ factorisation is for " + std::to_string(f.cols) + " columns, expected " +
@@ -316,6 +347,37 @@ Result<TcqGridQuant> GptqTcqGridQuant(const std::string& name, std::span<const u
         if (i2 - j - 1 > 0) W.block(0, j + 1, rows, i2 - j - 1).noalias() -= Err.col(i) * f.U.block(j, j + 1, 1, i2 - j - 1);
       }
       if (i2 < cols) W.rightCols(cols - i2).noalias() -= Err.leftCols(n) * f.U.block(i1, i2, n, cols - i2);
+    }
+    if (spec.debias > 0) {
+      // W H on the weights GPTQ saw (dead columns zeroed), then each rescaled
+      // row's e (H' + damp I) e^T, H' = H with the dead columns' diagonal 1.
+      Eigen::MatrixXd W0(rows, cols);
+      for (Eigen::Index r = 0; r < rows; ++r)
+        for (Eigen::Index c = 0; c < cols; ++c) W0(r, c) = f.dead[size_t(c)] ? 0.0 : double(w[size_t(r * cols + c)]);
+      Eigen::MatrixXd Hd = *hessian;
+      for (Eigen::Index c = 0; c < cols; ++c) {
+        if (f.dead[size_t(c)]) {
+          Hd.row(c).setZero();
+          Hd.col(c).setZero();
+          Hd(c, c) = 1.0;
+        }
+        Hd(c, c) += f.damp_used;
+      }
+      const Eigen::MatrixXd WH = W0 * *hessian;
+      std::vector<double> wh(size_t(rows * cols));
+      std::vector<float> w0(size_t(rows * cols));
+      for (Eigen::Index r = 0; r < rows; ++r)
+        for (Eigen::Index c = 0; c < cols; ++c) {
+          wh[size_t(r * cols + c)] = WH(r, c);
+          w0[size_t(r * cols + c)] = float(W0(r, c));
+        }
+      DebiasTcqRows(w0, wh, spec.debias, spec.scale_dtype, q);
+      Eigen::MatrixXd E(rows, cols);
+      for (Eigen::Index r = 0; r < rows; ++r)
+        for (Eigen::Index c = 0; c < cols; ++c)
+          E(r, c) = W0(r, c) - double(float(q.codes[size_t(r * cols + c)]) * q.scales[size_t(r)]);
+      const Eigen::MatrixXd EH = E * Hd;
+      for (Eigen::Index r = 0; r < rows; ++r) st.row_err_damped[size_t(r)] = E.row(r).dot(EH.row(r));
     }
     for (double e : st.row_err_damped) st.err_damped += e;
   }

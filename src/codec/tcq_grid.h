@@ -37,6 +37,8 @@
 #include <string>
 #include <vector>
 
+#include <Eigen/Dense>
+
 #include "codec/gptq.h"
 #include "core/artifact.h"
 #include "core/status.h"
@@ -54,10 +56,13 @@ struct TcqGridSpec {
   // column-class streams find them, 1 = per union only), so the rate term prices each
   // column with the tables that will code it.
   int rate_classes = 1;
+  // Output-gain correction per row, 0 (off) to 2 ("ub<X>" in the spec string): see
+  // DebiasTcqRows below.
+  double debias = 0.0;
   // A step multiplier per row (empty = 1), as AnsGridSpec::row_step; not in the spec string.
   std::vector<double> row_step;
   Status Validate() const;
-  std::string ToString() const;  // "tcq:s0.15:st3", plus ":l0.2", ":it2", ":b32", ":rc1", ":f32" when not default
+  std::string ToString() const;  // "tcq:s0.15:st3", plus ":l0.2", ":it2", ":b32", ":rc1", ":ub0.5", ":f32" when not default
 };
 
 // Codes and stored scales of one tensor.
@@ -67,16 +72,37 @@ struct TcqGridQuant {
   std::vector<int16_t> codes;  // j per element, row-major; each row's j lie on its trellis path
 };
 
-// Plain TCQ (no error feedback): `iterations` Viterbi passes over every row.
+// Plain TCQ (no error feedback): `iterations` Viterbi passes over every row;
+// then, with spec.debias > 0, DebiasTcqRows with the identity for H.
 Result<TcqGridQuant> QuantizeTcqGrid(const std::string& name, std::span<const uint64_t> shape,
                                      std::span<const float> w, const TcqGridSpec& spec);
 
 // Block-LDLQ TCQ with a factorisation of the tensor's Hessian made with
 // act_order = false (InvalidArgument otherwise). The code lengths come from
 // QuantizeTcqGrid on the original weights. `stats` as GptqAnsGridQuant's.
+// With spec.debias > 0, `hessian` (the one the factor was made from) is
+// required (InvalidArgument naming the tensor): DebiasTcqRows with it, and
+// stats->row_err_damped / err_damped recomputed for the rescaled rows.
 Result<TcqGridQuant> GptqTcqGridQuant(const std::string& name, std::span<const uint64_t> shape,
                                       std::span<const float> w, const GptqFactor& factor, const TcqGridSpec& spec,
-                                      GptqRunStats* stats = nullptr);
+                                      GptqRunStats* stats = nullptr, const Eigen::MatrixXd* hessian = nullptr);
+
+// The output-gain correction ("ub"). A rate-weighted Viterbi, like any
+// quantizer near its minimum-MSE point, shrinks: its reconstruction q_r is
+// about (1 - alpha) w_r plus noise, alpha about D / sigma^2 (0.03 to 0.3 on
+// the demo model's block-LDLQ trellis grids; about 0 for plain grids), so the
+// error is partly a coherent scaling of the layer's output, which costs the
+// loss far more than the proxy's isotropic tr(E H E^T) says
+// (docs/results/structure.md, "The trellis's shrinkage"). Each row's stored
+// scale is multiplied by g_r = 1 + fraction * (gamma_r - 1), clamped to
+// [0.5, 2], gamma_r = (w_r H w_r^T) / (q_r H w_r^T): fraction 1 makes the
+// row's output error uncorrelated with its output (w_r H e_r^T = 0), at a
+// somewhat larger tr(E H E^T). wh: W H row-major [rows x cols] (W itself for
+// H = I). Codes are unchanged; rows with a non-positive w H w or q H w, or
+// whose rescaled scale would not store, keep theirs. Returns the gains
+// applied (stored scale after / before).
+std::vector<double> DebiasTcqRows(std::span<const float> w, std::span<const double> wh, double fraction,
+                                  uint8_t scale_dtype, TcqGridQuant& q);
 
 // Serializes q as encoding 7, model state_bits (the union streams at their best table
 // precision), or model state_bits + 8 (column classes, FORMAT.md "models 10 to 16") when

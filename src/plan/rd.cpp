@@ -452,9 +452,10 @@ struct RdPlanner::Impl {
       spec.scale_dtype = g->grid().scale_dtype;
       spec.state_bits = o.tcq_state_bits;
       spec.rate_classes = o.tcq_rate_classes;
+      spec.debias = o.tcq_debias;
       GptqRunStats stats;
       GP_ASSIGN_OR_RETURN(TcqGridQuant qu, GptqTcqGridQuant(w.tensor->name, w.shape, w.values, *tcq_factors.at(w.h),
-                                                            spec, &stats));
+                                                            spec, &stats, w.h));
       GP_ASSIGN_OR_RETURN(gpk::EncodedTensor enc, PackTcqGrid(w.tensor->name, w.shape, spec, qu));
       set.cands.push_back(
           OwnGrid(w, base, base_tag, std::move(enc), "gptq:" + spec.ToString() + ":row", "tcq", DequantizeTcqGrid(qu), stats));

@@ -101,6 +101,11 @@ struct RdOptions {
   // 2.5 bits/param): the predicted loss fell in all 7, the val_bpb by
   // 0.00025 +- 0.00083 on average (4 of 7 better): undecided, so off.
   int tcq_rate_classes = 1;
+  // The output-gain correction of the tcq path's candidates (TcqGridSpec::debias,
+  // "ub" in their spec; codec/tcq_grid.h DebiasTcqRows): each row's scale is
+  // moved this fraction of the way to the gain that makes its output error
+  // uncorrelated with its output under the calibration Hessian. 0: off.
+  double tcq_debias = 0;
   // The tcq path is offered only for tensors whose name contains one of
   // these (empty: every tensor), e.g. {".attn."}: on the 2-3M models the
   // proxy overrates trellis grids on the MLP matrices

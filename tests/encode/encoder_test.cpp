@@ -34,7 +34,8 @@ TEST(Factory, EveryDocumentedSpecParsesAndRoundTripsItsName) {
                          "tcq:s0.5:st3",
                          "tcq:s0.25:st8:l0:it1:b32:rc4:bf16",
                          "gptq:tcq:s0.35:st2:l0.2:f32",
-                         "gptq:tcq:s1:st3:damp0.05"};
+                         "gptq:tcq:s1:st3:damp0.05",
+                         "gptq:tcq:s0.7:st3:ub0.5"};
   for (const char* s : specs) {
     auto e = MakeEncoder(s);
     ASSERT_TRUE(e.ok()) << s << ": " << e.status().ToString();
@@ -94,6 +95,7 @@ TEST(Factory, BadSpecsNameTheSpecAndTheBadPart) {
       {"tcq:s0.5:rc17", "rate classes 'rc17'"},
       {"tcq:s0.5:b0", "block 'b0'"},
       {"tcq:s0.5:l-1", "lambda 'l-1'"},
+      {"tcq:s0.5:ub3", "output-gain correction 'ub3'"},
       {"tcq:s0.5:g64", "unknown tcq option 'g64'"},
       {"tcq:s0.5:damp0.1", "only applies to gptq"},
   };
@@ -201,6 +203,16 @@ TEST(Factory, DecodeOfEncodeMatchesExpectation) {
     size_t differ = 0;
     for (size_t i = 0; i < w.size(); ++i) differ += want_gptq[i] != want_tcq[i];
     EXPECT_GT(differ, w.size() / 20);  // the error feedback moved codes
+    // ub: the output-gain correction, identity-weighted without H, H-weighted with it.
+    spec.debias = 0.5;
+    auto qu = QuantizeTcqGrid("x", shape, w, spec);
+    ASSERT_TRUE(qu.ok());
+    tcq_check("tcq:s0.5:st3:ub0.5", DequantizeTcqGrid(*qu), nullptr);
+    EXPECT_NE(qu->scales, q->scales);
+    auto gu = GptqTcqGridQuant("x", shape, w, *f, spec, nullptr, &H);
+    ASSERT_TRUE(gu.ok());
+    tcq_check("gptq:tcq:s0.5:st3:ub0.5", DequantizeTcqGrid(*gu), &H);
+    EXPECT_EQ(gu->codes, gq->codes);
   }
 }
 

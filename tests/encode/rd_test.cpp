@@ -701,6 +701,79 @@ TEST(Rd, TcqSensitivityPricesTheTrellisCandidates) {
   for (size_t i = 0; i < r->tensors.size(); ++i) EXPECT_EQ(r2->tensors[i].predicted_loss, r->tensors[i].predicted_loss);
 }
 
+// --tcq-debias: every tcq candidate carries ":ub<X>" and the same codes as
+// without it (the same bytes but for its scales), its proxy is exactly the
+// H-weighted error of what it decodes to, and each decoded trellis row's
+// output error is uncorrelated with the row's output under the (shrunk)
+// Hessian: (q_r H w_r^T) / (w_r H w_r^T) = 1 up to the f16 scale.
+TEST(Rd, TcqDebiasUnbiasesTheTrellisCandidates) {
+  const PgShape shape{2, 128, 4, 2, 2, 256};
+  const auto model = PgModel(shape, 8);
+  const auto h = PgCalib(shape, 908);
+  RdOptions o;
+  o.code_bytes = 0;
+  o.code_bytes_set = true;
+  o.threads = 1;
+  o.paths = {"grid", "tcq"};
+  o.hessian_shrink = 0.1;
+  auto plain_planner = RdPlanner::Create(model, h, o);
+  o.tcq_debias = 1;
+  auto planner = RdPlanner::Create(model, h, o);
+  ASSERT_TRUE(planner.ok() && plain_planner.ok()) << planner.status().ToString();
+  const uint64_t lo = planner->min_counted_bytes(), hi = planner->max_plain_counted_bytes();
+  auto r = planner->Pack(lo + (hi - lo) / 3);
+  auto p = plain_planner->Pack(lo + (hi - lo) / 3);
+  ASSERT_TRUE(r.ok() && p.ok()) << r.status().ToString();
+  ASSERT_EQ(r->tensors.size(), p->tensors.size());
+  int trellis = 0, picks = 0;
+  for (size_t i = 0; i < r->tensors.size(); ++i) {
+    const auto& a = r->tensors[i].candidates;
+    const auto& b = p->tensors[i].candidates;
+    ASSERT_EQ(a.size(), b.size()) << r->tensors[i].name;
+    for (size_t c = 0; c < a.size(); ++c) {
+      if (a[c].path != "tcq") {
+        EXPECT_EQ(a[c].proxy, b[c].proxy) << a[c].spec;
+        continue;
+      }
+      ++trellis;
+      EXPECT_NE(a[c].spec.find(":ub1"), std::string::npos) << a[c].spec;
+      EXPECT_EQ(b[c].spec.find(":ub"), std::string::npos) << b[c].spec;
+      EXPECT_NEAR(double(a[c].bytes), double(b[c].bytes), 0.02 * double(b[c].bytes)) << a[c].spec;
+      EXPECT_NE(a[c].proxy, b[c].proxy) << a[c].spec;
+    }
+  }
+  EXPECT_GT(trellis, 0);
+  auto art = gpk::Artifact::Parse(r->pack.bytes, "rd.gpk");
+  ASSERT_TRUE(art.ok()) << art.status().ToString();
+  for (const auto& t : r->tensors) {
+    const RdCandidate& c = t.candidates[t.chosen];
+    if (c.path != "tcq") continue;
+    ++picks;
+    size_t idx = 0;
+    while (art->tensors()[idx].name != t.name) ++idx;
+    auto dec = art->DecodeTensor(idx);
+    ASSERT_TRUE(dec.ok());
+    const auto* w = model.Find(t.name);
+    auto v = w->ToFloat32();
+    ASSERT_TRUE(v.ok());
+    const uint64_t rows = w->shape[0], cols = w->shape[1];
+    Eigen::MatrixXd H = *h.ForWeight(t.name);
+    H.diagonal().array() += 0.1 * H.diagonal().mean();
+    const std::vector<double> rw = h.RowWeights(t.name, rows, kTokenRowFloor);
+    const double full = HessianProxy(*v, *dec, rows, cols, H, h.tokens(), rw);
+    EXPECT_NEAR(c.proxy, full, 1e-6 * full) << t.name << " " << c.spec;
+    for (uint64_t row = 0; row < rows; ++row) {
+      Eigen::VectorXd wr(cols), qr(cols);
+      for (uint64_t col = 0; col < cols; ++col) {
+        wr(Eigen::Index(col)) = (*v)[row * cols + col];
+        qr(Eigen::Index(col)) = (*dec)[row * cols + col];
+      }
+      EXPECT_NEAR(qr.dot(H * wr) / wr.dot(H * wr), 1.0, 2e-3) << t.name << " row " << row;
+    }
+  }
+  EXPECT_GT(picks, 0) << "no tensor picked a trellis grid";
+}
+
 // GPTQ's own options in the family (damping, act-order) reach the GPTQ
 // candidates; the plain-rounding ladder drops them; the tcq path takes its
 // own damping, state count and tensor filter, and a bad state count is one

@@ -160,6 +160,75 @@ TEST(TcqGrid, BlockLdlqAccountsExactlyAndBeatsPlainTcq) {
   EXPECT_EQ(DecodeBoth(*t), v);
 }
 
+// The output-gain correction (ub): a coarse trellis shrinks (q_r H w_r^T <
+// w_r H w_r^T); ub1 rescales each row so that its output error is
+// uncorrelated with its output (up to the f16 scale's rounding), ub0.5 goes
+// half way, the codes stay, the error accounting stays exact, and the
+// identity-weighted plain variant makes <e_r, w_r> vanish instead.
+TEST(TcqGrid, OutputGainCorrectionUnbiasesEachRow) {
+  const uint64_t rows = 16, cols = 96, shape[2] = {rows, cols};
+  const std::vector<float> w = Rows(rows, cols, 21);
+  const std::vector<float> x = Gaussian(400 * cols, 1.0f, 22);
+  Eigen::MatrixXd X(400, cols);
+  for (Eigen::Index i = 0; i < 400; ++i)
+    for (Eigen::Index c = 0; c < Eigen::Index(cols); ++c)
+      X(i, c) = x[size_t(i) * cols + size_t(c)] + (c ? 0.7 * x[size_t(i) * cols + size_t(c) - 1] : 0.0);
+  const Eigen::MatrixXd h = X.transpose() * X;
+  GptqOptions opt;
+  opt.act_order = false;
+  auto f = GptqFactorize("w", h, opt);
+  ASSERT_TRUE(f.ok());
+  // Per row: (q_r H w_r^T) / (w_r H w_r^T), or with H = I.
+  auto ratios = [&](const std::vector<float>& v, bool identity) {
+    std::vector<double> out(rows);
+    for (uint64_t r = 0; r < rows; ++r) {
+      Eigen::VectorXd wr(cols), qr(cols);
+      for (uint64_t c = 0; c < cols; ++c) wr(Eigen::Index(c)) = w[r * cols + c], qr(Eigen::Index(c)) = v[r * cols + c];
+      out[r] = identity ? qr.dot(wr) / wr.dot(wr) : qr.dot(h * wr) / wr.dot(h * wr);
+    }
+    return out;
+  };
+  TcqGridSpec spec;
+  spec.step = 0.8;
+  auto base = GptqTcqGridQuant("w", shape, w, *f, spec);
+  ASSERT_TRUE(base.ok());
+  const std::vector<double> r0 = ratios(DequantizeTcqGrid(*base), false);
+  double mean0 = 0;
+  for (double v : r0) mean0 += v / double(rows);
+  EXPECT_LT(mean0, 0.97);  // it shrinks
+  spec.debias = 1;
+  auto refused = GptqTcqGridQuant("w", shape, w, *f, spec);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  GptqRunStats st;
+  auto full = GptqTcqGridQuant("w", shape, w, *f, spec, &st, &h);
+  ASSERT_TRUE(full.ok()) << full.status().ToString();
+  EXPECT_EQ(full->codes, base->codes);
+  const std::vector<float> v1 = DequantizeTcqGrid(*full);
+  for (double v : ratios(v1, false)) EXPECT_NEAR(v, 1.0, 1e-3);
+  double e2 = 0;
+  for (size_t i = 0; i < w.size(); ++i) e2 += (double(w[i]) - v1[i]) * (double(w[i]) - v1[i]);
+  const double exact = HessianWeightedError(w, v1, rows, cols, h);
+  EXPECT_NEAR(st.err_damped - st.damp_used * e2, exact, 1e-6 * exact);
+  EXPECT_GT(exact, HessianWeightedError(w, DequantizeTcqGrid(*base), rows, cols, h));  // it costs proxy
+  spec.debias = 0.5;
+  auto half = GptqTcqGridQuant("w", shape, w, *f, spec, nullptr, &h);
+  ASSERT_TRUE(half.ok());
+  for (uint64_t r = 0; r < rows; ++r) {
+    const double g1 = double(full->scales[r]) / base->scales[r], gh = double(half->scales[r]) / base->scales[r];
+    EXPECT_NEAR(gh - 1, 0.5 * (g1 - 1), 1e-3) << r;
+  }
+  auto t = PackTcqGrid("w", shape, spec, *half);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(DecodeBoth(*t), DequantizeTcqGrid(*half));
+  // Plain Viterbi: the identity in place of H.
+  spec.debias = 1;
+  auto plain = QuantizeTcqGrid("w", shape, w, spec);
+  ASSERT_TRUE(plain.ok());
+  for (double v : ratios(DequantizeTcqGrid(*plain), true)) EXPECT_NEAR(v, 1.0, 1e-3);
+  spec.debias = 2.5;
+  EXPECT_EQ(QuantizeTcqGrid("w", shape, w, spec).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(TcqGrid, DamagedPayloadsAreRejected) {
   const uint64_t shape[2] = {4, 30};
   const std::vector<float> w = Rows(4, 30, 3);
