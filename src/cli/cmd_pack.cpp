@@ -107,6 +107,7 @@ Status RunPackRd(const Opts& o, const io::TensorFile& model, const GlobalOptions
   if (o.tcq_damp >= 0) ro.tcq_damp = o.tcq_damp;
   if (o.tcq_rate_classes > 0) ro.tcq_rate_classes = o.tcq_rate_classes;
   if (o.tcq_debias >= 0) ro.tcq_debias = o.tcq_debias;
+  if (o.tcq_debias_skip_set) ro.tcq_debias_skip = o.tcq_debias_skip;
   if (!o.tcq_sensitivity.empty()) {
     GP_ASSIGN_OR_RETURN(encode::Hessians ts, encode::Hessians::Load(o.tcq_sensitivity));
     if (!ts.has_sensitivity())
@@ -330,6 +331,8 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     double tcq_damp = -1;
     int tcq_rate_classes = 0;
     double tcq_debias = -1;
+    std::vector<std::string> tcq_debias_skip;
+    bool tcq_debias_skip_set = false;
     std::string tcq_sensitivity;
     double hessian_shrink = -1;
     double token_row_floor = encode::kTokenRowFloor;
@@ -391,8 +394,18 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
       ->check(CLI::Range(1, 16));
   cmd->add_option("--tcq-debias", o->tcq_debias,
                   "rd: output-gain correction of the tcq path's candidates, 0..2: each row's scale moves this fraction "
-                  "of the way to the gain that leaves its output error uncorrelated with its output (default 0: off)")
+                  "of the way to the gain that leaves its output error uncorrelated with its output (default 0.5; 0: off)")
       ->check(CLI::Range(0.0, 2.0));
+  cmd->add_option_function<std::vector<std::string>>(
+         "--tcq-debias-skip",
+         [o](const std::vector<std::string>& v) {
+           o->tcq_debias_skip = v;
+           if (o->tcq_debias_skip.size() == 1 && o->tcq_debias_skip[0] == "none") o->tcq_debias_skip.clear();
+           o->tcq_debias_skip_set = true;
+         },
+         "rd: tensors (name contains one of these) whose tcq candidates keep their gains, or none (default "
+         ".attn.c_q.,.attn.c_k.: q and k are RMS-normalised per head, so their gain is normalised away)")
+      ->delimiter(',');
   cmd->add_option("--tcq-sensitivity", o->tcq_sensitivity,
                   "rd: price the tcq path's candidates with the sensitivities of this calibration file (made with "
                   "`calibrate --probe gptq:tcq:s0.7:st3`; default: the --calib file's trellis-probe sensitivities "

@@ -452,7 +452,10 @@ struct RdPlanner::Impl {
       spec.scale_dtype = g->grid().scale_dtype;
       spec.state_bits = o.tcq_state_bits;
       spec.rate_classes = o.tcq_rate_classes;
-      spec.debias = o.tcq_debias;
+      spec.debias = std::any_of(o.tcq_debias_skip.begin(), o.tcq_debias_skip.end(),
+                                [&](const std::string& s) { return w.tensor->name.find(s) != std::string::npos; })
+                        ? 0.0
+                        : o.tcq_debias;
       GptqRunStats stats;
       GP_ASSIGN_OR_RETURN(TcqGridQuant qu, GptqTcqGridQuant(w.tensor->name, w.shape, w.values, *tcq_factors.at(w.h),
                                                             spec, &stats, w.h));

@@ -124,6 +124,16 @@ else fail "tcq probe: $(head -c 400 "$work/calt.err")"; fi
 expect_error "--tcq-sensitivity without sensitivities" "needs a calibration with fitted sensitivities" "$gp" pack \
   "$work/m.safetensors" -r rd:all --calib "$work/calib.safetensors" --tcq-sensitivity "$work/calibns.safetensors" \
   --budget "$budget" -o "$work/x.gpk"
+# The trellis's output-gain correction (--tcq-debias): other scales, so
+# another artifact at the same budget; it still decodes and scores.
+if "$gp" -q pack "$work/m.safetensors" -r rd:grid,tcq --calib "$work/calib.safetensors" --budget "$budget" \
+     --tcq-debias 0 -o "$work/ub0.gpk" >/dev/null 2>"$work/ub.err" \
+   && "$gp" -q pack "$work/m.safetensors" -r rd:grid,tcq --calib "$work/calib.safetensors" --budget "$budget" \
+     --tcq-debias 1 --tcq-debias-skip none -o "$work/ub1.gpk" >/dev/null 2>>"$work/ub.err" \
+   && ! cmp -s "$work/ub0.gpk" "$work/ub1.gpk" \
+   && "$gp" -q eval "$work/ub1.gpk" --data "$work/data" --seq-len 64 --max-tokens 1024 | grep -q "^val_bpb"; then
+  ok "pack --tcq-debias rescales the trellis rows"
+else fail "tcq debias: $(head -c 400 "$work/ub.err")"; fi
 # Canonical order (pack --canonical): another artifact, the same function.
 vb() { "$gp" -q eval "$1" --data "$work/data" --seq-len 64 --max-tokens 1024 --json | sed -n 's/.*"val_bpb": \([0-9.]*\).*/\1/p'; }
 if "$gp" pack "$work/m.safetensors" -r gptq-int6-brotli --calib "$work/calib.safetensors" --canonical -o "$work/canon.gpk" \
