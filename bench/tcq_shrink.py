@@ -21,35 +21,16 @@ Prints the mean over each kind of weight (`attn.c_q`, ..., `mlp.proj`,
 and weight. Needs numpy (python3-numpy) and python/golfpack_decode.py.
 docs/results/structure.md, "The trellis shrinks".
 """
-import json
 import os
-import struct
 import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'python'))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'python'))
+sys.path.insert(0, HERE)
 import golfpack_decode  # noqa: E402
-
-
-def load_safetensors(path):
-    data = open(path, 'rb').read()
-    n = struct.unpack('<Q', data[:8])[0]
-    header = json.loads(data[8:8 + n])
-    base = 8 + n
-    out = {}
-    for name, v in header.items():
-        if name == '__metadata__':
-            continue
-        a, b = v['data_offsets']
-        raw = data[base + a:base + b]
-        if v['dtype'] == 'BF16':
-            x = np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16
-            arr = x.view(np.float32)
-        else:
-            arr = np.frombuffer(raw, dtype={'F32': np.float32, 'F16': np.float16, 'F64': np.float64}[v['dtype']])
-        out[name] = arr.reshape(v['shape'])
-    return out
+from shared_basis import load_safetensors  # noqa: E402
 
 
 def site(name):

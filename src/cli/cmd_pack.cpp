@@ -107,6 +107,7 @@ Status RunPackRd(const Opts& o, const io::TensorFile& model, const GlobalOptions
   if (o.tcq_damp >= 0) ro.tcq_damp = o.tcq_damp;
   if (o.tcq_rate_classes > 0) ro.tcq_rate_classes = o.tcq_rate_classes;
   if (o.tcq_debias >= 0) ro.tcq_debias = o.tcq_debias;
+  if (o.tcq_lambda >= 0) ro.tcq_lambda = o.tcq_lambda;
   if (o.tcq_debias_skip_set) ro.tcq_debias_skip = o.tcq_debias_skip;
   if (!o.tcq_sensitivity.empty()) {
     GP_ASSIGN_OR_RETURN(encode::Hessians ts, encode::Hessians::Load(o.tcq_sensitivity));
@@ -331,6 +332,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     double tcq_damp = -1;
     int tcq_rate_classes = 0;
     double tcq_debias = -1;
+    double tcq_lambda = -1;
     std::vector<std::string> tcq_debias_skip;
     bool tcq_debias_skip_set = false;
     std::string tcq_sensitivity;
@@ -396,6 +398,9 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
                   "rd: output-gain correction of the tcq path's candidates, 0..2: each row's scale moves this fraction "
                   "of the way to the gain that leaves its output error uncorrelated with its output (default 0.5; 0: off)")
       ->check(CLI::Range(0.0, 2.0));
+  cmd->add_option("--tcq-lambda", o->tcq_lambda,
+                  "rd: rate weight of the tcq path's Viterbi, in scale^2 per bit (default 0.1; 0: the nearest path)")
+      ->check(CLI::Range(0.0, 100.0));
   cmd->add_option_function<std::vector<std::string>>(
          "--tcq-debias-skip",
          [o](const std::vector<std::string>& v) {

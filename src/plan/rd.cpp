@@ -452,6 +452,7 @@ struct RdPlanner::Impl {
       spec.scale_dtype = g->grid().scale_dtype;
       spec.state_bits = o.tcq_state_bits;
       spec.rate_classes = o.tcq_rate_classes;
+      spec.lambda = o.tcq_lambda;
       spec.debias = std::any_of(o.tcq_debias_skip.begin(), o.tcq_debias_skip.end(),
                                 [&](const std::string& s) { return w.tensor->name.find(s) != std::string::npos; })
                         ? 0.0

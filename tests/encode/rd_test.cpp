@@ -784,7 +784,7 @@ TEST(Rd, TcqDebiasUnbiasesTheTrellisCandidates) {
 
 // GPTQ's own options in the family (damping, act-order) reach the GPTQ
 // candidates; the plain-rounding ladder drops them; the tcq path takes its
-// own damping, state count and tensor filter, and a bad state count is one
+// own damping, state count, rate weight and tensor filter, and a bad state count is one
 // clear line.
 TEST(Rd, GptqOptionsInTheFamilyAndTcqOptions) {
   const auto model = Model();
@@ -794,13 +794,14 @@ TEST(Rd, GptqOptionsInTheFamilyAndTcqOptions) {
   o.paths = {"grid", "tcq"};
   o.tcq_damp = 0.2;
   o.tcq_state_bits = 2;
+  o.tcq_lambda = 0.2;
   auto r = PackRd(model, h, o);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   bool damped = false, trellis = false;
   for (const auto& t : r->tensors)
     for (const auto& c : t.candidates) {
       damped |= c.gptq && c.path == "grid" && c.spec.find(":noact:damp0.1") != std::string::npos;
-      trellis |= c.path == "tcq" && c.spec.find(":st2") != std::string::npos;
+      trellis |= c.path == "tcq" && c.spec.find(":st2:l0.2") != std::string::npos;
       if (!c.gptq) EXPECT_EQ(c.spec.find("damp"), std::string::npos) << c.spec;
     }
   EXPECT_TRUE(damped);

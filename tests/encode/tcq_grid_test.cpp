@@ -60,6 +60,17 @@ std::vector<float> Rows(uint64_t rows, uint64_t cols, uint32_t seed) {
   return w;
 }
 
+// H = X^T X of 400 correlated inputs (each the sum of its own Gaussian and
+// 0.7 of its left neighbour's).
+Eigen::MatrixXd CorrelatedHessian(uint64_t cols, uint32_t seed) {
+  const std::vector<float> x = Gaussian(400 * cols, 1.0f, seed);
+  Eigen::MatrixXd X(400, cols);
+  for (Eigen::Index i = 0; i < 400; ++i)
+    for (Eigen::Index c = 0; c < Eigen::Index(cols); ++c)
+      X(i, c) = x[size_t(i) * cols + size_t(c)] + (c ? 0.7 * x[size_t(i) * cols + size_t(c) - 1] : 0.0);
+  return X.transpose() * X;
+}
+
 // All zeros: every row stays in state 0, so union 1 has no symbols and an empty stream.
 TEST(TcqGrid, ZerosUseUnionZeroOnly) {
   const uint64_t shape[2] = {3, 7};
@@ -126,13 +137,7 @@ TEST(TcqGrid, RateGapIsTheTrellisOne) {
 TEST(TcqGrid, BlockLdlqAccountsExactlyAndBeatsPlainTcq) {
   const uint64_t rows = 16, cols = 96, shape[2] = {rows, cols};
   const std::vector<float> w = Rows(rows, cols, 11);
-  // H = X^T X of correlated inputs.
-  const std::vector<float> x = Gaussian(400 * cols, 1.0f, 12);
-  Eigen::MatrixXd X(400, cols);
-  for (Eigen::Index i = 0; i < 400; ++i)
-    for (Eigen::Index c = 0; c < Eigen::Index(cols); ++c)
-      X(i, c) = x[size_t(i) * cols + size_t(c)] + (c ? 0.7 * x[size_t(i) * cols + size_t(c) - 1] : 0.0);
-  const Eigen::MatrixXd h = X.transpose() * X;
+  const Eigen::MatrixXd h = CorrelatedHessian(cols, 12);
   GptqOptions opt;
   opt.act_order = true;
   auto with_act = GptqFactorize("w", h, opt);
@@ -168,12 +173,7 @@ TEST(TcqGrid, BlockLdlqAccountsExactlyAndBeatsPlainTcq) {
 TEST(TcqGrid, OutputGainCorrectionUnbiasesEachRow) {
   const uint64_t rows = 16, cols = 96, shape[2] = {rows, cols};
   const std::vector<float> w = Rows(rows, cols, 21);
-  const std::vector<float> x = Gaussian(400 * cols, 1.0f, 22);
-  Eigen::MatrixXd X(400, cols);
-  for (Eigen::Index i = 0; i < 400; ++i)
-    for (Eigen::Index c = 0; c < Eigen::Index(cols); ++c)
-      X(i, c) = x[size_t(i) * cols + size_t(c)] + (c ? 0.7 * x[size_t(i) * cols + size_t(c) - 1] : 0.0);
-  const Eigen::MatrixXd h = X.transpose() * X;
+  const Eigen::MatrixXd h = CorrelatedHessian(cols, 22);
   GptqOptions opt;
   opt.act_order = false;
   auto f = GptqFactorize("w", h, opt);
