@@ -18,8 +18,10 @@ Checks, on a small random Parameter Golf state dict (reference_gpt.GPT names):
     without calibration raise ValueError.
 Exit 0 = pass, 1 = fail, 77 = skipped (no numpy/torch).
 """
+import atexit
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,6 +52,7 @@ ref = load_file_module("reference_gpt", ROOT / "tests/golden/reference_gpt.py")
 
 GP = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "build/src/cli/golfpack")
 WORK = Path(tempfile.mkdtemp(prefix="gpk-bindtest-"))
+atexit.register(shutil.rmtree, WORK, ignore_errors=True)
 FAILS, PASSES = [], [0]
 
 
