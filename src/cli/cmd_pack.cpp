@@ -107,6 +107,7 @@ Status RunPackRd(const Opts& o, const io::TensorFile& model, const GlobalOptions
   if (o.tcq_damp >= 0) ro.tcq_damp = o.tcq_damp;
   if (o.tcq_rate_classes > 0) ro.tcq_rate_classes = o.tcq_rate_classes;
   if (o.tcq_debias >= 0) ro.tcq_debias = o.tcq_debias;
+  if (!o.tcq_debias_metric.empty()) ro.tcq_debias_row_metric = o.tcq_debias_metric == "row";
   if (o.tcq_lambda >= 0) ro.tcq_lambda = o.tcq_lambda;
   if (o.tcq_debias_skip_set) ro.tcq_debias_skip = o.tcq_debias_skip;
   if (!o.tcq_sensitivity.empty()) {
@@ -332,6 +333,7 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
     double tcq_damp = -1;
     int tcq_rate_classes = 0;
     double tcq_debias = -1;
+    std::string tcq_debias_metric;
     double tcq_lambda = -1;
     std::vector<std::string> tcq_debias_skip;
     bool tcq_debias_skip_set = false;
@@ -398,6 +400,10 @@ Runner AddPackCommand(CLI::App& app, GlobalOptions& g) {
                   "rd: output-gain correction of the tcq path's candidates, 0..2: each row's scale moves this fraction "
                   "of the way to the gain that leaves its output error uncorrelated with its output (default 0.5; 0: off)")
       ->check(CLI::Range(0.0, 2.0));
+  cmd->add_option("--tcq-debias-metric", o->tcq_debias_metric,
+                  "rd: where the correction measures a row's gain: row (default; each row's own gradient-weighted "
+                  "Hessian, from a calibration made with the row Fisher; else as h) or h (the calibration Hessian)")
+      ->check(CLI::IsMember({"row", "h"}));
   cmd->add_option("--tcq-lambda", o->tcq_lambda,
                   "rd: rate weight of the tcq path's Viterbi, in scale^2 per bit (default 0.1; 0: the nearest path)")
       ->check(CLI::Range(0.0, 100.0));

@@ -297,8 +297,12 @@ std::vector<double> DebiasTcqRows(std::span<const float> w, std::span<const doub
 
 Result<TcqGridQuant> GptqTcqGridQuant(const std::string& name, std::span<const uint64_t> shape,
                                       std::span<const float> w, const GptqFactor& f, const TcqGridSpec& spec,
-                                      GptqRunStats* stats, const Eigen::MatrixXd* hessian) {
+                                      GptqRunStats* stats, const Eigen::MatrixXd* hessian,
+                                      std::span<const double> row_hw) {
   GP_ASSIGN_OR_RETURN(TcqGridQuant q, Scales(name, shape, w, spec));
+  if (!row_hw.empty() && row_hw.size() != q.rows * q.cols)
+    return InvalidArgument(Quote(name) + ": row_hw has " + std::to_string(row_hw.size()) + " values, expected " +
+                           std::to_string(q.rows * q.cols));
   if (spec.debias > 0 && hessian == nullptr)
     return InvalidArgument(Quote(name) + ": tcq with ub (the output-gain correction) needs the Hessian");
   if (hessian && (hessian->rows() != Eigen::Index(q.cols) || hessian->cols() != Eigen::Index(q.cols)))
@@ -363,14 +367,17 @@ Result<TcqGridQuant> GptqTcqGridQuant(const std::string& name, std::span<const u
         }
         Hd(c, c) += f.damp_used;
       }
-      const Eigen::MatrixXd WH = W0 * *hessian;
       std::vector<double> wh(size_t(rows * cols));
       std::vector<float> w0(size_t(rows * cols));
+      if (row_hw.empty()) {
+        const Eigen::MatrixXd WH = W0 * *hessian;
+        for (Eigen::Index r = 0; r < rows; ++r)
+          for (Eigen::Index c = 0; c < cols; ++c) wh[size_t(r * cols + c)] = WH(r, c);
+      } else {
+        std::copy(row_hw.begin(), row_hw.end(), wh.begin());
+      }
       for (Eigen::Index r = 0; r < rows; ++r)
-        for (Eigen::Index c = 0; c < cols; ++c) {
-          wh[size_t(r * cols + c)] = WH(r, c);
-          w0[size_t(r * cols + c)] = float(W0(r, c));
-        }
+        for (Eigen::Index c = 0; c < cols; ++c) w0[size_t(r * cols + c)] = float(W0(r, c));
       DebiasTcqRows(w0, wh, spec.debias, spec.scale_dtype, q);
       Eigen::MatrixXd E(rows, cols);
       for (Eigen::Index r = 0; r < rows; ++r)

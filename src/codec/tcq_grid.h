@@ -83,9 +83,14 @@ Result<TcqGridQuant> QuantizeTcqGrid(const std::string& name, std::span<const ui
 // With spec.debias > 0, `hessian` (the one the factor was made from) is
 // required (InvalidArgument naming the tensor): DebiasTcqRows with it, and
 // stats->row_err_damped / err_damped recomputed for the rescaled rows.
+// row_hw (empty, or rows x cols row-major): each row's own gradient-weighted
+// Hessian applied to its weights, H_r w_r^T with H_r = sum_t (dL/dy_r)^2 x x^T
+// (plan/calibration.h, "row_hw"); when given, the correction's gains are
+// measured in it instead of in H: gamma_r = (w_r . v_r) / (q_r . v_r).
 Result<TcqGridQuant> GptqTcqGridQuant(const std::string& name, std::span<const uint64_t> shape,
                                       std::span<const float> w, const GptqFactor& factor, const TcqGridSpec& spec,
-                                      GptqRunStats* stats = nullptr, const Eigen::MatrixXd* hessian = nullptr);
+                                      GptqRunStats* stats = nullptr, const Eigen::MatrixXd* hessian = nullptr,
+                                      std::span<const double> row_hw = {});
 
 // The output-gain correction ("ub"). A rate-weighted Viterbi, like any
 // quantizer near its minimum-MSE point, shrinks: its reconstruction q_r is

@@ -20,17 +20,29 @@ torch::Tensor Calibration::ForWeight(const std::string& weight_name) const {
 namespace {
 
 // cal->row_fisher[w] += sum over the batches' tokens of (dL/dy)^2 per output
-// row of every block matrix w. Each sequence predicts its own tokens 1..T-1
-// from 0..T-2; L is the cross-entropy summed over them, so dL/dy at a token
-// is that token's output's effect on every later prediction of its sequence.
+// row of every block matrix w, and cal->row_hw[w] += sum over them of
+// ((dL/dy)^2 * y) x^T (rows x cols; row i is H_i w_i^T with H_i the row's
+// gradient-weighted Hessian, since y_i = w_i . x). Each sequence predicts its
+// own tokens 1..T-1 from 0..T-2; L is the cross-entropy summed over them, so
+// dL/dy at a token is that token's output's effect on every later prediction
+// of its sequence.
 Status AccumulateRowFisher(model::GPT& model, const std::vector<torch::Tensor>& batches, Calibration* cal,
                            const ProgressFn& progress) {
   if (batches.empty() || batches[0].size(1) < 2) return InvalidArgument("calibrate: the row Fisher needs seq_len >= 2");
-  std::vector<std::pair<std::string, torch::Tensor>> outs;
-  model->set_output_capture([&outs](const std::string& w, const torch::Tensor& y) {
+  struct Out {
+    std::string weight;
+    torch::Tensor y, x;  // the output (its gradient retained) and the input it was computed from
+  };
+  std::vector<Out> outs;
+  std::map<std::string, torch::Tensor> last_input;  // site -> its latest input (a shared block reports each use)
+  model->set_input_capture([&last_input](const std::string& site, const torch::Tensor& x) {
+    last_input[site] = x.detach();
+  });
+  model->set_output_capture([&outs, &last_input](const std::string& w, const torch::Tensor& y) {
     if (!y.requires_grad()) return;
     y.retain_grad();
-    outs.emplace_back(w, y);
+    auto it = last_input.find(model::HessianSite(w));
+    outs.push_back({w, y, it == last_input.end() ? torch::Tensor() : it->second});
   });
   model->eval();
   torch::AutoGradMode grad_on(true);
@@ -40,20 +52,29 @@ Status AccumulateRowFisher(model::GPT& model, const std::vector<torch::Tensor>& 
     const int64_t T = b.size(1);
     auto loss = model->token_losses(b.narrow(1, 0, T - 1), b.narrow(1, 1, T - 1)).sum();
     loss.backward();
-    for (auto& [w, y] : outs) {
+    for (auto& [w, y, x] : outs) {
       const torch::Tensor g = y.grad();
       if (!g.defined()) continue;
-      auto s = g.detach().reshape({-1, g.size(-1)}).to(torch::kFloat64).square().sum(0);
+      const auto g2 = g.detach().reshape({-1, g.size(-1)}).to(torch::kFloat64).square();
+      auto s = g2.sum(0);
       auto it = cal->row_fisher.find(w);
       if (it == cal->row_fisher.end()) cal->row_fisher.emplace(w, s);
       else it->second.add_(s);
+      if (!x.defined()) continue;
+      const auto yd = y.detach().reshape({-1, y.size(-1)}).to(torch::kFloat64);
+      auto v = torch::matmul((g2 * yd).t(), x.reshape({-1, x.size(-1)}).to(torch::kFloat64));
+      auto jt = cal->row_hw.find(w);
+      if (jt == cal->row_hw.end()) cal->row_hw.emplace(w, v);
+      else jt->second.add_(v);
     }
     outs.clear();
+    last_input.clear();
     for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();
     done += static_cast<uint64_t>(b.numel());
     if (progress) progress({"row Fisher", done, total, "tokens", ""});
   }
   model->set_output_capture(nullptr);
+  model->set_input_capture(nullptr);
   return Status::Ok();
 }
 
@@ -215,6 +236,12 @@ encode::Hessians ToHessians(const Calibration& c) {
     fisher.emplace(w, std::vector<double>(d.data_ptr<double>(), d.data_ptr<double>() + d.numel()));
   }
   h.set_row_fisher(std::move(fisher));
+  std::map<std::string, encode::Hessians::RowMajorMatrix> row_hw;
+  for (const auto& [w, v] : c.row_hw) {
+    const torch::Tensor d = v.to(torch::kCPU, torch::kFloat64).contiguous();
+    row_hw.emplace(w, Eigen::Map<const RowMajor>(d.data_ptr<double>(), d.size(0), d.size(1)));
+  }
+  h.set_row_hw(std::move(row_hw));
   return h;
 }
 
@@ -231,6 +258,11 @@ Calibration FromHessians(const encode::Hessians& h) {
     auto t = torch::empty({static_cast<int64_t>(f.size())}, torch::kFloat64);
     std::copy(f.begin(), f.end(), t.data_ptr<double>());
     c.row_fisher.emplace(w, std::move(t));
+  }
+  for (const auto& [w, m] : h.row_hw()) {
+    auto t = torch::empty({m.rows(), m.cols()}, torch::kFloat64);
+    Eigen::Map<RowMajor>(t.data_ptr<double>(), m.rows(), m.cols()) = m;
+    c.row_hw.emplace(w, std::move(t));
   }
   for (const auto& [site, m] : h.sites()) {
     auto t = torch::empty({m.rows(), m.cols()}, torch::kFloat64);

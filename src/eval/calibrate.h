@@ -82,6 +82,10 @@ struct Calibration {
   std::map<std::string, double> tcq_sensitivity;
   // weight -> [rows] float64, sum over tokens of (dL/dy_row)^2 (row_fisher_floor above); empty if not measured.
   std::map<std::string, torch::Tensor> row_fisher;
+  // weight -> [rows, cols] float64, sum over tokens of ((dL/dy)^2 * y) x^T: row i is
+  // H_i w_i^T, the row's gradient-weighted Hessian applied to its weights
+  // (measured with the row Fisher); empty if not measured.
+  std::map<std::string, torch::Tensor> row_hw;
   std::map<std::string, std::string> notes;  // extra metadata kept with the file
   std::vector<PhaseTime> timings;             // where Calibrate spent its time (not saved)
   int threads = 1;                            // workers Calibrate used (not saved)

@@ -20,6 +20,7 @@ constexpr const char* kTokens = "golfpack.tokens";
 constexpr const char* kSeqLen = "golfpack.seq_len";
 constexpr const char* kCounts = "token_counts";  // the tensor of token counts
 const std::string kFisherPrefix = "row_fisher.";   // + weight name: a row Fisher
+const std::string kRowHwPrefix = "row_hw.";         // + weight name: H_i w_i^T per row
 const std::string kSensPrefix = "golfpack.sensitivity.";
 const std::string kTcqSensPrefix = "golfpack.tcq_sensitivity.";
 
@@ -84,6 +85,18 @@ Result<Hessians> Hessians::Load(const std::string& path) {
       h.row_fisher_[t.name.substr(kFisherPrefix.size())].assign(v->begin(), v->end());
       continue;
     }
+    if (t.name.rfind(kRowHwPrefix, 0) == 0) {
+      auto v = t.ToFloat32();
+      if (t.shape.size() != 2 || !v.ok())
+        return Corrupt(path + ": calibration tensor '" + t.name + "' is not a matrix");
+      RowMajorMatrix m(Eigen::Index(t.shape[0]), Eigen::Index(t.shape[1]));
+      for (size_t i = 0; i < v->size(); ++i) {
+        if (!std::isfinite((*v)[i])) return Corrupt(path + ": calibration tensor '" + t.name + "' holds a non-finite value");
+        m.data()[i] = (*v)[i];
+      }
+      h.row_hw_.emplace(t.name.substr(kRowHwPrefix.size()), std::move(m));
+      continue;
+    }
     if (t.shape.size() != 2 || t.shape[0] != t.shape[1])
       return Corrupt(path + ": calibration tensor '" + t.name + "' is not square");
     auto v = t.ToFloat32();
@@ -128,6 +141,10 @@ Status Hessians::Save(const std::string& path) const {
   for (const auto& [w, fv] : row_fisher_) {
     std::vector<float> v(fv.begin(), fv.end());
     f.tensors.push_back(io::Tensor::FromFloat32(kFisherPrefix + w, {int64_t(v.size())}, v));
+  }
+  for (const auto& [w, m] : row_hw_) {
+    std::vector<float> v(m.data(), m.data() + m.size());
+    f.tensors.push_back(io::Tensor::FromFloat32(kRowHwPrefix + w, {int64_t(m.rows()), int64_t(m.cols())}, v));
   }
   f.metadata = {{kKind, kKindValue}, {kTokens, std::to_string(tokens_)}, {kSeqLen, std::to_string(seq_len_)}};
   char buf[64];

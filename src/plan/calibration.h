@@ -17,7 +17,12 @@
 // the rows of the tied embedding, TokenRowWeights below). Older files have none.
 // Optionally (`golfpack calibrate --row-fisher`), one F32 [rows] tensor per
 // block matrix named "row_fisher.<weight>": the sum over the calibration
-// tokens of (dL/dy_i)^2 for each output row i (FisherRowWeights below).
+// tokens of (dL/dy_i)^2 for each output row i (FisherRowWeights below),
+// and one F32 [rows, cols] tensor per block matrix named "row_hw.<weight>":
+// row i is H_i w_i^T, H_i = sum over the tokens of (dL/dy_i)^2 x x^T, the
+// row's own gradient-weighted Hessian applied to its weights (the metric the
+// trellis's output-gain correction measures a row's gain in; x the matrix's
+// input, y = W x).
 #pragma once
 
 #include <Eigen/Dense>
@@ -98,6 +103,17 @@ class Hessians {
   // Fisher; else nullopt. rd prices with it unless told otherwise.
   std::optional<double> RowFisherFloor() const;
 
+  // weight -> [rows x cols], row i = H_i w_i^T (see the file layout above);
+  // empty when the file has none.
+  using RowMajorMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const std::map<std::string, RowMajorMatrix>& row_hw() const { return row_hw_; }
+  void set_row_hw(std::map<std::string, RowMajorMatrix> v) { row_hw_ = std::move(v); }
+  // The weight's row_hw, or nullptr.
+  const RowMajorMatrix* RowHw(const std::string& weight_name) const {
+    auto it = row_hw_.find(weight_name);
+    return it == row_hw_.end() ? nullptr : &it->second;
+  }
+
   // Extra metadata kept with the file (key -> value), e.g. the fit's Spearman rho.
   const std::map<std::string, std::string>& notes() const { return notes_; }
   void set_note(const std::string& key, const std::string& value) { notes_[key] = value; }
@@ -109,6 +125,7 @@ class Hessians {
   std::map<std::string, std::string> notes_;
   std::vector<double> token_counts_;
   std::map<std::string, std::vector<double>> row_fisher_;
+  std::map<std::string, RowMajorMatrix> row_hw_;
   int64_t tokens_ = 0;
   int seq_len_ = 0;
 };

@@ -458,8 +458,13 @@ struct RdPlanner::Impl {
                         ? 0.0
                         : o.tcq_debias;
       GptqRunStats stats;
+      const Hessians::RowMajorMatrix* row_hw =
+          spec.debias > 0 && o.tcq_debias_row_metric ? hessians->RowHw(w.tensor->name) : nullptr;
+      std::span<const double> metric;
+      if (row_hw && uint64_t(row_hw->rows()) == w.shape[0] && uint64_t(row_hw->cols()) == w.shape[1])
+        metric = std::span<const double>(row_hw->data(), size_t(row_hw->size()));
       GP_ASSIGN_OR_RETURN(TcqGridQuant qu, GptqTcqGridQuant(w.tensor->name, w.shape, w.values, *tcq_factors.at(w.h),
-                                                            spec, &stats, w.h));
+                                                            spec, &stats, w.h, metric));
       GP_ASSIGN_OR_RETURN(gpk::EncodedTensor enc, PackTcqGrid(w.tensor->name, w.shape, spec, qu));
       set.cands.push_back(
           OwnGrid(w, base, base_tag, std::move(enc), "gptq:" + spec.ToString() + ":row", "tcq", DequantizeTcqGrid(qu), stats));

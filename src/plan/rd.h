@@ -112,6 +112,14 @@ struct RdOptions {
   // better; demo 8 of 9, -0.00059 +- 0.00055; m3 2 of 5, -0.00022), so it
   // is the default (docs/results/structure.md, "The trellis shrinks").
   double tcq_debias = 0.5;
+  // Where the correction measures a row's gain: true (default) in the row's
+  // own gradient-weighted Hessian H_i = sum_t (dL/dy_i)^2 x x^T when the
+  // calibration has it ("row_hw", `calibrate` with the row Fisher), else in
+  // the calibration Hessian H. For the MLP's fc rows, which ReLU^2 gates,
+  // H_i weighs the tokens where the unit is active and large, so a shrunk
+  // row costs more than H says (docs/results/structure.md, "What the
+  // shrinkage costs: the rows' own Hessians").
+  bool tcq_debias_row_metric = true;
   // Tensors (name contains one of these) whose tcq candidates keep their
   // gains: in the Parameter Golf model q and k are RMS-normalised per head
   // right after their projection, so a common gain on their rows is

@@ -134,6 +134,19 @@ if "$gp" -q pack "$work/m.safetensors" -r rd:grid,tcq --calib "$work/calib.safet
    && "$gp" -q eval "$work/ub1.gpk" --data "$work/data" --seq-len 64 --max-tokens 1024 | grep -q "^val_bpb"; then
   ok "pack --tcq-debias rescales the trellis rows"
 else fail "tcq debias: $(head -c 400 "$work/ub.err")"; fi
+# The calibration holds each row's own metric (row_hw), which the correction
+# measures gains in by default; --tcq-debias-metric h measures them in H.
+if "$gp" -q pack "$work/m.safetensors" -r rd:grid,tcq --calib "$work/calib.safetensors" --budget "$budget" \
+     --tcq-debias 1 --tcq-debias-skip none --tcq-debias-metric h -o "$work/ub1h.gpk" >/dev/null 2>"$work/ubh.err" \
+   && ! cmp -s "$work/ub1.gpk" "$work/ub1h.gpk" \
+   && "$gp" -q eval "$work/ub1h.gpk" --data "$work/data" --seq-len 64 --max-tokens 1024 | grep -q "^val_bpb"; then
+  ok "pack --tcq-debias-metric h: the gains in H, not in the rows' own metric"
+else fail "tcq debias metric: $(head -c 400 "$work/ubh.err")"; fi
+if ! "$gp" -q pack "$work/m.safetensors" -r rd:all --calib "$work/calib.safetensors" --budget "$budget" \
+     --tcq-debias-metric other -o "$work/metric_other.gpk" >/dev/null 2>"$work/err" \
+   && grep -q -- "--tcq-debias-metric: other not in {row,h}" "$work/err" && [ ! -e "$work/metric_other.gpk" ]; then
+  ok "--tcq-debias-metric other is a usage error"
+else fail "--tcq-debias-metric other: $(head -c 400 "$work/err")"; fi
 # Canonical order (pack --canonical): another artifact, the same function.
 vb() { "$gp" -q eval "$1" --data "$work/data" --seq-len 64 --max-tokens 1024 --json | sed -n 's/.*"val_bpb": \([0-9.]*\).*/\1/p'; }
 if "$gp" pack "$work/m.safetensors" -r gptq-int6-brotli --calib "$work/calib.safetensors" --canonical -o "$work/canon.gpk" \

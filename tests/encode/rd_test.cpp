@@ -780,6 +780,56 @@ TEST(Rd, TcqDebiasUnbiasesTheTrellisCandidates) {
     }
   }
   EXPECT_GT(picks, 0) << "no tensor picked a trellis grid";
+
+  // With each row's own metric in the calibration (row_hw, here W D H D with
+  // column weights D per tensor) the gains are measured in it instead (the
+  // tied embedding, which has none, keeps H's).
+  Hessians hr = h;
+  std::map<std::string, Hessians::RowMajorMatrix> row_hw;
+  for (const auto& t : model.tensors) {
+    const Eigen::MatrixXd* ht = t.shape.size() == 2 ? h.ForWeight(t.name) : nullptr;
+    if (!ht || t.name.find("blocks.") != 0) continue;
+    auto v = t.ToFloat32();
+    ASSERT_TRUE(v.ok());
+    const auto rows = Eigen::Index(t.shape[0]), cols = Eigen::Index(t.shape[1]);
+    Eigen::VectorXd d(cols);
+    for (Eigen::Index c = 0; c < cols; ++c) d(c) = 0.3 + 2.7 * double((c * 37 + rows) % 17) / 16.0;
+    const Eigen::MatrixXd m = d.asDiagonal() * *ht * d.asDiagonal();
+    Hessians::RowMajorMatrix wm(rows, cols);
+    for (Eigen::Index i = 0; i < rows * cols; ++i) wm.data()[i] = (*v)[size_t(i)];
+    row_hw.emplace(t.name, wm * m);
+  }
+  hr.set_row_hw(row_hw);
+  EXPECT_TRUE(o.tcq_debias_row_metric);  // the default
+  auto row_planner = RdPlanner::Create(model, hr, o);
+  ASSERT_TRUE(row_planner.ok()) << row_planner.status().ToString();
+  auto rr = row_planner->Pack(lo + (hi - lo) / 3);
+  ASSERT_TRUE(rr.ok()) << rr.status().ToString();
+  EXPECT_NE(rr->pack.bytes, r->pack.bytes);
+  auto art_r = gpk::Artifact::Parse(rr->pack.bytes, "rd_row.gpk");
+  ASSERT_TRUE(art_r.ok()) << art_r.status().ToString();
+  int row_picks = 0;
+  for (const auto& t : rr->tensors) {
+    const RdCandidate& c = t.candidates[t.chosen];
+    if (c.path != "tcq" || c.spec.find(":ub1") == std::string::npos || !row_hw.count(t.name)) continue;
+    ++row_picks;
+    size_t idx = 0;
+    while (art_r->tensors()[idx].name != t.name) ++idx;
+    auto dec = art_r->DecodeTensor(idx);
+    ASSERT_TRUE(dec.ok());
+    auto v = model.Find(t.name)->ToFloat32();
+    ASSERT_TRUE(v.ok());
+    const Hessians::RowMajorMatrix& m = row_hw.at(t.name);
+    for (Eigen::Index row = 0; row < m.rows(); ++row) {
+      double qv = 0, wv = 0;
+      for (Eigen::Index col = 0; col < m.cols(); ++col) {
+        qv += (*dec)[size_t(row * m.cols() + col)] * m(row, col);
+        wv += (*v)[size_t(row * m.cols() + col)] * m(row, col);
+      }
+      EXPECT_NEAR(qv / wv, 1.0, 2e-3) << t.name << " row " << row;
+    }
+  }
+  EXPECT_GT(row_picks, 0) << "no tensor picked a trellis grid with the row metric";
 }
 
 // GPTQ's own options in the family (damping, act-order) reach the GPTQ

@@ -9,6 +9,7 @@
 #include <bit>
 #include <cmath>
 #include <functional>
+#include <random>
 #include <utility>
 #include <vector>
 
@@ -220,8 +221,43 @@ TEST(TcqGrid, OutputGainCorrectionUnbiasesEachRow) {
   auto t = PackTcqGrid("w", shape, spec, *half);
   ASSERT_TRUE(t.ok());
   EXPECT_EQ(DecodeBoth(*t), DequantizeTcqGrid(*half));
-  // Plain Viterbi: the identity in place of H.
+  // A row metric (row_hw: row r is H_r w_r^T with a Hessian of its own): the
+  // gains make q_r H_r w_r^T = w_r H_r w_r^T instead; codes and the H-accounting unchanged.
   spec.debias = 1;
+  std::vector<Eigen::MatrixXd> hr;
+  std::vector<double> row_hw(rows * cols);
+  for (uint64_t r = 0; r < rows; ++r) {
+    std::mt19937 rng(100 + uint32_t(r));  // columns weighed 0.3x to 3x: a different metric per row
+    std::uniform_real_distribution<double> u(0.3, 3.0);
+    Eigen::VectorXd d(cols);
+    for (uint64_t c = 0; c < cols; ++c) d(Eigen::Index(c)) = u(rng);
+    hr.push_back(d.asDiagonal() * h * d.asDiagonal());
+    Eigen::VectorXd wr(cols);
+    for (uint64_t c = 0; c < cols; ++c) wr(Eigen::Index(c)) = w[r * cols + c];
+    const Eigen::VectorXd v = hr.back() * wr;
+    for (uint64_t c = 0; c < cols; ++c) row_hw[r * cols + c] = v(Eigen::Index(c));
+  }
+  GptqRunStats st_row;
+  auto by_row = GptqTcqGridQuant("w", shape, w, *f, spec, &st_row, &h, row_hw);
+  ASSERT_TRUE(by_row.ok()) << by_row.status().ToString();
+  EXPECT_EQ(by_row->codes, base->codes);
+  const std::vector<float> vr = DequantizeTcqGrid(*by_row);
+  int differ = 0;
+  for (uint64_t r = 0; r < rows; ++r) {
+    Eigen::VectorXd wr(cols), qr(cols);
+    for (uint64_t c = 0; c < cols; ++c) wr(Eigen::Index(c)) = w[r * cols + c], qr(Eigen::Index(c)) = vr[r * cols + c];
+    EXPECT_NEAR(qr.dot(hr[r] * wr) / wr.dot(hr[r] * wr), 1.0, 1e-3) << r;
+    differ += std::fabs(double(by_row->scales[r]) - full->scales[r]) > 1e-3 * std::fabs(full->scales[r]);
+  }
+  EXPECT_GT(differ, int(rows) / 2);  // not the H gains
+  double e2r = 0;
+  for (size_t i = 0; i < w.size(); ++i) e2r += (double(w[i]) - vr[i]) * (double(w[i]) - vr[i]);
+  const double exact_r = HessianWeightedError(w, vr, rows, cols, h);
+  EXPECT_NEAR(st_row.err_damped - st_row.damp_used * e2r, exact_r, 1e-6 * exact_r);
+  row_hw.pop_back();
+  EXPECT_EQ(GptqTcqGridQuant("w", shape, w, *f, spec, nullptr, &h, row_hw).status().code(),
+            StatusCode::kInvalidArgument);
+  // Plain Viterbi: the identity in place of H.
   auto plain = QuantizeTcqGrid("w", shape, w, spec);
   ASSERT_TRUE(plain.ok());
   for (double v : ratios(DequantizeTcqGrid(*plain), true)) EXPECT_NEAR(v, 1.0, 1e-3);

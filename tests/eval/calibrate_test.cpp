@@ -161,7 +161,7 @@ TEST(Calibrate, RowFisherMatchesWeightGradientsOfOneTokenSequences) {
   ASSERT_TRUE(ids.ok());
   std::map<std::string, torch::Tensor> inputs;  // site -> [1, in] of the current sequence
   m->set_input_capture([&](const std::string& site, const torch::Tensor& x) { inputs[site] = x.detach().clone(); });
-  std::map<std::string, torch::Tensor> want;
+  std::map<std::string, torch::Tensor> want, want_hw;
   for (int s = 0; s < 20; ++s) {
     auto x = torch::tensor({int64_t((*ids)[2 * s])}, torch::kInt64).view({1, 1});
     auto y = torch::tensor({int64_t((*ids)[2 * s + 1])}, torch::kInt64).view({1, 1});
@@ -173,6 +173,10 @@ TEST(Calibrate, RowFisherMatchesWeightGradientsOfOneTokenSequences) {
       auto r = p.value().grad().to(torch::kFloat64).square().sum(1) / in.square().sum();
       if (want.count(p.key())) want[p.key()] += r;
       else want[p.key()] = r;
+      // One token: (dL/dy_i)^2 * y_i * x, y = W x.
+      auto hw = (r.unsqueeze(1) * p.value().to(torch::kFloat64).matmul(in.t())) * in;
+      if (want_hw.count(p.key())) want_hw[p.key()] += hw;
+      else want_hw[p.key()] = hw;
     }
   }
   m->set_input_capture(nullptr);
@@ -181,7 +185,15 @@ TEST(Calibrate, RowFisherMatchesWeightGradientsOfOneTokenSequences) {
     // One position: the softmax is 1 whatever q and k are, so only they get no gradient.
     const bool qk = w.find("c_q") != std::string::npos || w.find("c_k") != std::string::npos;
     EXPECT_EQ(f.sum().item<double>() > 0, !qk) << w;
+    ASSERT_TRUE(cal->row_hw.count(w)) << w;
+    const torch::Tensor& hw = cal->row_hw.at(w);
+    EXPECT_EQ(hw.sizes(), want_hw.at(w).sizes()) << w;
+    // Signed sums of float32 values: within 1e-5 of the largest entry.
+    const double scale = want_hw.at(w).abs().max().item<double>();
+    EXPECT_LE((hw - want_hw.at(w)).abs().max().item<double>(), 1e-5 * scale) << w;  // float32 model
+    EXPECT_EQ(hw.abs().sum().item<double>() > 0, !qk) << w;
   }
+  EXPECT_EQ(cal->row_hw.size(), cal->row_fisher.size());
 
   // Saved and loaded with the Hessians (as float32).
   const std::string path = dir + "/fisher.safetensors";
@@ -191,6 +203,9 @@ TEST(Calibrate, RowFisherMatchesWeightGradientsOfOneTokenSequences) {
   ASSERT_EQ(back->row_fisher.size(), cal->row_fisher.size());
   for (const auto& [w, f] : cal->row_fisher)
     EXPECT_TRUE(torch::equal(back->row_fisher.at(w), f.to(torch::kFloat32).to(torch::kFloat64))) << w;
+  ASSERT_EQ(back->row_hw.size(), cal->row_hw.size());
+  for (const auto& [w, v] : cal->row_hw)
+    EXPECT_TRUE(torch::equal(back->row_hw.at(w), v.to(torch::kFloat32).to(torch::kFloat64))) << w;
 
   // rd's default floor is the one the file's sensitivities were fitted with.
   encode::Hessians h = ToHessians(*back);
@@ -199,6 +214,7 @@ TEST(Calibrate, RowFisherMatchesWeightGradientsOfOneTokenSequences) {
   auto plain = Calibrate(m, o, {});
   ASSERT_TRUE(plain.ok());
   EXPECT_TRUE(plain->row_fisher.empty());
+  EXPECT_TRUE(plain->row_hw.empty());
   EXPECT_FALSE(ToHessians(*plain).RowFisherFloor().has_value());
   h.set_note(encode::kRowFisherFloorNote, "0.25");
   EXPECT_EQ(h.RowFisherFloor(), 0.25);
