@@ -135,11 +135,11 @@ class ArithDecoder {
   int Code(int /*bit*/, int p) {
     const uint32_t xmid = x1_ + ((x2_ - x1_) >> kCmProbBits) * uint32_t(p);
     const int bit = x_ <= xmid;
-    if (bit) {
-      x2_ = xmid;
-    } else {
-      x1_ = xmid + 1;
-    }
+    // Selects without a branch: where the decoded bit steers no control
+    // flow (a sign), nothing is mispredicted.
+    const uint32_t mask = 0u - uint32_t(bit);
+    x2_ = (xmid & mask) | (x2_ & ~mask);
+    x1_ = (x1_ & mask) | ((xmid + 1) & ~mask);
     while (((x1_ ^ x2_) & 0xFF000000u) == 0) {
       x1_ <<= 8;
       x2_ = (x2_ << 8) | 255u;
@@ -194,7 +194,7 @@ struct ColCtx {
 // (0 zero, 1 positive, 2 negative) in bits 2-3.
 inline uint8_t NbCode(int v) {
   const int m = v < 0 ? -v : v;
-  return uint8_t((m < 2 ? m : 2) | (v > 0 ? 4 : v < 0 ? 8 : 0));
+  return uint8_t((m < 2 ? m : 2) | (int(v > 0) << 2) | (int(v < 0) << 3));
 }
 
 class CmModel {
@@ -240,21 +240,38 @@ class CmModel {
         t_[1].data() + size_t(rowsel * 9 + (left & 3) * 3 + (up & 3)) * kSlots + size_t(k) * kSlotsPerK;
     int64_t* const w = w_.data() + size_t(cc.set) * kInputs;
     const int level = cc.level;
-    if (!Bin(coder, col + level * kSlots, row, w, 0, m != 0)) return 0;
+    // Every decision reads only its own slot's counters and weights, so the
+    // predictions of the zero flag and the sign are formed before either is
+    // coded: after a mispredicted branch on a decoded bit only the coder's
+    // few operations remain on the critical path. The stream is the same as
+    // forming each prediction just before its decision.
+    Pred zero = Predict(col + level * kSlots, row, w, 0);
+    uint32_t* const sign_direct =
+        &t_[1][size_t(kRowNbCtx + (left >> 2) * 3 + (up >> 2)) * kSlots + size_t(k) * kSlotsPerK + 1];
+    // Both sign predictions, without a branch on the column (3 -+ level).
+    const int neg_mask = -int(cc.neg);
+    const Pred sign = Predict(col + (kSignStates + 3 + ((level ^ neg_mask) - neg_mask)) * kSlots, row, w, 1);
+    const int sign_p = std::clamp(CounterP(*sign_direct), 1, 4095);
+    if (!Mixed(coder, zero, m != 0)) return 0;
     int neg;
     if (level > 0) {
-      const int qs = cc.neg ? 3 - level : 3 + level;
-      neg = Bin(coder, col + (kSignStates + qs) * kSlots, row, w, 1, v < 0);
+      neg = Mixed(coder, sign, v < 0);
     } else {
       // Without a column sign bias the sign is close to a fair coin: one
       // adaptive probability, by the neighbours' signs, instead of the mixer.
-      const int sctx = (left >> 2) * 3 + (up >> 2);
-      neg = Direct(coder, t_[1][size_t(kRowNbCtx + sctx) * kSlots + size_t(k) * kSlotsPerK + 1], v < 0);
+      neg = Direct(coder, *sign_direct, sign_p, v < 0);
     }
     uint32_t* const col_m = col + (kMagStates + 2 * level + (level > 0 && neg == cc.neg)) * kSlots;
     const uint32_t q_true = kEnc ? uint32_t(m - 1) >> k : 0u;
     uint32_t q = 0;
-    while (q < uint32_t(kUnary) && Bin(coder, col_m, row, w, 2 + int(q), q_true > q)) ++q;
+    Pred u0 = Predict(col_m, row, w, 2), u1 = Predict(col_m, row, w, 3);
+    if (Mixed(coder, u0, q_true > 0)) {
+      q = 1;
+      if (Mixed(coder, u1, q_true > 1)) {
+        q = 2;
+        while (q < uint32_t(kUnary) && Bin(coder, col_m, row, w, 2 + int(q), q_true > q)) ++q;
+      }
+    }
     if (q == uint32_t(kUnary)) {
       const uint32_t e1 = kEnc ? q_true - kUnary + 1 : 0u;  // >= 1
       const int nb_true = kEnc ? std::bit_width(e1) - 1 : 0;
@@ -276,32 +293,54 @@ class CmModel {
   }
 
  private:
-  // One mixed decision in slot s: the two tables' predictions, stretched,
-  // weighted by the slot's weight set, squashed; then the coder; then the
-  // mixer (online gradient step on coding cost) and the tables learn.
+  // A mixed decision's prediction: its two counters and weight pair, the
+  // counters' stretched probabilities and the squashed mix p (in [1, 4095]).
+  struct Pred {
+    uint32_t* c0;
+    uint32_t* c1;
+    int64_t* w;
+    int st0, st1, p;
+  };
+
+  // Slot s's prediction: the two tables' probabilities, stretched, weighted
+  // by the slot's weight pair, squashed.
+  [[gnu::always_inline]] inline Pred Predict(uint32_t* t0, uint32_t* t1, int64_t* wset, int s) const {
+    Pred r{t0 + s, t1 + s, wset + size_t(s) * kColSets * kInputs, 0, 0, 0};
+    r.st0 = L_.stretch[size_t(CounterP(*r.c0))];
+    r.st1 = L_.stretch[size_t(CounterP(*r.c1))];
+    const int64_t dot = r.w[0] * r.st0 + r.w[1] * r.st1;
+    r.p = Squash(L_, int(std::clamp<int64_t>(dot >> 16, -2047, 2047)));
+    return r;
+  }
+
+  // Codes the decision, then the mixer takes an online gradient step on the
+  // coding cost and the tables learn.
+  template <class C>
+  [[gnu::always_inline]] inline int Mixed(C& coder, const Pred& r, int bit) {
+    bit = coder.Code(bit, r.p);
+    const int err = ((bit << 12) - r.p) * kMixLr;
+    r.w[0] += (r.st0 * err) >> kMixShift;  // |step| < 2^13; ClampWeights bounds the sum
+    r.w[1] += (r.st1 * err) >> kMixShift;
+    CounterUpdate(L_, *r.c0, bit);
+    CounterUpdate(L_, *r.c1, bit);
+    return bit;
+  }
+
+  // One mixed decision in slot s, predicted just before it is coded.
   template <class C>
   [[gnu::always_inline]] inline int Bin(C& coder, uint32_t* t0, uint32_t* t1, int64_t* wset, int s, int bit) {
-    uint32_t& c0 = t0[s];
-    uint32_t& c1 = t1[s];
-    const int st0 = L_.stretch[size_t(CounterP(c0))];
-    const int st1 = L_.stretch[size_t(CounterP(c1))];
-    int64_t* w = wset + size_t(s) * kColSets * kInputs;
-    const int64_t dot = w[0] * st0 + w[1] * st1;
-    const int pm = int(std::clamp<int64_t>(dot >> 16, -2047, 2047));
-    const int p = Squash(L_, pm);  // in [1, 4095]
-    bit = coder.Code(bit, p);
-    const int err = ((bit << 12) - p) * kMixLr;
-    w[0] += (st0 * err) >> kMixShift;  // |step| < 2^13; ClampWeights bounds the sum
-    w[1] += (st1 * err) >> kMixShift;
-    CounterUpdate(L_, c0, bit);
-    CounterUpdate(L_, c1, bit);
-    return bit;
+    return Mixed(coder, Predict(t0, t1, wset, s), bit);
   }
 
   // One decision coded with a single adaptive probability.
   template <class C>
   [[gnu::always_inline]] inline int Direct(C& coder, uint32_t& t, int bit) {
-    bit = coder.Code(bit, std::clamp(CounterP(t), 1, 4095));
+    return Direct(coder, t, std::clamp(CounterP(t), 1, 4095), bit);
+  }
+  // The same with p = clamp(CounterP(t), 1, 4095) formed by the caller.
+  template <class C>
+  [[gnu::always_inline]] inline int Direct(C& coder, uint32_t& t, int p, int bit) {
+    bit = coder.Code(bit, p);
     CounterUpdate(L_, t, bit);
     return bit;
   }
