@@ -51,16 +51,17 @@ double SparseCorrectedHessianProxy(double base_trace, std::span<const float> e, 
                                    std::span<const uint64_t> pos, std::span<const float> s, const Eigen::MatrixXd& h,
                                    int64_t tokens, std::span<const double> row_weight) {
   double cross = 0, quad = 0;
+  Eigen::VectorXd er;  // the row's error, widened once (the dots below then vectorise)
   for (size_t a = 0; a < pos.size();) {
     const uint64_t row = pos[a] / cols;
     size_t end = a;
     while (end < pos.size() && pos[end] / cols == row) ++end;
     const double rw = row_weight.empty() ? 1.0 : row_weight[row];
-    const Eigen::Map<const Eigen::VectorXf> er(e.data() + row * cols, Eigen::Index(cols));
+    er = Eigen::Map<const Eigen::VectorXf>(e.data() + row * cols, Eigen::Index(cols)).cast<double>();
     double c = 0, q = 0;
     for (size_t i = a; i < end; ++i) {
       const auto ci = Eigen::Index(pos[i] % cols);
-      c += double(s[i]) * h.col(ci).dot(er.cast<double>());  // H symmetric: (E_i H)_c = H_c . E_i
+      c += double(s[i]) * h.col(ci).dot(er);  // H symmetric: (E_i H)_c = H_c . E_i
       for (size_t j = a; j < end; ++j) q += double(s[i]) * double(s[j]) * h(ci, Eigen::Index(pos[j] % cols));
     }
     cross += rw * c;

@@ -28,17 +28,20 @@ PatchValues PatchSource::Select(const PatchSpec& s, uint64_t count) const {
   count = std::min(count, PatchUnitCount(s, uint64_t(rows), uint64_t(cols)));
   PatchValues out;
   if (count == 0) return out;
-  const std::vector<uint64_t>& order = Ranked(s);
+  const std::vector<uint64_t>& order = Ranked(s, count);
   out.units.assign(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(count));
   std::sort(out.units.begin(), out.units.end());
   return Corrections(s, std::move(out));
 }
 
-const std::vector<uint64_t>& PatchSource::Ranked(const PatchSpec& s) const {
+const std::vector<uint64_t>& PatchSource::Ranked(const PatchSpec& s, uint64_t need) const {
   const int64_t key = int64_t(s.unit) + 8 * int64_t(exact_) + 16 * int64_t(s.block);
-  if (key == ranked_key_) return ranked_;
+  if (key == ranked_key_ && need <= ranked_.size()) return ranked_;
   const Eigen::Index rows = e_.rows(), cols = e_.cols();
   const uint64_t nu = PatchUnitCount(s, uint64_t(rows), uint64_t(cols));
+  // rd asks for at most 1/64 of the single weights or blocks (64 columns or
+  // rows), in increasing counts: rank that many at once.
+  need = std::min(nu, std::max({need, nu / 64, uint64_t{64}}));
   const Eigen::MatrixXd& h = *h_;
   std::vector<double> gain(nu, 0.0);
   const Eigen::Index L = s.block, per_row = s.unit == gpk::kPatchBlock ? cols / L : 0;
@@ -105,10 +108,15 @@ const std::vector<uint64_t>& PatchSource::Ranked(const PatchSpec& s) const {
       }
     }
   }
-  ranked_.resize(nu);
-  std::iota(ranked_.begin(), ranked_.end(), uint64_t{0});
-  std::sort(ranked_.begin(), ranked_.end(),
-            [&](uint64_t a, uint64_t b) { return gain[a] > gain[b] || (gain[a] == gain[b] && a < b); });
+  // The first `need` units of the full ranking (the order is total, so they
+  // are the same whatever `need`): selection, then a sort of those only.
+  std::vector<uint64_t> all(nu);
+  std::iota(all.begin(), all.end(), uint64_t{0});
+  const auto better = [&](uint64_t a, uint64_t b) { return gain[a] > gain[b] || (gain[a] == gain[b] && a < b); };
+  if (need < nu) std::nth_element(all.begin(), all.begin() + std::ptrdiff_t(need), all.end(), better);
+  all.resize(need);
+  std::sort(all.begin(), all.end(), better);
+  ranked_ = std::move(all);
   ranked_key_ = key;
   return ranked_;
 }
@@ -179,18 +187,35 @@ double PatchSource::Trace(const PatchSpec& s, const PatchValues& applied) const 
       at.push_back({r, c, p});
     }
   const Eigen::MatrixXd& h = *h_;
-  std::sort(at.begin(), at.end());
+  if (!std::is_sorted(at.begin(), at.end())) std::sort(at.begin(), at.end());  // single weights and blocks come sorted
+  // Dense rows (a quarter of the columns or more, as the rows unit gives: its
+  // zero corrections are skipped above) go into one matrix and one product
+  // with H; the other rows' few entries are summed directly.
+  std::vector<std::pair<Eigen::Index, size_t>> whole;  // (row, its first entry)
   for (size_t a = 0; a < at.size();) {
     size_t end = a;
     while (end < at.size() && at[end].row == at[a].row) ++end;
-    double quad = 0.0;
-    for (size_t i = a; i < end; ++i) {
-      double acc = 0.0;
-      for (size_t j = a; j < end; ++j) acc += at[j].p * h(at[i].col, at[j].col);
-      quad += at[i].p * acc;
+    if (4 * Eigen::Index(end - a) >= cols) {
+      whole.push_back({at[a].row, a});
+    } else {
+      double quad = 0.0;
+      for (size_t i = a; i < end; ++i) {
+        double acc = 0.0;
+        for (size_t j = a; j < end; ++j) acc += at[j].p * h(at[i].col, at[j].col);
+        quad += at[i].p * acc;
+      }
+      tr += rw(at[a].row) * quad;
     }
-    tr += rw(at[a].row) * quad;
     a = end;
+  }
+  if (!whole.empty()) {
+    Eigen::MatrixXd pm = Eigen::MatrixXd::Zero(Eigen::Index(whole.size()), cols);
+    for (size_t i = 0; i < whole.size(); ++i)
+      for (size_t e = whole[i].second; e < at.size() && at[e].row == whole[i].first; ++e)
+        pm(Eigen::Index(i), at[e].col) = at[e].p;
+    const Eigen::MatrixXd ph = pm * h;
+    for (size_t i = 0; i < whole.size(); ++i)
+      tr += rw(whole[i].first) * pm.row(Eigen::Index(i)).dot(ph.row(Eigen::Index(i)));
   }
   return std::max(tr, 0.0);
 }

@@ -62,8 +62,10 @@ class PatchSource {
   bool exact_ = false;
   std::vector<double> r_;
   double rw(Eigen::Index row) const { return r_.empty() ? 1.0 : r_[size_t(row)]; }
-  // Every unit of `s`'s kind, by decreasing saving (ties: lower index first).
-  const std::vector<uint64_t>& Ranked(const PatchSpec& s) const;
+  // The units of `s`'s kind with the largest savings, at least the first
+  // `need` (fewer only when the tensor has fewer), by decreasing saving (ties:
+  // lower index first).
+  const std::vector<uint64_t>& Ranked(const PatchSpec& s, uint64_t need) const;
   // `out.units` (ascending) with their corrections filled in.
   PatchValues Corrections(const PatchSpec& s, PatchValues out) const;
   mutable std::vector<uint64_t> ranked_;

@@ -256,5 +256,36 @@ TEST(PatchSource, RowsAreFixedExactlyAndCountsClip) {
   EXPECT_EQ(src.Select(s, 100).units.size(), rows);  // clipped to the units there are
 }
 
+// Select ranks only the units it needs (a selection, then a sort of those):
+// its choices are the full ranking's first units, for counts below, at and
+// above what one ranking pass keeps (1/64 of the units here).
+TEST(PatchSource, SelectTakesTheFullRankingsFirstUnits) {
+  const uint64_t rows = 64, cols = 128;
+  const Eigen::MatrixXd h = RandomHessian(Eigen::Index(cols), 9);
+  const ErrorCase ec(rows, cols, 12);
+  const Eigen::MatrixXf& e = ec.e;
+  const double base = HessianProxy(ec.w, ec.q, rows, cols, h, 1);
+  PatchSource src(e, h, base);
+  src.set_exact(true);
+  const Eigen::MatrixXd g = e.cast<double>() * h;
+  // Exact single weights save 2 e g - H_jj e^2; every ordering is by that, ties by index.
+  std::vector<uint64_t> want(rows * cols);
+  std::vector<double> gain(rows * cols);
+  for (uint64_t u = 0; u < rows * cols; ++u) {
+    const auto i = Eigen::Index(u / cols), j = Eigen::Index(u % cols);
+    const double x = e(i, j);
+    gain[u] = 2.0 * x * g(i, j) - h(j, j) * x * x;
+    want[u] = u;
+  }
+  std::sort(want.begin(), want.end(), [&](uint64_t a, uint64_t b) { return gain[a] > gain[b] || (gain[a] == gain[b] && a < b); });
+  PatchSpec s;
+  s.unit = gpk::kPatchElement;
+  for (uint64_t count : {5u, 128u, 129u, 1000u, 8192u}) {
+    std::vector<uint64_t> top(want.begin(), want.begin() + std::ptrdiff_t(count));
+    std::sort(top.begin(), top.end());
+    EXPECT_EQ(src.Select(s, count).units, top) << count;
+  }
+}
+
 }  // namespace
 }  // namespace golfpack::encode
